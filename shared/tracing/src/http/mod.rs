@@ -1,0 +1,7 @@
+//! HTTP tracing: the axum server layer and the traced reqwest client.
+
+mod client;
+mod server;
+
+pub use client::{ClientSpan, HttpClientBuilder, NoPropagation, classify, client, client_builder};
+pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -1,0 +1,246 @@
+//! The server side of HTTP tracing: a tower layer for axum that continues the
+//! caller's trace and answers with `traceresponse`.
+//!
+//! The caller's context is extracted BEFORE the SERVER span is created, so the
+//! span is the child of the caller's CLIENT span. The span is created with
+//! the OpenTelemetry API directly (not through `tracing`): it is the hottest
+//! span of every service, and `tracing` spans created by handlers still nest
+//! under it because the layer makes its context current while the handler runs.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use axum::extract::MatchedPath;
+use http::{HeaderValue, Request, Response};
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use pin_project_lite::pin_project;
+
+use crate::propagation::{extract_headers, traceresponse_value};
+use crate::redact::redact_query;
+
+/// The W3C Trace Context Level 2 response header.
+pub const TRACERESPONSE: &str = "traceresponse";
+
+/// Layer that traces every request except the paths it is told to leave alone.
+#[derive(Clone, Debug, Default)]
+pub struct ServerTraceLayer {
+    untraced: Arc<[String]>,
+}
+
+/// The AutoBot server layer; add it with `Router::layer` (after the routes)
+/// so that the matched route is known.
+pub fn server_layer() -> ServerTraceLayer {
+    ServerTraceLayer::default()
+}
+
+impl ServerTraceLayer {
+    /// Paths (exact) that get no span, such as `/health` polled by a load balancer.
+    pub fn untraced_paths<I, S>(mut self, paths: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.untraced = paths.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl<S> tower::Layer<S> for ServerTraceLayer {
+    type Service = ServerTrace<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerTrace {
+            inner,
+            untraced: self.untraced.clone(),
+        }
+    }
+}
+
+/// The service [`ServerTraceLayer`] wraps around a router.
+#[derive(Clone, Debug)]
+pub struct ServerTrace<S> {
+    inner: S,
+    untraced: Arc<[String]>,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<Request<ReqBody>> for ServerTrace<S>
+where
+    S: tower::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let path = req.uri().path();
+        if self.untraced.iter().any(|p| p == path) {
+            return ResponseFuture::Untraced {
+                inner: self.inner.call(req),
+            };
+        }
+        let parent = extract_headers(req.headers());
+        let cx = match crate::init::tracer() {
+            Some(tracer) => {
+                let (name, attributes) = server_span_start(&req);
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Server)
+                    .with_attributes(attributes)
+                    .start_with_context(tracer, &parent);
+                parent.with_span(span)
+            }
+            // Tracing is off: still hand the caller's context on to our own calls.
+            None => parent,
+        };
+        let inner = {
+            let _attached = cx.clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::Traced {
+            inner: inner.with_context(cx.clone()),
+            cx,
+        }
+    }
+}
+
+pin_project! {
+    /// Future of [`ServerTrace`].
+    #[project = ResponseFutureProj]
+    pub enum ResponseFuture<F> {
+        Traced { #[pin] inner: opentelemetry::context::WithContext<F>, cx: Context },
+        Untraced { #[pin] inner: F },
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProj::Untraced { inner } => inner.poll(task),
+            ResponseFutureProj::Traced { inner, cx } => {
+                let result = std::task::ready!(inner.poll(task));
+                let span = cx.span();
+                match result {
+                    Ok(mut response) => {
+                        let status = response.status().as_u16();
+                        span.set_attribute(KeyValue::new(
+                            "http.response.status_code",
+                            i64::from(status),
+                        ));
+                        // Semantic conventions: 5xx is a server error; 4xx is the caller's.
+                        if status >= 500 {
+                            span.set_attribute(KeyValue::new("error.type", status.to_string()));
+                            span.set_status(Status::error(""));
+                        }
+                        if let Some(value) =
+                            traceresponse_value(cx).and_then(|v| HeaderValue::from_str(&v).ok())
+                        {
+                            response.headers_mut().insert(TRACERESPONSE, value);
+                        }
+                        span.end();
+                        Poll::Ready(Ok(response))
+                    }
+                    Err(e) => {
+                        span.set_attribute(KeyValue::new("error.type", "_OTHER"));
+                        span.set_status(Status::error(e.to_string()));
+                        span.end();
+                        Poll::Ready(Err(e))
+                    }
+                }
+            }
+        }
+    }
+}
+
+const KNOWN_METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Span name `{METHOD} {route}` and the attributes known at the start.
+fn server_span_start<B>(req: &Request<B>) -> (String, Vec<KeyValue>) {
+    let method = req.method().as_str();
+    let known = KNOWN_METHODS.contains(&method);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let name = match (known, route) {
+        (true, Some(route)) => format!("{method} {route}"),
+        (true, None) => method.to_owned(),
+        (false, Some(route)) => format!("HTTP {route}"),
+        (false, None) => "HTTP".to_owned(),
+    };
+    let mut attributes = Vec::with_capacity(10);
+    if known {
+        attributes.push(KeyValue::new("http.request.method", method.to_owned()));
+    } else {
+        attributes.push(KeyValue::new("http.request.method", "_OTHER"));
+        attributes.push(KeyValue::new(
+            "http.request.method_original",
+            method.to_owned(),
+        ));
+    }
+    attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+    attributes.push(KeyValue::new(
+        "url.scheme",
+        req.uri().scheme_str().unwrap_or("http").to_owned(),
+    ));
+    if let Some(route) = route {
+        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    if let Some(query) = req.uri().query() {
+        attributes.push(KeyValue::new("url.query", redact_query(query)));
+    }
+    if let Some(host) = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        let (address, port) = match host.rsplit_once(':') {
+            Some((a, p)) if p.parse::<u16>().is_ok() => (a, p.parse::<i64>().ok()),
+            _ => (host, None),
+        };
+        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        if let Some(port) = port {
+            attributes.push(KeyValue::new("server.port", port));
+        }
+    }
+    attributes.push(KeyValue::new(
+        "network.protocol.version",
+        protocol_version(req.version()),
+    ));
+    if let Some(ua) = req
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+    {
+        attributes.push(KeyValue::new(
+            "user_agent.original",
+            ua.chars().take(256).collect::<String>(),
+        ));
+    }
+    (name, attributes)
+}
+
+fn protocol_version(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "0.9",
+        http::Version::HTTP_10 => "1.0",
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}

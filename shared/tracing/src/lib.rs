@@ -1,0 +1,46 @@
+//! # autobot-tracing
+//!
+//! The one place in AutoBot that knows OpenTelemetry. A service calls
+//! [`init`] once, adds [`http::server_layer`] to its router, makes its calls
+//! with [`http::client`], and uses [`redis`] and [`env`] to carry the trace
+//! across Redis and SSH. Domain spans are plain `tracing` spans
+//! (`tracing::info_span!("llm.inference", otel.kind = "client", …)`).
+//!
+//! Rules this crate enforces for every service:
+//! - sampling is ParentBased(TraceIdRatioBased(rate)) at every rate, so a
+//!   trace is kept or dropped whole;
+//! - the caller's context is extracted before a SERVER span starts, and a
+//!   CLIENT span injects from inside itself;
+//! - a malformed context header starts a new root, never an error;
+//! - secrets never reach a span (see [`redact`]).
+
+pub mod config;
+pub mod env;
+mod errors;
+mod export;
+pub mod http;
+mod init;
+mod logging;
+mod propagation;
+pub mod redact;
+pub mod redis;
+mod sampler;
+
+pub use config::{ConfigError, LogFormat, Protocol, TracingConfig};
+pub use errors::{error_chain, record_error, record_error_message};
+pub use export::ExportStats;
+pub use init::{InitError, SCOPE_NAME, TelemetryGuard, init, init_with, init_with_exporter};
+pub use opentelemetry::Context;
+pub use propagation::{
+    MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id, extract_from_map, extract_headers,
+    inject_current_into_map, inject_headers, traceresponse_value,
+};
+
+/// The trace id of a `tracing` span, as 32 lower-case hex digits.
+pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let cx = span.context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.trace_id().to_string())
+}

@@ -35,6 +35,7 @@ pub use propagation::{
     MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id, extract_from_map, extract_headers,
     inject_current_into_map, inject_headers, traceresponse_value,
 };
+pub use sampler::AutobotSampler;
 
 /// The trace id of a `tracing` span, as 32 lower-case hex digits.
 pub fn trace_id_of(span: &tracing::Span) -> Option<String> {

@@ -12,13 +12,15 @@ use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, Should
 /// B3's "deferred" flag as the B3 propagator stores it in the trace flags.
 const B3_DEFERRED: TraceFlags = TraceFlags::new(0x02);
 
+/// The sampler `init` installs; public so tools and tests can use the same decision.
 #[derive(Debug, Clone)]
-pub(crate) struct AutobotSampler {
+pub struct AutobotSampler {
     root: Sampler,
 }
 
 impl AutobotSampler {
-    pub(crate) fn new(rate: f64) -> Self {
+    /// ParentBased(TraceIdRatioBased(`rate`)), honouring B3 "deferred".
+    pub fn new(rate: f64) -> Self {
         Self {
             root: Sampler::TraceIdRatioBased(rate),
         }

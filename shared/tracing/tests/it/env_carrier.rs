@@ -1,0 +1,101 @@
+//! The environment-variable carrier used for processes started over SSH.
+
+use std::collections::{BTreeMap, HashMap};
+
+use autobot_tracing::env;
+use opentelemetry::KeyValue;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::TraceContextExt;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::support::{find, in_memory, spans};
+
+#[test]
+fn inject_names_the_w3c_variables_and_skips_empty_ones() {
+    let (_g, _e) = in_memory(1.0);
+    let span = tracing::info_span!("ssh.exec");
+    let vars = {
+        let _in = span.enter();
+        env::inject_current()
+    };
+    let tp = &vars["TRACEPARENT"];
+    assert!(tp.starts_with("00-") && tp.ends_with("-01"), "{tp}");
+    assert!(
+        !vars.contains_key("TRACESTATE"),
+        "empty tracestate is not sent: {vars:?}"
+    );
+    assert!(
+        vars.keys().all(|k| env::VARIABLES.contains(&k.as_str())),
+        "only W3C names: {vars:?}"
+    );
+}
+
+#[test]
+fn a_child_continues_the_trace_from_its_environment() {
+    let (_g, exporter) = in_memory(1.0);
+    let parent = tracing::info_span!("ssh.distribute_certificates");
+    let cx = parent
+        .context()
+        .with_baggage(vec![KeyValue::new("vm", "npu-worker")]);
+    let vars = env::inject(&cx);
+    assert_eq!(vars["BAGGAGE"], "vm=npu-worker");
+
+    // What the child sees: exactly these variables.
+    let child_env: HashMap<String, String> = vars.clone().into_iter().collect();
+    let extracted = env::extract_with(|k| child_env.get(k).cloned());
+    assert_eq!(
+        extracted.span().span_context().trace_id(),
+        cx.span().span_context().trace_id()
+    );
+    assert_eq!(
+        extracted.baggage().get("vm").map(|v| v.to_string()),
+        Some("npu-worker".into())
+    );
+
+    let child = tracing::info_span!("pki.install");
+    child.set_parent(extracted).unwrap();
+    drop(child.entered());
+    drop(parent);
+    let done = spans(&exporter);
+    let install = find(&done, "pki.install");
+    let distribute = find(&done, "ssh.distribute_certificates");
+    assert_eq!(install.parent_span_id, distribute.span_context.span_id());
+    assert_eq!(
+        install.span_context.trace_id(),
+        distribute.span_context.trace_id()
+    );
+}
+
+#[test]
+fn a_process_without_context_starts_a_new_root() {
+    let (_g, _e) = in_memory(1.0);
+    let cx = env::extract_with(|k| (k == "TRACEPARENT").then(|| "garbage".to_owned()));
+    assert!(!cx.span().span_context().is_valid());
+}
+
+#[test]
+fn the_shell_prefix_survives_a_real_shell() {
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "TRACEPARENT".to_owned(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
+    );
+    vars.insert(
+        "TRACESTATE".to_owned(),
+        "a=1,b='quoted' $HOME `x`".to_owned(),
+    );
+    vars.insert("bad name".to_owned(), "x".to_owned());
+    let prefix = env::shell_prefix(&vars);
+    assert!(!prefix.contains("bad name"));
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{prefix}sh -c 'printf \"%s|%s\" \"$TRACEPARENT\" \"$TRACESTATE\"'"
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01|a=1,b='quoted' $HOME `x`"
+    );
+}

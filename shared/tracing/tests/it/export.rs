@@ -1,0 +1,1 @@
+//! Real OTLP export (written once the receiver crate exists).

@@ -1,0 +1,10 @@
+//! autobot-tracing integration tests: one binary, run with cargo-nextest
+//! (each test in its own process, so each may install global telemetry).
+
+mod support;
+
+mod env_carrier;
+mod export;
+mod http;
+mod propagation;
+mod sampling;

@@ -1,0 +1,46 @@
+//! Shared test helpers: in-memory telemetry and small lookups on finished spans.
+
+use std::collections::HashMap;
+
+use autobot_tracing::{TelemetryGuard, TracingConfig};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+
+/// Installs telemetry that keeps finished spans in memory.
+pub fn in_memory(rate: f64) -> (TelemetryGuard, InMemorySpanExporter) {
+    let exporter = InMemorySpanExporter::default();
+    let cfg = TracingConfig {
+        sample_rate: rate,
+        log_filter: "warn".into(),
+        ..TracingConfig::default()
+    };
+    let guard = autobot_tracing::init_with_exporter("test-service", "0.0.0", cfg, exporter.clone())
+        .expect("telemetry installs");
+    (guard, exporter)
+}
+
+pub fn spans(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
+    exporter.get_finished_spans().expect("finished spans")
+}
+
+pub fn find<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        panic!(
+            "no span {name:?} in {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+pub fn attrs(span: &SpanData) -> HashMap<String, String> {
+    span.attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect()
+}
+
+/// One in-memory telemetry for the whole process (property tests run many cases).
+pub fn shared_in_memory() -> &'static (TelemetryGuard, InMemorySpanExporter) {
+    static ONCE: std::sync::OnceLock<(TelemetryGuard, InMemorySpanExporter)> =
+        std::sync::OnceLock::new();
+    ONCE.get_or_init(|| in_memory(1.0))
+}

@@ -192,9 +192,10 @@ impl TracingConfig {
                 .iter()
                 .find_map(|n| get(n).map(|v| (*n, v.trim().to_owned())))
         };
-        let mut cfg = Self::default();
-
-        cfg.service_name_override = get("OTEL_SERVICE_NAME").map(|v| v.trim().to_owned());
+        let mut cfg = Self {
+            service_name_override: get("OTEL_SERVICE_NAME").map(|v| v.trim().to_owned()),
+            ..Self::default()
+        };
         if let Some((var, v)) = first(&["OTEL_SDK_DISABLED"]) {
             cfg.sdk_disabled = parse_bool(var, &v)?;
         }

@@ -94,6 +94,17 @@ pub(crate) struct CountingExporter<E> {
     started: Instant,
 }
 
+impl<E> CountingExporter<E> {
+    pub(crate) fn new(inner: E, counters: Arc<ExportCounters>, endpoint: String) -> Self {
+        Self {
+            inner,
+            counters,
+            endpoint,
+            started: Instant::now(),
+        }
+    }
+}
+
 impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len() as u64;
@@ -192,10 +203,5 @@ pub(crate) fn build_otlp(
             )
             .build()?,
     };
-    Ok(CountingExporter {
-        inner: exporter,
-        counters,
-        endpoint,
-        started: Instant::now(),
-    })
+    Ok(CountingExporter::new(exporter, counters, endpoint))
 }

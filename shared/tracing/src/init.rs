@@ -19,7 +19,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{ConfigError, LogFormat, TracingConfig, merge_attributes};
-use crate::export::{CountingProcessor, ExportCounters, ExportStats, ExporterError, build_otlp};
+use crate::export::{
+    CountingExporter, CountingProcessor, ExportCounters, ExportStats, ExporterError, build_otlp,
+};
 use crate::logging::WithTraceIds;
 use crate::propagation::build_propagator;
 use crate::sampler::AutobotSampler;
@@ -113,6 +115,39 @@ pub fn init_with_exporter<E: SdkSpanExporter + 'static>(
     install_provider(provider, &cfg, Arc::new(ExportCounters::default()))
 }
 
+/// Installs telemetry with the production batch processor in front of
+/// `exporter` (benchmarks measure the real queue without a network).
+#[doc(hidden)]
+pub fn init_with_batch_exporter<E: SdkSpanExporter + 'static>(
+    service_name: &str,
+    service_version: &str,
+    cfg: TracingConfig,
+    exporter: E,
+) -> Result<TelemetryGuard, InitError> {
+    global::set_text_map_propagator(build_propagator(&cfg.propagators));
+    let counters = Arc::new(ExportCounters::default());
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(cfg.batch.max_queue_size)
+        .with_max_export_batch_size(cfg.batch.max_export_batch_size)
+        .with_scheduled_delay(cfg.batch.scheduled_delay)
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_resource(build_resource(&cfg, service_name, service_version))
+        .with_sampler(AutobotSampler::new(cfg.sample_rate))
+        .with_span_processor(CountingProcessor {
+            inner: BatchSpanProcessor::builder(CountingExporter::new(
+                exporter,
+                counters.clone(),
+                "in-process".into(),
+            ))
+            .with_batch_config(batch)
+            .build(),
+            counters: counters.clone(),
+        })
+        .build();
+    install_provider(provider, &cfg, counters)
+}
+
 fn install_provider(
     provider: SdkTracerProvider,
     cfg: &TracingConfig,
@@ -146,6 +181,7 @@ fn install_subscriber(cfg: &TracingConfig, tracer: Option<SdkTracer>) -> Result<
     let fmt_layer = match cfg.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .event_format(WithTraceIds {
                 inner: tracing_subscriber::fmt::format().with_target(true),
                 format: LogFormat::Text,

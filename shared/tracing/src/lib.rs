@@ -29,7 +29,10 @@ mod sampler;
 pub use config::{ConfigError, LogFormat, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
-pub use init::{InitError, SCOPE_NAME, TelemetryGuard, init, init_with, init_with_exporter};
+pub use init::{
+    InitError, SCOPE_NAME, TelemetryGuard, init, init_with, init_with_batch_exporter,
+    init_with_exporter,
+};
 pub use opentelemetry::Context;
 pub use propagation::{
     MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id, extract_from_map, extract_headers,

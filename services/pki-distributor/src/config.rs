@@ -1,0 +1,193 @@
+//! Typed configuration, parsed once from the environment. A value that does
+//! not parse is an error naming the variable and the value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address (DESIGN.md, the VM table).
+pub const DEFAULT_BIND: &str = "0.0.0.0:8002";
+
+/// A variable that is set but unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, value: &str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything the distributor reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// AUTOBOT_BIND
+    pub bind: SocketAddr,
+    /// AUTOBOT_PKI_DIR: the CA (key 0600) and the certificates issued.
+    pub pki_dir: PathBuf,
+    /// AUTOBOT_PKI_VALIDITY_DAYS: lifetime of each server certificate.
+    pub validity_days: u32,
+    /// AUTOBOT_PKI_TARGETS: the TOML file listing the VMs.
+    pub targets_file: PathBuf,
+    /// AUTOBOT_SSH_KEY: private key used to log in to every target.
+    pub ssh_key: PathBuf,
+    /// AUTOBOT_SSH_KNOWN_HOSTS: OpenSSH known_hosts the host keys must match.
+    pub known_hosts: PathBuf,
+    /// AUTOBOT_PKI_PARALLELISM: targets served at the same time.
+    pub parallelism: usize,
+    /// AUTOBOT_SSH_TIMEOUT_SECS: bound of each SSH step (connect, upload, exec).
+    pub ssh_timeout: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let home = lookup("HOME").unwrap_or_else(|| "/root".to_owned());
+
+        let bind = match get("AUTOBOT_BIND") {
+            Some(v) => v.trim().parse().map_err(|e| {
+                ConfigError::new("AUTOBOT_BIND", &v, format!("not HOST:PORT ({e})"))
+            })?,
+            None => DEFAULT_BIND.parse().expect("the default bind parses"),
+        };
+        let validity_days = match get("AUTOBOT_PKI_VALIDITY_DAYS") {
+            Some(v) => parse_in_range("AUTOBOT_PKI_VALIDITY_DAYS", &v, 1, 3650)?,
+            None => 365,
+        };
+        let parallelism = match get("AUTOBOT_PKI_PARALLELISM") {
+            Some(v) => parse_in_range("AUTOBOT_PKI_PARALLELISM", &v, 1, 256)? as usize,
+            None => 8,
+        };
+        let ssh_timeout = match get("AUTOBOT_SSH_TIMEOUT_SECS") {
+            Some(v) => {
+                Duration::from_secs(parse_in_range("AUTOBOT_SSH_TIMEOUT_SECS", &v, 1, 3600)?.into())
+            }
+            None => Duration::from_secs(30),
+        };
+        let path = |name: &'static str, default: String| -> Result<PathBuf, ConfigError> {
+            let v = get(name).unwrap_or(default);
+            let p = PathBuf::from(v.trim());
+            if p.is_relative() {
+                return Err(ConfigError::new(name, &v, "must be an absolute path"));
+            }
+            Ok(p)
+        };
+        Ok(Self {
+            bind,
+            validity_days,
+            parallelism,
+            ssh_timeout,
+            pki_dir: path("AUTOBOT_PKI_DIR", "/var/lib/autobot/pki".to_owned())?,
+            targets_file: path(
+                "AUTOBOT_PKI_TARGETS",
+                "/etc/autobot/pki-targets.toml".to_owned(),
+            )?,
+            ssh_key: path("AUTOBOT_SSH_KEY", format!("{home}/.ssh/id_ed25519"))?,
+            known_hosts: path(
+                "AUTOBOT_SSH_KNOWN_HOSTS",
+                format!("{home}/.ssh/known_hosts"),
+            )?,
+        })
+    }
+}
+
+fn parse_in_range(
+    variable: &'static str,
+    value: &str,
+    min: u32,
+    max: u32,
+) -> Result<u32, ConfigError> {
+    let n: u32 = value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::new(variable, value, "not a whole number"))?;
+    if !(min..=max).contains(&n) {
+        return Err(ConfigError::new(
+            variable,
+            value,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = cfg(&[("HOME", "/home/autobot")]).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8002");
+        assert_eq!(c.validity_days, 365);
+        assert_eq!(c.ssh_key, PathBuf::from("/home/autobot/.ssh/id_ed25519"));
+        assert_eq!(
+            c.known_hosts,
+            PathBuf::from("/home/autobot/.ssh/known_hosts")
+        );
+        assert_eq!(c.parallelism, 8);
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = cfg(&[
+            ("AUTOBOT_BIND", "127.0.0.1:9000"),
+            ("AUTOBOT_PKI_DIR", "/srv/pki"),
+            ("AUTOBOT_PKI_VALIDITY_DAYS", "30"),
+            ("AUTOBOT_PKI_TARGETS", "/srv/targets.toml"),
+            ("AUTOBOT_SSH_KEY", "/srv/key"),
+            ("AUTOBOT_SSH_KNOWN_HOSTS", "/srv/known_hosts"),
+            ("AUTOBOT_PKI_PARALLELISM", "2"),
+            ("AUTOBOT_SSH_TIMEOUT_SECS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.pki_dir, PathBuf::from("/srv/pki"));
+        assert_eq!(c.validity_days, 30);
+        assert_eq!(c.targets_file, PathBuf::from("/srv/targets.toml"));
+        assert_eq!(c.parallelism, 2);
+        assert_eq!(c.ssh_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        for (var, value) in [
+            ("AUTOBOT_BIND", "localhost"),
+            ("AUTOBOT_PKI_VALIDITY_DAYS", "0"),
+            ("AUTOBOT_PKI_VALIDITY_DAYS", "a year"),
+            ("AUTOBOT_PKI_PARALLELISM", "-1"),
+            ("AUTOBOT_SSH_TIMEOUT_SECS", "0"),
+            ("AUTOBOT_PKI_DIR", "relative/dir"),
+            ("AUTOBOT_SSH_KEY", "id_ed25519"),
+        ] {
+            let err = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(err.variable, var);
+            let text = err.to_string();
+            assert!(text.contains(var) && text.contains(value), "{text}");
+        }
+    }
+}

@@ -56,6 +56,8 @@ async fn run(spans: u64) -> ExitCode {
         }
     };
     let trace_id = {
+        // Spans are emitted as fast as the loop can go; the exporter runs on
+        // its own thread, so a slow or absent receiver must not hold this up.
         let root = tracing::info_span!(
             "probe.run",
             otel.kind = "internal",
@@ -70,16 +72,32 @@ async fn run(spans: u64) -> ExitCode {
         }
         autobot_tracing::trace_id_of(&root).unwrap_or_default()
     };
+    let at_loop_end = guard.stats();
     let stats = guard.shutdown().await;
     println!(
-        "{{\"trace_id\":\"{trace_id}\",\"ended\":{},\"exported\":{},\"not_exported\":{}}}",
+        "{{\"trace_id\":\"{trace_id}\",\"ended\":{},\"exported\":{},\"not_exported\":{},\"exported_at_loop_end\":{},\"failed_at_loop_end\":{},\"peak_rss_kib\":{}}}",
         stats.ended,
         stats.exported,
-        stats.not_exported()
+        stats.not_exported(),
+        at_loop_end.exported,
+        at_loop_end.export_failed,
+        peak_rss_kib()
     );
     if stats.not_exported() == 0 && stats.exported == spans {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     }
+}
+
+/// VmHWM from /proc: the most memory this process ever held.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
 }

@@ -1,0 +1,2 @@
+//! AutoBot's NPU worker (being written).
+pub mod embedding;

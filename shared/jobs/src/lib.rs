@@ -1,0 +1,1 @@
+//! Jobs over Redis Streams (being written).

@@ -36,6 +36,10 @@ const CA_VALIDITY_DAYS: i64 = 3650;
 pub struct SecretPem(String);
 
 impl SecretPem {
+    pub fn new(pem: String) -> Self {
+        Self(pem)
+    }
+
     /// The PEM text, to write to a 0600 file or an SFTP upload only.
     pub fn expose(&self) -> &str {
         &self.0

@@ -4,7 +4,9 @@
 //! `pki.distribute` → `ssh.distribute_certificates` (one per VM) → the
 //! agent's `pki.install`, carried as TRACEPARENT/TRACESTATE/BAGGAGE.
 
+pub mod agent;
 pub mod ca;
 pub mod config;
 pub mod fsio;
+pub mod install;
 pub mod targets;

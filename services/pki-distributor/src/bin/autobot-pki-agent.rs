@@ -1,1 +1,59 @@
-fn main() {}
+//! autobot-pki-agent: runs on each VM, started over SSH by the distributor.
+//! `install --staging DIR --dest CERT_DIR` verifies and installs the staged
+//! certificates, prints one JSON line and exits non-zero on failure. It
+//! continues the distributor's trace from TRACEPARENT/TRACESTATE/BAGGAGE.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use autobot_pki_distributor::agent::{AgentExit, run_install};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "autobot-pki-agent",
+    version,
+    about = "Installs AutoBot certificates on this VM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify the staged CA cert, server cert and key, then install them into DEST.
+    Install {
+        /// Directory holding ca-cert.pem, server-cert.pem and server-key.pem (removed afterwards).
+        #[arg(long)]
+        staging: PathBuf,
+        /// Certificate directory to install into.
+        #[arg(long)]
+        dest: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Command::Install { staging, dest } = cli.command;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("autobot-pki-agent: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (report, exit) = runtime.block_on(run_install(&staging, &dest));
+    println!(
+        "{}",
+        serde_json::to_string(&report).expect("the report serializes")
+    );
+    match exit {
+        AgentExit::Installed => ExitCode::SUCCESS,
+        AgentExit::Failed => ExitCode::from(1),
+        AgentExit::BadSetup => ExitCode::from(2),
+    }
+}

@@ -1,0 +1,75 @@
+//! The agent's run: telemetry from its own environment, the trace continued
+//! from the one the distributor passed, `pki.install` around the work, and
+//! every span flushed before the process exits.
+
+use std::path::Path;
+
+use autobot_wire::pki::{AgentInstallReport, CertificateInfo};
+
+use crate::install::install_from_staging;
+
+/// How the agent process ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentExit {
+    Installed,
+    /// Verification or installation failed (exit 1).
+    Failed,
+    /// The agent itself is misconfigured (exit 2).
+    BadSetup,
+}
+
+/// Installs from `staging` into `dest` inside a `pki.install` span.
+pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, AgentExit) {
+    let mut report = AgentInstallReport {
+        ok: false,
+        dest: dest.display().to_string(),
+        installed: Vec::new(),
+        certificate: None,
+        error: None,
+        error_type: None,
+        trace_id: None,
+    };
+    let guard = match autobot_tracing::init("autobot-pki-agent", env!("CARGO_PKG_VERSION")) {
+        Ok(g) => g,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            report.error_type = Some("telemetry_config".to_owned());
+            return (report, AgentExit::BadSetup);
+        }
+    };
+    let span = tracing::info_span!(
+        "pki.install",
+        otel.kind = "internal",
+        pki.operation = "install",
+        pki.cert_dir = %dest.display(),
+        pki.files_installed = tracing::field::Empty,
+        pki.cert_fingerprint = tracing::field::Empty,
+    );
+    autobot_tracing::env::continue_from_env(&span);
+    report.trace_id = autobot_tracing::trace_id_of(&span);
+
+    let exit = span.in_scope(|| match install_from_staging(staging, dest) {
+        Ok((summary, installed)) => {
+            span.record("pki.files_installed", installed.len() as i64);
+            span.record("pki.cert_fingerprint", summary.fingerprint_sha256.as_str());
+            tracing::info!(dest = %dest.display(), fingerprint = %summary.fingerprint_sha256, not_after = %summary.not_after, "certificates installed");
+            report.ok = true;
+            report.installed = installed;
+            report.certificate = Some(CertificateInfo {
+                fingerprint_sha256: summary.fingerprint_sha256,
+                not_after: summary.not_after,
+            });
+            AgentExit::Installed
+        }
+        Err(e) => {
+            autobot_tracing::record_error(&span, e.error_type(), &e);
+            tracing::error!(error = %e, "install refused");
+            report.error = Some(e.to_string());
+            report.error_type = Some(e.error_type().to_owned());
+            AgentExit::Failed
+        }
+    });
+    drop(span);
+    guard.shutdown().await;
+    (report, exit)
+}

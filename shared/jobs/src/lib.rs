@@ -1,1 +1,63 @@
-//! Jobs over Redis Streams (being written).
+//! # autobot-jobs
+//!
+//! Jobs over Redis Streams, at least once, with one trace across the queue.
+//!
+//! - [`JobProducer`] (the backend): [`JobProducer::submit`] adds the job to
+//!   the stream (XADD, capped with `MAXLEN ~`) inside a PRODUCER span
+//!   `send {stream}` whose context travels in the envelope's `trace` map;
+//!   [`JobProducer::wait`] takes the result from the job's `reply_to` list
+//!   (BLPOP) or gives up with [`JobsError::Timeout`] naming the job, which
+//!   still runs. [`JobProducer::request`] does both.
+//! - [`Consumer`] (the workers): a consumer group read with XREADGROUP; the
+//!   entries of dead consumers are reclaimed with XAUTOCLAIM; each job runs
+//!   in a CONSUMER span `process {stream}` whose parent is the producer's
+//!   span (and which links to it); the result is pushed on `reply_to` BEFORE
+//!   the entry is acknowledged; a job delivered too often, or unreadable, goes
+//!   to the dead-letter stream and its caller gets an error result.
+//!   A lost connection is re-made with backoff; no job is lost.
+
+mod backoff;
+mod consumer;
+mod error;
+mod link;
+mod producer;
+
+pub use autobot_wire::jobs::{
+    FailureCode, JobEnvelope, JobFailure, JobOutcome, JobResult, NPU_CONSUMER_GROUP,
+    NPU_DEAD_LETTER_STREAM, NPU_STREAM,
+};
+pub use consumer::{Consumer, ConsumerConfig, JobHandler, default_consumer_name};
+pub use error::JobsError;
+pub use producer::{JobProducer, ProducerConfig, SubmittedJob};
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Opens a multiplexed connection whose replies may take `response_timeout`
+/// (blocking commands need more than redis-rs's 500 ms default).
+pub(crate) async fn connect(
+    client: &redis::Client,
+    response_timeout: std::time::Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+        .set_response_timeout(Some(response_timeout));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// Whether a Redis error means "the connection is gone": reconnect and retry.
+pub(crate) fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || e.is_unrecoverable_error()
+        || e.code() == Some("LOADING")
+}

@@ -1,0 +1,222 @@
+//! The ai-stack's settings, parsed once from the environment at start. A
+//! value that does not parse is an error naming the variable and the value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use autobot_wire::chat::Provider;
+use url::Url;
+
+pub const DEFAULT_BIND: &str = "0.0.0.0:8080";
+pub const DEFAULT_OLLAMA_URL: &str = "http://127.0.0.1:11434";
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_OLLAMA_MODEL: &str = "llama3.2";
+pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?} is not valid: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The OpenAI key: never printed, never put in a span or a log line.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+    /// The key itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "ApiKey(unset)"
+        } else {
+            "ApiKey(<redacted>)"
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// AUTOBOT_BIND
+    pub bind: SocketAddr,
+    /// AUTOBOT_OLLAMA_URL
+    pub ollama_url: Url,
+    /// AUTOBOT_OPENAI_BASE_URL
+    pub openai_base_url: Url,
+    /// OPENAI_API_KEY
+    pub openai_api_key: ApiKey,
+    /// AUTOBOT_LLM_PROVIDER
+    pub default_provider: Provider,
+    /// AUTOBOT_LLM_MODEL: the default provider's default model.
+    pub default_model: Option<String>,
+    /// AUTOBOT_LLM_TIMEOUT_MS: the whole call to the provider, streamed or not.
+    pub timeout: Duration,
+    /// AUTOBOT_TRACE_LLM_CONTENT: put prompt and reply text in the span.
+    pub trace_content: bool,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let invalid = |variable: &'static str, value: &str, reason: String| ConfigError {
+            variable,
+            value: value.to_owned(),
+            reason,
+        };
+        let bind_text = get("AUTOBOT_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let bind = bind_text.parse().map_err(|e: std::net::AddrParseError| {
+            invalid("AUTOBOT_BIND", &bind_text, e.to_string())
+        })?;
+        let url = |variable: &'static str, default: &str| -> Result<Url, ConfigError> {
+            let text = get(variable).unwrap_or_else(|| default.to_owned());
+            let url = Url::parse(&text).map_err(|e| invalid(variable, &text, e.to_string()))?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid(
+                    variable,
+                    &text,
+                    "expected an http:// or https:// URL with a host".into(),
+                ));
+            }
+            Ok(url)
+        };
+        let provider = match get("AUTOBOT_LLM_PROVIDER") {
+            Some(v) => v
+                .parse()
+                .map_err(|e: String| invalid("AUTOBOT_LLM_PROVIDER", &v, e))?,
+            None => Provider::Ollama,
+        };
+        let timeout_ms = match get("AUTOBOT_LLM_TIMEOUT_MS") {
+            Some(v) => match v.parse::<u64>() {
+                Ok(0) => {
+                    return Err(invalid(
+                        "AUTOBOT_LLM_TIMEOUT_MS",
+                        &v,
+                        "must be at least 1".into(),
+                    ));
+                }
+                Ok(ms) => ms,
+                Err(e) => return Err(invalid("AUTOBOT_LLM_TIMEOUT_MS", &v, e.to_string())),
+            },
+            None => DEFAULT_TIMEOUT_MS,
+        };
+        let trace_content = match get("AUTOBOT_TRACE_LLM_CONTENT") {
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                invalid(
+                    "AUTOBOT_TRACE_LLM_CONTENT",
+                    &v,
+                    "expected true or false".into(),
+                )
+            })?,
+            None => false,
+        };
+        Ok(Self {
+            bind,
+            ollama_url: url("AUTOBOT_OLLAMA_URL", DEFAULT_OLLAMA_URL)?,
+            openai_base_url: url("AUTOBOT_OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL)?,
+            openai_api_key: ApiKey::new(get("OPENAI_API_KEY").unwrap_or_default()),
+            default_provider: provider,
+            default_model: get("AUTOBOT_LLM_MODEL"),
+            timeout: Duration::from_millis(timeout_ms),
+            trace_content,
+        })
+    }
+
+    /// The model a request without one is sent to.
+    pub fn default_model_for(&self, provider: Provider) -> String {
+        match (&self.default_model, provider) {
+            (Some(m), p) if p == self.default_provider => m.clone(),
+            (_, Provider::Ollama) => DEFAULT_OLLAMA_MODEL.to_owned(),
+            (_, Provider::Openai) => DEFAULT_OPENAI_MODEL.to_owned(),
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(c.default_provider, Provider::Ollama);
+        assert_eq!(c.timeout, Duration::from_millis(DEFAULT_TIMEOUT_MS));
+        assert!(!c.trace_content);
+        assert_eq!(c.default_model_for(Provider::Openai), DEFAULT_OPENAI_MODEL);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_value() {
+        for (var, value) in [
+            ("AUTOBOT_BIND", "nowhere"),
+            ("AUTOBOT_OLLAMA_URL", "ftp://x"),
+            ("AUTOBOT_OPENAI_BASE_URL", "::"),
+            ("AUTOBOT_LLM_PROVIDER", "bard"),
+            ("AUTOBOT_LLM_TIMEOUT_MS", "soon"),
+            ("AUTOBOT_LLM_TIMEOUT_MS", "0"),
+            ("AUTOBOT_TRACE_LLM_CONTENT", "maybe"),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.variable, var);
+            assert!(e.to_string().contains(value), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_key_never_prints() {
+        let c = cfg(&[("OPENAI_API_KEY", "sk-live-123")]).unwrap();
+        assert!(!format!("{c:?}").contains("sk-live-123"));
+        assert_eq!(c.openai_api_key.expose(), "sk-live-123");
+    }
+
+    #[test]
+    fn the_default_model_belongs_to_the_default_provider() {
+        let c = cfg(&[
+            ("AUTOBOT_LLM_PROVIDER", "openai"),
+            ("AUTOBOT_LLM_MODEL", "m1"),
+        ])
+        .unwrap();
+        assert_eq!(c.default_model_for(Provider::Openai), "m1");
+        assert_eq!(c.default_model_for(Provider::Ollama), DEFAULT_OLLAMA_MODEL);
+    }
+}

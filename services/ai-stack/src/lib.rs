@@ -1,0 +1,70 @@
+//! autobot-ai-stack: AutoBot's LLM gateway. `POST /v1/chat` answers through
+//! Ollama (ollama-rs) or any OpenAI-compatible server (async-openai), each
+//! call in one `llm.inference` CLIENT span; `GET /v1/models` lists a
+//! provider's models; `GET /health`.
+
+pub mod config;
+mod error;
+pub mod llm;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use config::Config;
+pub use error::AppError;
+pub use llm::Gateway;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+}
+
+impl AppState {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            gateway: Arc::new(Gateway::new(Arc::new(cfg))),
+        }
+    }
+}
+
+/// The HTTP API; the tracing layer is outermost so every answer, the
+/// extractor's rejections included, carries `traceresponse`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat", post(routes::chat))
+        .route("/v1/models", get(routes::models))
+        .route("/health", get(routes::health))
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+        .layer(autobot_tracing::http::server_layer())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

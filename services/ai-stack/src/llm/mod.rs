@@ -1,0 +1,217 @@
+//! The LLM gateway: one `llm.inference` CLIENT span per call, whichever
+//! provider answers. The span carries AutoBot's `llm.*` attributes and the
+//! GenAI semantic-convention ones (`gen_ai.*`); prompt and reply text only
+//! when AUTOBOT_TRACE_LLM_CONTENT=true.
+
+mod error;
+mod ollama;
+mod openai;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use autobot_wire::chat::{ChatMessage, ChatRequest, ChatResponse, ModelsResponse, Provider, Usage};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::config::Config;
+pub use error::LlmError;
+
+/// What a provider answered.
+#[derive(Debug)]
+pub(crate) struct Completion {
+    pub reply: String,
+    pub model: String,
+    pub usage: Option<Usage>,
+}
+
+/// A chat call as the providers see it: everything resolved.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub model: &'a str,
+    pub messages: &'a [ChatMessage],
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
+}
+
+/// Both providers, built once at start.
+pub struct Gateway {
+    cfg: Arc<Config>,
+    ollama: ollama::OllamaProvider,
+    openai: openai::OpenAiProvider,
+}
+
+impl Gateway {
+    pub fn new(cfg: Arc<Config>) -> Self {
+        Self {
+            ollama: ollama::OllamaProvider::new(&cfg.ollama_url),
+            openai: openai::OpenAiProvider::new(&cfg.openai_base_url, &cfg.openai_api_key),
+            cfg,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Runs one chat completion inside its `llm.inference` span.
+    pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
+        let provider = request.provider.unwrap_or(self.cfg.default_provider);
+        let model = request
+            .model
+            .clone()
+            .unwrap_or_else(|| self.cfg.default_model_for(provider));
+        let call = Call {
+            model: &model,
+            messages: &request.messages,
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            stream: request.stream.unwrap_or(false),
+        };
+        let (host, port) = self.endpoint(provider);
+        let span = tracing::info_span!(
+            "llm.inference",
+            otel.kind = "client",
+            llm.provider = provider.as_str(),
+            llm.model = %model,
+            llm.streaming = call.stream,
+            llm.temperature = Empty,
+            llm.prompt_messages = call.messages.len() as i64,
+            llm.duration_ms = Empty,
+            llm.response_length = Empty,
+            llm.prompt_tokens = Empty,
+            llm.completion_tokens = Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = provider.as_str(),
+            gen_ai.request.model = %model,
+            gen_ai.request.temperature = Empty,
+            gen_ai.request.max_tokens = Empty,
+            gen_ai.request.stream = call.stream,
+            gen_ai.response.model = Empty,
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+            gen_ai.input.messages = Empty,
+            gen_ai.output.messages = Empty,
+            server.address = %host,
+            server.port = i64::from(port),
+        );
+        if let Some(t) = call.temperature {
+            span.record("llm.temperature", f64::from(t));
+            span.record("gen_ai.request.temperature", f64::from(t));
+        }
+        if let Some(n) = call.max_tokens {
+            span.record("gen_ai.request.max_tokens", i64::from(n));
+        }
+        if self.cfg.trace_content {
+            span.record(
+                "gen_ai.input.messages",
+                serde_json::to_string(call.messages).unwrap_or_default(),
+            );
+        }
+        let started = Instant::now();
+        let outcome = async {
+            let work = async {
+                match provider {
+                    Provider::Ollama => self.ollama.chat(&call).await,
+                    Provider::Openai => self.openai.chat(&call).await,
+                }
+            };
+            match tokio::time::timeout(self.cfg.timeout, work).await {
+                Ok(result) => result,
+                Err(_) => Err(LlmError::Timeout {
+                    provider,
+                    timeout_ms: self.cfg.timeout.as_millis() as u64,
+                }),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("llm.duration_ms", started.elapsed().as_millis() as i64);
+        match outcome {
+            Ok(done) => {
+                span.record("llm.response_length", done.reply.chars().count() as i64);
+                span.record("gen_ai.response.model", done.model.as_str());
+                if let Some(u) = done.usage {
+                    span.record("llm.prompt_tokens", i64::from(u.prompt_tokens));
+                    span.record("llm.completion_tokens", i64::from(u.completion_tokens));
+                    span.record("gen_ai.usage.input_tokens", i64::from(u.prompt_tokens));
+                    span.record("gen_ai.usage.output_tokens", i64::from(u.completion_tokens));
+                }
+                if self.cfg.trace_content {
+                    span.record(
+                        "gen_ai.output.messages",
+                        serde_json::json!([{"role": "assistant", "content": done.reply}])
+                            .to_string(),
+                    );
+                }
+                Ok(ChatResponse {
+                    reply: done.reply,
+                    model: done.model,
+                    provider,
+                    usage: done.usage.unwrap_or_default(),
+                })
+            }
+            Err(e) => {
+                let e = e.scrubbed(self.cfg.openai_api_key.expose());
+                autobot_tracing::record_error_message(&span, e.error_type(), &e.to_string());
+                let _entered = span.enter();
+                tracing::warn!(error.type = e.error_type(), "LLM call failed: {e}");
+                Err(e)
+            }
+        }
+    }
+
+    /// The provider's model list, inside an `llm.list_models` CLIENT span.
+    pub async fn models(&self, provider: Provider) -> Result<ModelsResponse, LlmError> {
+        let (host, port) = self.endpoint(provider);
+        let span = tracing::info_span!(
+            "llm.list_models",
+            otel.kind = "client",
+            llm.provider = provider.as_str(),
+            gen_ai.provider.name = provider.as_str(),
+            server.address = %host,
+            server.port = i64::from(port),
+            llm.models = Empty,
+        );
+        let outcome = async {
+            let work = async {
+                match provider {
+                    Provider::Ollama => self.ollama.models().await,
+                    Provider::Openai => self.openai.models().await,
+                }
+            };
+            match tokio::time::timeout(self.cfg.timeout, work).await {
+                Ok(result) => result,
+                Err(_) => Err(LlmError::Timeout {
+                    provider,
+                    timeout_ms: self.cfg.timeout.as_millis() as u64,
+                }),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        match outcome {
+            Ok(models) => {
+                span.record("llm.models", models.len() as i64);
+                Ok(ModelsResponse { provider, models })
+            }
+            Err(e) => {
+                let e = e.scrubbed(self.cfg.openai_api_key.expose());
+                autobot_tracing::record_error_message(&span, e.error_type(), &e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    fn endpoint(&self, provider: Provider) -> (String, u16) {
+        let url = match provider {
+            Provider::Ollama => &self.cfg.ollama_url,
+            Provider::Openai => &self.cfg.openai_base_url,
+        };
+        (
+            url.host_str().unwrap_or_default().to_owned(),
+            url.port_or_known_default().unwrap_or_default(),
+        )
+    }
+}

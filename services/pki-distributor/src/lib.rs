@@ -7,6 +7,12 @@
 pub mod agent;
 pub mod ca;
 pub mod config;
+pub mod distribute;
 pub mod fsio;
 pub mod install;
+pub mod known_hosts;
+pub mod routes;
+pub mod ssh;
 pub mod targets;
+
+pub use routes::{AppState, app};

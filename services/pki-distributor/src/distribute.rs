@@ -1,0 +1,340 @@
+//! A distribution run: every selected target in parallel (bounded), each in
+//! its own `ssh.distribute_certificates` CLIENT span under `pki.distribute`.
+//! One failing target never stops the others; each result says why.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use autobot_wire::pki::{
+    CertificateInfo, DistributeResponse, LastDistribution, StatusResponse, TargetResult,
+    TargetStatus,
+};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::ca::{CaError, CertificateAuthority};
+use crate::config::Config;
+use crate::fsio;
+use crate::ssh::{self, SshError, SshSettings};
+use crate::targets::{Target, TargetsError, load_targets};
+
+/// Why the distributor cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Targets(#[from] TargetsError),
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error("AUTOBOT_SSH_KEY={path:?}: cannot load the private key: {reason}")]
+    SshKey { path: PathBuf, reason: String },
+    #[error("AUTOBOT_SSH_KNOWN_HOSTS={path:?}: {source}")]
+    KnownHosts {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why a run was refused before it started.
+#[derive(Debug, thiserror::Error)]
+pub enum DistributeError {
+    #[error("unknown target(s): {}", .0.join(", "))]
+    UnknownTargets(Vec<String>),
+    #[error("no targets selected")]
+    NoTargets,
+}
+
+/// The service's state: configuration, targets, CA, SSH identity.
+pub struct Distributor {
+    config: Config,
+    targets: Vec<Target>,
+    ca: CertificateAuthority,
+    ssh: SshSettings,
+}
+
+impl Distributor {
+    /// Loads the targets, the CA (created on first use), the SSH key, and
+    /// checks that known_hosts is readable.
+    pub fn new(config: Config) -> Result<Self, SetupError> {
+        let targets = load_targets(&config.targets_file)?;
+        let ca = CertificateAuthority::load_or_create(&config.pki_dir)?;
+        let key = russh::keys::load_secret_key(&config.ssh_key, None).map_err(|e| {
+            SetupError::SshKey {
+                path: config.ssh_key.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        std::fs::File::open(&config.known_hosts).map_err(|source| SetupError::KnownHosts {
+            path: config.known_hosts.clone(),
+            source,
+        })?;
+        let ssh = SshSettings {
+            key: Arc::new(key),
+            known_hosts: config.known_hosts.clone(),
+            step_timeout: config.ssh_timeout,
+        };
+        Ok(Self {
+            config,
+            targets,
+            ca,
+            ssh,
+        })
+    }
+
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The targets named in `selection` (all when `None`), in file order.
+    pub fn select(&self, selection: Option<&[String]>) -> Result<Vec<Target>, DistributeError> {
+        let Some(names) = selection else {
+            return Ok(self.targets.clone());
+        };
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|n| !self.targets.iter().any(|t| &t.name == *n))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(DistributeError::UnknownTargets(unknown));
+        }
+        let chosen: Vec<Target> = self
+            .targets
+            .iter()
+            .filter(|t| names.contains(&t.name))
+            .cloned()
+            .collect();
+        if chosen.is_empty() {
+            return Err(DistributeError::NoTargets);
+        }
+        Ok(chosen)
+    }
+
+    /// Issues and installs certificates on the selected targets.
+    pub async fn distribute(
+        self: &Arc<Self>,
+        selection: Option<&[String]>,
+    ) -> Result<DistributeResponse, DistributeError> {
+        let targets = self.select(selection)?;
+        let run = tracing::info_span!(
+            "pki.distribute",
+            pki.operation = "distribute",
+            pki.targets = targets.len(),
+            pki.failed = tracing::field::Empty,
+        );
+        let trace_id = autobot_tracing::trace_id_of(&run);
+        let this = self.clone();
+        let results = async move {
+            let limit = Arc::new(Semaphore::new(this.config.parallelism));
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, target) in targets.into_iter().enumerate() {
+                let this = this.clone();
+                let limit = limit.clone();
+                let span = target_span(&target);
+                tasks.spawn(
+                    async move {
+                        let _permit = limit.acquire_owned().await.expect("semaphore never closed");
+                        (index, this.serve_target(&target).await)
+                    }
+                    .instrument(span),
+                );
+            }
+            let mut results = Vec::new();
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok(r) => results.push(r),
+                    Err(e) => tracing::error!(error = %e, "a target task panicked"),
+                }
+            }
+            results.sort_by_key(|(i, _)| *i);
+            let results: Vec<TargetResult> = results.into_iter().map(|(_, r)| r).collect();
+            let failed = results.iter().filter(|r| !r.ok).count();
+            tracing::Span::current().record("pki.failed", failed);
+            results
+        }
+        .instrument(run)
+        .await;
+        Ok(DistributeResponse { results, trace_id })
+    }
+
+    /// One target, inside its `ssh.distribute_certificates` span.
+    async fn serve_target(&self, target: &Target) -> TargetResult {
+        let span = tracing::Span::current();
+        let mut files_copied = 0u32;
+        let outcome = self.install_on(target, &span, &mut files_copied).await;
+        span.record("ssh.files_copied", files_copied);
+        let result = match outcome {
+            Ok(certificate) => {
+                tracing::info!(target_vm = %target.name, fingerprint = %certificate.fingerprint_sha256, "certificates installed");
+                TargetResult {
+                    target: target.name.clone(),
+                    ok: true,
+                    files_copied,
+                    error: None,
+                    error_type: None,
+                    certificate: Some(certificate),
+                }
+            }
+            Err(e) => {
+                let error_type = e.error_type();
+                span.record("ssh.error_type", error_type);
+                autobot_tracing::record_error(&span, error_type, &e);
+                tracing::warn!(target_vm = %target.name, error_type, error = %e, "distribution failed");
+                TargetResult {
+                    target: target.name.clone(),
+                    ok: false,
+                    files_copied,
+                    error: Some(e.to_string()),
+                    error_type: Some(error_type.to_owned()),
+                    certificate: None,
+                }
+            }
+        };
+        self.remember(target, &result, autobot_tracing::trace_id_of(&span));
+        result
+    }
+
+    async fn install_on(
+        &self,
+        target: &Target,
+        span: &tracing::Span,
+        files_copied: &mut u32,
+    ) -> Result<CertificateInfo, SshError> {
+        let issued = self
+            .ca
+            .issue(target, self.config.validity_days)
+            .map_err(|e| SshError::Issue(e.to_string()))?;
+        let connection = ssh::connect(target, &self.ssh).await?;
+        span.record("ssh.target_ip", connection.peer.ip().to_string());
+        let staging = format!(
+            "{}/autobot-pki-{}",
+            target.staging_dir.trim_end_matches('/'),
+            uuid::Uuid::new_v4().simple()
+        );
+        let uploaded = connection
+            .upload(&staging, &issued, self.ssh.step_timeout, files_copied)
+            .await;
+        if let Err(e) = uploaded {
+            connection.remove_staging(&staging).await;
+            connection.close().await;
+            return Err(e);
+        }
+        // The agent's pki.install becomes a child of THIS span.
+        let vars = span.in_scope(autobot_tracing::env::inject_current);
+        let executed = connection
+            .exec_agent(target, &staging, &vars, self.ssh.step_timeout)
+            .await;
+        if matches!(
+            &executed,
+            Err(SshError::Exec(_) | SshError::Timeout { .. })
+                | Err(SshError::Agent {
+                    status: 126 | 127,
+                    ..
+                })
+        ) {
+            // The agent did not run (or did not finish): its staging copy is ours to remove.
+            connection.remove_staging(&staging).await;
+        }
+        connection.close().await;
+        let report = executed?;
+        Ok(report.certificate.unwrap_or(CertificateInfo {
+            fingerprint_sha256: issued.summary.fingerprint_sha256,
+            not_after: issued.summary.not_after,
+        }))
+    }
+
+    fn target_dir(&self, target: &Target) -> PathBuf {
+        self.config.pki_dir.join("issued").join(&target.name)
+    }
+
+    /// Keeps the outcome for `GET /status` (on disk: it survives restarts
+    /// and the CLI's runs show in the server's status).
+    fn remember(&self, target: &Target, result: &TargetResult, trace_id: Option<String>) {
+        let dir = self.target_dir(target);
+        let record = StoredStatus {
+            last: LastDistribution {
+                at: now_rfc3339(),
+                ok: result.ok,
+                error: result.error.clone(),
+                trace_id,
+            },
+            certificate: result
+                .certificate
+                .clone()
+                .or_else(|| read_stored(&dir).and_then(|s| s.certificate)),
+        };
+        let written = fsio::create_private_dir(&dir, 0o700).and_then(|()| {
+            let json = serde_json::to_vec_pretty(&record).expect("status serializes");
+            fsio::replace_file(&dir.join(STATUS_FILE), &json, 0o644)
+        });
+        if let Err(e) = written {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot record the distribution status");
+        }
+    }
+
+    /// Every configured target with its last distribution.
+    pub fn status(&self) -> StatusResponse {
+        let ca = self.ca.summary();
+        StatusResponse {
+            ca: CertificateInfo {
+                fingerprint_sha256: ca.fingerprint_sha256.clone(),
+                not_after: ca.not_after.clone(),
+            },
+            targets: self
+                .targets
+                .iter()
+                .map(|t| {
+                    let stored = read_stored(&self.target_dir(t));
+                    TargetStatus {
+                        target: t.name.clone(),
+                        host: t.host.clone(),
+                        port: t.port,
+                        last_distribution: stored.as_ref().map(|s| s.last.clone()),
+                        certificate: stored.and_then(|s| s.certificate),
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+const STATUS_FILE: &str = "last-distribution.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredStatus {
+    last: LastDistribution,
+    certificate: Option<CertificateInfo>,
+}
+
+fn read_stored(dir: &Path) -> Option<StoredStatus> {
+    let bytes = std::fs::read(dir.join(STATUS_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn target_span(target: &Target) -> tracing::Span {
+    let span = tracing::info_span!(
+        "ssh.distribute_certificates",
+        otel.kind = "client",
+        pki.operation = "distribute",
+        ssh.target_vm = %target.name,
+        ssh.target_ip = tracing::field::Empty,
+        ssh.user = %target.user,
+        ssh.files_copied = 0u32,
+        ssh.error_type = tracing::field::Empty,
+        server.address = %target.host,
+        server.port = target.port,
+    );
+    if let Some(ip) = target.ip() {
+        span.record("ssh.target_ip", ip.to_string());
+    }
+    span
+}

@@ -1,1 +1,105 @@
+//! autobot-backend: AutoBot's public API. `POST /api/chat` (→ ai-stack),
+//! `POST /api/browse` (→ browser), `POST /api/pki/distribute`
+//! (→ pki-distributor), `GET /api/health`, `GET /api/health/cluster`. Every
+//! request is one trace that continues the caller's (W3C or B3) and crosses
+//! each service it reaches.
 
+pub mod config;
+mod error;
+mod routes;
+pub mod upstream;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use reqwest_middleware::ClientWithMiddleware;
+
+pub use config::{Config, ConfigError};
+pub use error::AppError;
+use upstream::Peer;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The services the backend calls.
+#[derive(Clone, Debug)]
+pub struct Peers {
+    pub ai_stack: Peer,
+    pub browser: Peer,
+    pub pki: Peer,
+    pub npu: Option<Peer>,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub cfg: Arc<Config>,
+    pub http: ClientWithMiddleware,
+    pub peers: Arc<Peers>,
+    pub redis: redis::Client,
+    pub redis_target: autobot_tracing::redis::RedisTarget,
+}
+
+impl AppState {
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        let redis_error = |reason: String| ConfigError {
+            variable: "AUTOBOT_REDIS_URL",
+            value: autobot_tracing::redact::redact_url_str(&cfg.redis_url),
+            reason,
+        };
+        let redis =
+            redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
+        let redis_target = autobot_tracing::redis::RedisTarget::from_url(&cfg.redis_url)
+            .ok_or_else(|| redis_error("expected redis://host[:port][/db]".into()))?;
+        let peers = Peers {
+            ai_stack: Peer::new("ai-stack", &cfg.ai_stack_url),
+            browser: Peer::new("browser", &cfg.browser_url),
+            pki: Peer::new("pki-distributor", &cfg.pki_url),
+            npu: cfg.npu_url.as_ref().map(|u| Peer::new("npu-worker", u)),
+        };
+        Ok(Self {
+            http: autobot_tracing::http::client(),
+            peers: Arc::new(peers),
+            redis,
+            redis_target,
+            cfg: Arc::new(cfg),
+        })
+    }
+}
+
+/// The HTTP API. The tracing layer is outermost, so every answer — the
+/// extractors' 400/413 rejections and the 404 fallback included — carries
+/// `traceresponse`.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::chat::routes())
+        .merge(routes::health::routes())
+        .merge(routes::browse::routes())
+        .merge(routes::pki::routes())
+        .fallback(routes::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+        .layer(autobot_tracing::http::server_layer())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

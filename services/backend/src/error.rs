@@ -1,0 +1,77 @@
+//! Every failure the backend answers with, mapped to HTTP in one place:
+//! `{"error": "...", "trace_id": "..."}`.
+
+use autobot_wire::error::ErrorBody;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The body could not be read as the JSON asked for (400, 413, 415).
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
+    /// The body parsed but is not a valid request.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no route for {0}")]
+    NotFound(String),
+    /// No answer from a peer service: connection refused, reset, DNS.
+    #[error("{peer} is unreachable at {url}: {detail}")]
+    UpstreamUnreachable {
+        peer: &'static str,
+        url: String,
+        detail: String,
+    },
+    #[error("{peer} did not answer within {timeout_ms} ms")]
+    UpstreamTimeout { peer: &'static str, timeout_ms: u64 },
+    /// A peer answered with an error: its status and its message are passed on.
+    #[error("{peer}: {message}")]
+    Upstream {
+        peer: &'static str,
+        status: StatusCode,
+        message: String,
+    },
+    /// A peer answered 2xx with a body that is not what it should send.
+    #[error("{peer} sent an answer that could not be read: {detail}")]
+    UpstreamInvalid { peer: &'static str, detail: String },
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(r: JsonRejection) -> Self {
+        Self::Rejected {
+            status: r.status(),
+            message: r.body_text(),
+        }
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Rejected { status, .. } => *status,
+            Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::UpstreamUnreachable { .. } | Self::UpstreamInvalid { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream { status, .. } => *status,
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), "{self}");
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+            trace_id: autobot_tracing::current_trace_id(),
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,1 +1,620 @@
-//! placeholder, written by the trace-tool work
+//! An OTLP trace receiver, over gRPC and over HTTP (`POST /v1/traces`,
+//! protobuf or JSON), that hands every valid export request to a [`SpanSink`].
+//! A malformed request is refused whole (gRPC `InvalidArgument`, HTTP 400)
+//! and nothing of it reaches the sink.
+//!
+//! The trace tool's `serve` stores what it receives; tests use [`MemorySink`]
+//! and the flat view of spans in [`FlatSpan`].
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Where received spans go.
+pub trait SpanSink: Send + Sync + 'static {
+    fn accept(&self, request: ExportTraceServiceRequest);
+}
+
+/// Why an export request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidExport {
+    #[error(
+        "span {index} of scope {scope}: trace id must be 16 bytes, not all zero (got {len} bytes)"
+    )]
+    TraceId {
+        scope: usize,
+        index: usize,
+        len: usize,
+    },
+    #[error(
+        "span {index} of scope {scope}: span id must be 8 bytes, not all zero (got {len} bytes)"
+    )]
+    SpanId {
+        scope: usize,
+        index: usize,
+        len: usize,
+    },
+    #[error(
+        "span {index} of scope {scope}: parent span id must be empty or 8 bytes (got {len} bytes)"
+    )]
+    ParentSpanId {
+        scope: usize,
+        index: usize,
+        len: usize,
+    },
+    #[error("span {index} of scope {scope}: a link has an invalid trace or span id")]
+    Link { scope: usize, index: usize },
+    #[error("span {index} of scope {scope}: it ends before it starts")]
+    EndBeforeStart { scope: usize, index: usize },
+    #[error("span {index} of scope {scope}: it has no name")]
+    NoName { scope: usize, index: usize },
+}
+
+fn valid_id(id: &[u8], len: usize) -> bool {
+    id.len() == len && id.iter().any(|b| *b != 0)
+}
+
+/// Checks every span of a request; the first problem refuses the whole request.
+pub fn validate(request: &ExportTraceServiceRequest) -> Result<(), InvalidExport> {
+    let mut scope = 0;
+    for rs in &request.resource_spans {
+        for ss in &rs.scope_spans {
+            for (index, s) in ss.spans.iter().enumerate() {
+                if !valid_id(&s.trace_id, 16) {
+                    return Err(InvalidExport::TraceId {
+                        scope,
+                        index,
+                        len: s.trace_id.len(),
+                    });
+                }
+                if !valid_id(&s.span_id, 8) {
+                    return Err(InvalidExport::SpanId {
+                        scope,
+                        index,
+                        len: s.span_id.len(),
+                    });
+                }
+                if !(s.parent_span_id.is_empty() || s.parent_span_id.len() == 8) {
+                    return Err(InvalidExport::ParentSpanId {
+                        scope,
+                        index,
+                        len: s.parent_span_id.len(),
+                    });
+                }
+                if s.links
+                    .iter()
+                    .any(|l| !valid_id(&l.trace_id, 16) || !valid_id(&l.span_id, 8))
+                {
+                    return Err(InvalidExport::Link { scope, index });
+                }
+                if s.end_time_unix_nano < s.start_time_unix_nano {
+                    return Err(InvalidExport::EndBeforeStart { scope, index });
+                }
+                if s.name.is_empty() {
+                    return Err(InvalidExport::NoName { scope, index });
+                }
+            }
+            scope += 1;
+        }
+    }
+    Ok(())
+}
+
+struct Grpc(Arc<dyn SpanSink>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let request = request.into_inner();
+        validate(&request).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
+        self.0.accept(request);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// The gRPC service (`opentelemetry.proto.collector.trace.v1.TraceService`).
+pub fn grpc_service(sink: Arc<dyn SpanSink>) -> TraceServiceServer<impl TraceService> {
+    TraceServiceServer::new(Grpc(sink)).max_decoding_message_size(64 * 1024 * 1024)
+}
+
+/// The HTTP router: `POST /v1/traces` with `application/x-protobuf` or `application/json`.
+pub fn http_router(sink: Arc<dyn SpanSink>) -> axum::Router {
+    axum::Router::new()
+        .route("/v1/traces", axum::routing::post(http_export))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(sink)
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+async fn http_export(
+    State(sink): State<Arc<dyn SpanSink>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let (request, json) = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => {
+            match ExportTraceServiceRequest::decode(body) {
+                Ok(r) => (r, false),
+                Err(e) => {
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        format!("not an OTLP protobuf export request: {e}"),
+                    );
+                }
+            }
+        }
+        "application/json" => match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
+            Ok(r) => (r, true),
+            Err(e) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    format!("not an OTLP/JSON export request: {e}"),
+                );
+            }
+        },
+        other => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "content type {other:?}: expected application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    if let Err(e) = validate(&request) {
+        return refuse(StatusCode::BAD_REQUEST, e.to_string());
+    }
+    sink.accept(request);
+    let empty = ExportTraceServiceResponse {
+        partial_success: None,
+    };
+    if json {
+        ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            empty.encode_to_vec(),
+        )
+            .into_response()
+    }
+}
+
+/// A receiver listening on both transports; stops when dropped.
+pub struct RunningReceiver {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    _stop: watch::Sender<()>,
+}
+
+impl RunningReceiver {
+    /// `http://host:port` of the gRPC listener (what an exporter is given).
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+    /// `http://host:port/v1/traces` of the HTTP listener.
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}/v1/traces", self.http_addr)
+    }
+}
+
+/// Binds both listeners (port 0 picks a free port) and serves until dropped.
+pub async fn start(
+    sink: Arc<dyn SpanSink>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+) -> std::io::Result<RunningReceiver> {
+    let grpc_listener = TcpListener::bind(grpc_addr).await?;
+    let http_listener = TcpListener::bind(http_addr).await?;
+    let (grpc_addr, http_addr) = (grpc_listener.local_addr()?, http_listener.local_addr()?);
+    // Both servers stop when the sender is dropped with the receiver handle.
+    let (stop, stopped) = watch::channel(());
+    let until_stopped = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
+    };
+    let grpc = tonic::transport::Server::builder()
+        .add_service(grpc_service(sink.clone()))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            until_stopped(stopped.clone()),
+        );
+    let http = axum::serve(http_listener, http_router(sink))
+        .with_graceful_shutdown(until_stopped(stopped));
+    tokio::spawn(async move {
+        if let Err(e) = grpc.await {
+            tracing::error!(error = %e, "OTLP gRPC receiver stopped");
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = http.await {
+            tracing::error!(error = %e, "OTLP HTTP receiver stopped");
+        }
+    });
+    Ok(RunningReceiver {
+        grpc_addr,
+        http_addr,
+        _stop: stop,
+    })
+}
+
+/// A typed attribute value, flattened from OTLP's `AnyValue`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttrValue {
+    Str(String),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    /// Arrays, maps and bytes, rendered as text.
+    Other(String),
+}
+
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Str(s) | Self::Other(s) => f.write_str(s),
+            Self::Bool(b) => write!(f, "{b}"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Double(d) => write!(f, "{d}"),
+        }
+    }
+}
+
+impl AttrValue {
+    pub fn from_any(value: Option<&AnyValue>) -> Self {
+        match value.and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => Self::Str(s.clone()),
+            Some(any_value::Value::BoolValue(b)) => Self::Bool(*b),
+            Some(any_value::Value::IntValue(i)) => Self::Int(*i),
+            Some(any_value::Value::DoubleValue(d)) => Self::Double(*d),
+            Some(other) => Self::Other(format!("{other:?}")),
+            None => Self::Other(String::new()),
+        }
+    }
+}
+
+pub fn attributes(kvs: &[KeyValue]) -> BTreeMap<String, AttrValue> {
+    kvs.iter()
+        .map(|kv| (kv.key.clone(), AttrValue::from_any(kv.value.as_ref())))
+        .collect()
+}
+
+/// A span event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlatEvent {
+    pub name: String,
+    pub time_unix_nano: u64,
+    pub attributes: BTreeMap<String, AttrValue>,
+}
+
+/// One span with its resource, in plain types (ids as lower-case hex).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlatSpan {
+    pub service_name: String,
+    pub resource: BTreeMap<String, AttrValue>,
+    pub scope_name: String,
+    pub name: String,
+    /// OTLP span kind: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
+    pub kind: i32,
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty for a root span.
+    pub parent_span_id: String,
+    pub attributes: BTreeMap<String, AttrValue>,
+    pub events: Vec<FlatEvent>,
+    /// (trace id, span id) of each link.
+    pub links: Vec<(String, String)>,
+    /// OTLP status code: 0 unset, 1 ok, 2 error.
+    pub status_code: i32,
+    pub status_message: String,
+    pub start_unix_nano: u64,
+    pub end_unix_nano: u64,
+}
+
+impl FlatSpan {
+    pub fn attr(&self, key: &str) -> Option<String> {
+        self.attributes.get(key).map(ToString::to_string)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Flattens an export request into spans.
+pub fn flatten(request: &ExportTraceServiceRequest) -> Vec<FlatSpan> {
+    let mut out = Vec::new();
+    for rs in &request.resource_spans {
+        let resource = rs
+            .resource
+            .as_ref()
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
+        let service_name = resource
+            .get("service.name")
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for ss in &rs.scope_spans {
+            let scope_name = ss
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            for s in &ss.spans {
+                let status = s.status.clone().unwrap_or_default();
+                out.push(FlatSpan {
+                    service_name: service_name.clone(),
+                    resource: resource.clone(),
+                    scope_name: scope_name.clone(),
+                    name: s.name.clone(),
+                    kind: s.kind,
+                    trace_id: hex(&s.trace_id),
+                    span_id: hex(&s.span_id),
+                    parent_span_id: hex(&s.parent_span_id),
+                    attributes: attributes(&s.attributes),
+                    events: s
+                        .events
+                        .iter()
+                        .map(|e| FlatEvent {
+                            name: e.name.clone(),
+                            time_unix_nano: e.time_unix_nano,
+                            attributes: attributes(&e.attributes),
+                        })
+                        .collect(),
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+                        .collect(),
+                    status_code: status.code,
+                    status_message: status.message,
+                    start_unix_nano: s.start_time_unix_nano,
+                    end_unix_nano: s.end_time_unix_nano,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Keeps every accepted request in memory (tests).
+#[derive(Clone, Default)]
+pub struct MemorySink {
+    requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl SpanSink for MemorySink {
+    fn accept(&self, request: ExportTraceServiceRequest) {
+        self.requests.lock().expect("sink lock").push(request);
+        self.changed.notify_waiters();
+    }
+}
+
+impl MemorySink {
+    pub fn spans(&self) -> Vec<FlatSpan> {
+        self.requests
+            .lock()
+            .expect("sink lock")
+            .iter()
+            .flat_map(flatten)
+            .collect()
+    }
+
+    /// Waits until `predicate` holds for the spans received, or `timeout` passes;
+    /// returns the spans either way (the caller asserts).
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        predicate: impl Fn(&[FlatSpan]) -> bool,
+    ) -> Vec<FlatSpan> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let spans = self.spans();
+            if predicate(&spans) || tokio::time::Instant::now() >= deadline {
+                return spans;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn request(span: Span) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn good() -> Span {
+        Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "op".into(),
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn validation_refuses_bad_ids_and_times() {
+        assert_eq!(validate(&request(good())), Ok(()));
+        for (bad, what) in [
+            (
+                Span {
+                    trace_id: vec![0; 16],
+                    ..good()
+                },
+                "zero trace id",
+            ),
+            (
+                Span {
+                    trace_id: vec![1; 8],
+                    ..good()
+                },
+                "short trace id",
+            ),
+            (
+                Span {
+                    span_id: vec![],
+                    ..good()
+                },
+                "no span id",
+            ),
+            (
+                Span {
+                    parent_span_id: vec![1; 3],
+                    ..good()
+                },
+                "bad parent",
+            ),
+            (
+                Span {
+                    end_time_unix_nano: 0,
+                    ..good()
+                },
+                "end before start",
+            ),
+            (
+                Span {
+                    name: String::new(),
+                    ..good()
+                },
+                "no name",
+            ),
+        ] {
+            assert!(validate(&request(bad)).is_err(), "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn both_transports_deliver_and_refuse_garbage() {
+        let sink = MemorySink::default();
+        let rx = start(
+            Arc::new(sink.clone()),
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let body = request(good()).encode_to_vec();
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .body(vec![0xff, 0xff, 0x01])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let bad = request(Span {
+            trace_id: vec![0; 16],
+            ..good()
+        })
+        .encode_to_vec();
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .body(bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let json = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"json-op","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":"1544712661000000000"}]}]}]}"#;
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/json")
+            .body(json)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+
+        let mut grpc = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(
+            rx.grpc_endpoint(),
+        )
+        .await
+        .unwrap();
+        grpc.export(request(good())).await.unwrap();
+        let refused = grpc
+            .export(request(Span {
+                span_id: vec![0; 8],
+                ..good()
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+        let spans = sink.spans();
+        assert_eq!(
+            spans.len(),
+            3,
+            "two good protobuf spans and one JSON span, nothing of the refused ones"
+        );
+        let json_span = spans.iter().find(|s| s.name == "json-op").unwrap();
+        assert_eq!(json_span.trace_id, "5b8efff798038103d269b633813fc60c");
+        assert_eq!(json_span.service_name, "svc");
+        assert_eq!(json_span.kind, 2);
+    }
+}

@@ -147,3 +147,167 @@ fn a_bad_setting_stops_the_probe_naming_the_variable() {
         "{stderr}"
     );
 }
+
+async fn receiver() -> (
+    autobot_otlp_receiver::RunningReceiver,
+    autobot_otlp_receiver::MemorySink,
+) {
+    let sink = autobot_otlp_receiver::MemorySink::default();
+    let rx = autobot_otlp_receiver::start(
+        std::sync::Arc::new(sink.clone()),
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .expect("receiver binds");
+    (rx, sink)
+}
+
+/// Runs the probe off the async threads, so the in-process receiver keeps serving.
+async fn probe_async(
+    endpoint: String,
+    spans: u64,
+    env: Vec<(&'static str, &'static str)>,
+) -> (i32, Value, String) {
+    tokio::task::spawn_blocking(move || probe(&endpoint, spans, &env))
+        .await
+        .unwrap()
+}
+
+fn assert_whole_trace_with_resource(
+    report: &Value,
+    received: &[autobot_otlp_receiver::FlatSpan],
+    spans: u64,
+) {
+    let trace_id = report["trace_id"].as_str().unwrap();
+    let ours: Vec<_> = received.iter().filter(|s| s.trace_id == trace_id).collect();
+    assert_eq!(
+        ours.len() as u64,
+        spans,
+        "every span finished before shutdown arrived"
+    );
+    let root = ours.iter().find(|s| s.name == "probe.run").expect("root");
+    assert!(root.parent_span_id.is_empty());
+    assert!(
+        ours.iter()
+            .filter(|s| s.name == "probe.step")
+            .all(|s| s.parent_span_id == root.span_id)
+    );
+    let r = &root.resource;
+    assert_eq!(r["service.name"].to_string(), "autobot-otlp-probe");
+    assert_eq!(r["service.namespace"].to_string(), "autobot");
+    assert_eq!(r["deployment.environment.name"].to_string(), "staging");
+    assert_eq!(
+        r["team"].to_string(),
+        "platform",
+        "OTEL_RESOURCE_ATTRIBUTES are kept"
+    );
+    for key in [
+        "service.version",
+        "service.instance.id",
+        "host.name",
+        "telemetry.sdk.name",
+    ] {
+        assert!(!r[key].to_string().is_empty(), "{key}");
+    }
+    assert_eq!(root.scope_name, "autobot-tracing");
+}
+
+const ENV: [(&str, &str); 2] = [
+    ("AUTOBOT_ENV", "staging"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "team=platform"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_grpc_with_their_resource() {
+    let (rx, sink) = receiver().await;
+    let (code, report, stderr) = probe_async(rx.grpc_endpoint(), 40, ENV.to_vec()).await;
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_eq!(report["exported"], 40);
+    assert_whole_trace_with_resource(&report, &sink.spans(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_http_with_their_resource() {
+    let (rx, sink) = receiver().await;
+    // A base URL on port 4318 would get /v1/traces appended; here the path says HTTP.
+    let (code, report, stderr) = probe_async(rx.http_endpoint(), 40, ENV.to_vec()).await;
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_whole_trace_with_resource(&report, &sink.spans(), 40);
+}
+
+/// OTEL_EXPORTER_OTLP_HEADERS reach the receiver (vendor auth), and no log line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vendor_auth_headers_reach_the_receiver_but_no_log() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                record.lock().unwrap().push(auth.to_owned());
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (code, report, stderr) = probe_async(
+        endpoint,
+        3,
+        vec![(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cr3t-token,api-key=k3y",
+        )],
+    )
+    .await;
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_eq!(
+        seen.lock().unwrap().first().map(String::as_str),
+        Some("Bearer s3cr3t-token")
+    );
+    assert!(
+        !stderr.contains("s3cr3t")
+            && !stderr.contains("k3y")
+            && !report.to_string().contains("s3cr3t")
+    );
+}
+
+/// The guard's shutdown on a single-threaded runtime: the gRPC exporter's
+/// connection lives on that runtime, and shutdown must still deliver every
+/// span, within its bound (opentelemetry-rust#2580 hangs 15 s and loses them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_on_a_current_thread_runtime_delivers_every_span() {
+    let (rx, sink) = receiver().await;
+    let endpoint = rx.grpc_endpoint();
+    let (code, report, stderr) = tokio::task::spawn_blocking(move || {
+        let mut cmd = Command::new(PROBE);
+        cmd.args(["--spans", "25", "--runtime", "current"])
+            .env("AUTOBOT_JAEGER_ENDPOINT", &endpoint)
+            .env("AUTOBOT_ENV", "staging")
+            .env("OTEL_RESOURCE_ATTRIBUTES", "team=platform")
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000");
+        let out = cmd.output().expect("probe runs");
+        (
+            out.status.code().unwrap_or(-1),
+            serde_json::from_slice::<Value>(&out.stdout).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{report} {stderr}");
+    // With a 60 s schedule delay nothing left before shutdown: shutdown sent it all.
+    assert_eq!(report["exported_at_loop_end"], 0);
+    assert_whole_trace_with_resource(&report, &sink.spans(), 25);
+}

@@ -70,6 +70,7 @@ async fn run(spans: u64) -> ExitCode {
             // Yield so a current-thread runtime really interleaves work and export.
             tokio::task::yield_now().await;
         }
+        tracing::info!(spans, "probe trace sent");
         autobot_tracing::trace_id_of(&root).unwrap_or_default()
     };
     let at_loop_end = guard.stats();

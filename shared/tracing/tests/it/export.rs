@@ -311,3 +311,39 @@ async fn shutdown_on_a_current_thread_runtime_delivers_every_span() {
     assert_eq!(report["exported_at_loop_end"], 0);
     assert_whole_trace_with_resource(&report, &sink.spans(), 25);
 }
+
+/// Log lines written inside a trace carry its ids, in text and in JSON.
+#[test]
+fn log_lines_carry_the_trace_id() {
+    for format in ["text", "json"] {
+        let out = Command::new(PROBE)
+            .env(
+                "AUTOBOT_JAEGER_ENDPOINT",
+                format!("http://127.0.0.1:{}", closed_port()),
+            )
+            .env("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS", "500")
+            .env("AUTOBOT_LOG_FORMAT", format)
+            .output()
+            .expect("probe runs");
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let trace_id = report["trace_id"].as_str().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("probe trace sent"))
+            .unwrap_or_else(|| panic!("{stderr}"));
+        match format {
+            "text" => assert!(
+                line.contains(&format!("trace_id={trace_id} span_id=")),
+                "{line}"
+            ),
+            _ => {
+                let json: Value =
+                    serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+                assert_eq!(json["trace_id"], trace_id);
+                assert_eq!(json["span_id"].as_str().map(str::len), Some(16));
+                assert_eq!(json["fields"]["message"], "probe trace sent");
+            }
+        }
+    }
+}

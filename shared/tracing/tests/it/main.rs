@@ -7,4 +7,5 @@ mod env_carrier;
 mod export;
 mod http;
 mod propagation;
+mod redis_spans;
 mod sampling;

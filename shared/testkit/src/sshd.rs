@@ -203,8 +203,14 @@ impl Sshd {
         if !options.accept_env.is_empty() {
             config.push(format!("AcceptEnv {}", options.accept_env.join(" ")));
         }
-        for (name, value) in &options.set_env {
-            config.push(format!("SetEnv {name}=\"{value}\""));
+        if !options.set_env.is_empty() {
+            // One line: sshd keeps only the first SetEnv it reads.
+            let pairs: Vec<String> = options
+                .set_env
+                .iter()
+                .map(|(name, value)| format!("{name}=\"{value}\""))
+                .collect();
+            config.push(format!("SetEnv {}", pairs.join(" ")));
         }
         config.extend(options.extra_config.iter().cloned());
         let config_path = dir.path().join("sshd_config");

@@ -25,8 +25,13 @@ pub enum AppError {
 
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
+        // A body of the wrong shape is a bad request like any other (axum says 422).
+        let status = match r.status() {
+            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other,
+        };
         Self::Rejected {
-            status: r.status(),
+            status,
             message: r.body_text(),
         }
     }

@@ -1,0 +1,181 @@
+//! Failure paths: each answered with the right status, a JSON error naming
+//! the trace, and an `llm.inference` span marked ERROR with `error.type`.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::standin::FAILURE_MESSAGE;
+use crate::support::*;
+
+fn chat(provider: &str) -> Value {
+    json!({ "messages": [{ "role": "user", "content": "hello there" }], "provider": provider })
+}
+
+/// Sends a chat request and checks the error answer; returns the error text and trace id.
+async fn failing_chat(ai: &Service, body: &Value, status: u16) -> (String, String) {
+    let r = reqwest::Client::new()
+        .post(ai.url("/v1/chat"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), status);
+    let trace = traceresponse_trace(&r);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["trace_id"],
+        trace.as_str(),
+        "the error names the trace: {body}"
+    );
+    (body["error"].as_str().unwrap().to_owned(), trace)
+}
+
+async fn failed_llm_span(receiver: &Receiver, trace: &str) -> Span {
+    let spans = receiver
+        .wait_trace(trace, |s| {
+            s.iter().any(|s| s.name == "llm.inference") && s.len() >= 2
+        })
+        .await;
+    let llm = one(&spans, "", "llm.inference").clone();
+    assert_eq!(llm.status_code, STATUS_ERROR, "{llm:?}");
+    let server = one(&spans, "", "POST /v1/chat");
+    assert_eq!(
+        server.status_code, STATUS_ERROR,
+        "a 5xx marks the SERVER span too"
+    );
+    assert!(llm.events.iter().any(|(name, _)| name == "exception"));
+    llm
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_llm_server_is_a_502() {
+    let down = closed_port();
+    let receiver = Receiver::start().await;
+    let mut ai = Service::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_autobot-ai-stack")),
+        &[
+            ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint()),
+            ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
+            ("AUTOBOT_OPENAI_BASE_URL", format!("http://{down}/v1")),
+        ],
+    );
+    for provider in ["ollama", "openai"] {
+        let (error, trace) = failing_chat(&ai, &chat(provider), 502).await;
+        assert!(error.contains("unreachable"), "{error}");
+        assert!(
+            error.contains(&down.port().to_string()),
+            "names where it looked: {error}"
+        );
+        let llm = failed_llm_span(&receiver, &trace).await;
+        assert_eq!(llm.str_attr("error.type"), "connect_error");
+    }
+    ai.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_llm_server_is_a_504_after_the_timeout() {
+    let mut stack = Stack::start(
+        Mode::Slow(Duration::from_secs(30)),
+        &[("AUTOBOT_LLM_TIMEOUT_MS", "300".into())],
+    )
+    .await;
+    for provider in ["ollama", "openai"] {
+        let (error, trace) = failing_chat(&stack.ai, &chat(provider), 504).await;
+        assert!(error.contains("did not answer within 300 ms"), "{error}");
+        let llm = failed_llm_span(&stack.receiver, &trace).await;
+        assert_eq!(llm.str_attr("error.type"), "timeout");
+        assert!(llm.int_attr("llm.duration_ms") >= 300);
+    }
+    stack.ai.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_llm_server_is_a_502_with_its_message() {
+    let mut stack = Stack::start(Mode::Fail, &[("OPENAI_API_KEY", "sk-x".into())]).await;
+    for provider in ["ollama", "openai"] {
+        let (error, trace) = failing_chat(&stack.ai, &chat(provider), 502).await;
+        assert!(
+            error.contains(FAILURE_MESSAGE),
+            "the provider's message is passed on: {error}"
+        );
+        let llm = failed_llm_span(&stack.receiver, &trace).await;
+        assert_eq!(llm.str_attr("error.type"), "provider_error");
+        assert!(llm.status_message.contains(FAILURE_MESSAGE));
+    }
+    // The service is still healthy, and answers once the server recovers.
+    stack.llm.set_mode(Mode::Normal);
+    let r = reqwest::Client::new()
+        .post(stack.ai.url("/v1/chat"))
+        .json(&chat("ollama"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    stack.ai.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_400_or_413_with_a_reason_and_traceresponse() {
+    let mut stack = Stack::start(Mode::Normal, &[]).await;
+    let http = reqwest::Client::new();
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        ("invalid JSON", "{\"messages\": [".into(), 400, "JSON"),
+        (
+            "wrong type",
+            r#"{"messages": "hi"}"#.into(),
+            400,
+            "invalid type",
+        ),
+        (
+            "wrong role",
+            r#"{"messages": [{"role":"robot","content":"x"}]}"#.into(),
+            400,
+            "unknown variant `robot`",
+        ),
+        (
+            "no messages",
+            r#"{"messages": []}"#.into(),
+            400,
+            "at least one message",
+        ),
+        (
+            "empty content",
+            r#"{"messages": [{"role":"user","content":""}]}"#.into(),
+            400,
+            "messages[0].content",
+        ),
+        (
+            "too large",
+            format!(
+                r#"{{"messages": [{{"role":"user","content":"{}"}}]}}"#,
+                "x".repeat(1024 * 1024 + 10)
+            ),
+            413,
+            "length limit",
+        ),
+    ];
+    for (what, body, status, needle) in cases {
+        let r = http
+            .post(stack.ai.url("/v1/chat"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{what}");
+        assert!(r.headers().contains_key("traceresponse"), "{what}");
+        let trace = traceresponse_trace(&r);
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains(needle),
+            "{what}: {body}"
+        );
+        assert_eq!(body["trace_id"], trace.as_str());
+    }
+    assert!(
+        stack.llm.seen().is_empty(),
+        "nothing reached the LLM server"
+    );
+    stack.ai.stop();
+}

@@ -36,6 +36,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Command::Install { staging, dest } = cli.command;
+    // The VM's exporter settings may sit in `~/.env` (sshd runs us in $HOME);
+    // read it before any thread exists.
+    if let Err(e) = autobot_tracing::config::load_dotenv() {
+        eprintln!("autobot-pki-agent: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

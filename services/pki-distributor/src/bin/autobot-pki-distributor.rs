@@ -32,9 +32,23 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `.env` is read into the environment before any thread exists.
+    if let Err(e) = autobot_tracing::config::load_dotenv() {
+        eprintln!("autobot-pki-distributor: {e}");
+        return ExitCode::from(2);
+    }
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("autobot-pki-distributor: cannot start the runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let guard = match autobot_tracing::init("autobot-pki-distributor", env!("CARGO_PKG_VERSION")) {
         Ok(g) => g,
         Err(e) => {

@@ -216,11 +216,13 @@ async fn http_export(
     }
 }
 
-/// A receiver listening on both transports; stops when dropped.
+/// A receiver listening on both transports; stops when dropped or on
+/// [`shutdown`](Self::shutdown).
 pub struct RunningReceiver {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
-    _stop: watch::Sender<()>,
+    stop: watch::Sender<()>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningReceiver {
@@ -231,6 +233,15 @@ impl RunningReceiver {
     /// `http://host:port/v1/traces` of the HTTP listener.
     pub fn http_endpoint(&self) -> String {
         format!("http://{}/v1/traces", self.http_addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and returns when both
+    /// servers have stopped.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(());
+        for server in self.servers.drain(..) {
+            let _ = server.await;
+        }
     }
 }
 
@@ -256,12 +267,12 @@ pub async fn start(
         );
     let http = axum::serve(http_listener, http_router(sink))
         .with_graceful_shutdown(until_stopped(stopped));
-    tokio::spawn(async move {
+    let grpc = tokio::spawn(async move {
         if let Err(e) = grpc.await {
             tracing::error!(error = %e, "OTLP gRPC receiver stopped");
         }
     });
-    tokio::spawn(async move {
+    let http = tokio::spawn(async move {
         if let Err(e) = http.await {
             tracing::error!(error = %e, "OTLP HTTP receiver stopped");
         }
@@ -269,7 +280,8 @@ pub async fn start(
     Ok(RunningReceiver {
         grpc_addr,
         http_addr,
-        _stop: stop,
+        stop,
+        servers: vec![grpc, http],
     })
 }
 
@@ -446,8 +458,8 @@ impl MemorySink {
     /// returns the spans either way (the caller asserts).
     pub async fn wait_for(
         &self,
-        timeout: Duration,
         predicate: impl Fn(&[FlatSpan]) -> bool,
+        timeout: Duration,
     ) -> Vec<FlatSpan> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -616,5 +628,16 @@ mod tests {
         assert_eq!(json_span.trace_id, "5b8efff798038103d269b633813fc60c");
         assert_eq!(json_span.service_name, "svc");
         assert_eq!(json_span.kind, 2);
+
+        let waited = sink
+            .wait_for(|s| s.len() == 3, Duration::from_secs(5))
+            .await;
+        assert_eq!(waited.len(), 3);
+        let http_addr = rx.http_addr;
+        rx.shutdown().await;
+        assert!(
+            tokio::net::TcpStream::connect(http_addr).await.is_err(),
+            "nothing listens after shutdown"
+        );
     }
 }

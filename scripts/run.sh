@@ -1,7 +1,200 @@
 #!/usr/bin/env bash
-# Runs the whole system locally: Redis, the trace tool, every service, and a
-# demo request whose trace is printed. (Being built: issue 8.)
+# Runs the whole AutoBot system on this machine, traced end to end:
+#   Redis, the trace tool (a Jaeger stand-in, unless AUTOBOT_JAEGER_ENDPOINT
+#   points at a real Jaeger), the five services, one sshd "VM" with the PKI
+#   agent, a small demo web site, and — only when no real Ollama/OpenAI is
+#   configured — a STAND-IN LLM server that answers from the prompt (not a model).
+# Then it sends one research request and one certificate distribution, checks
+# that both traces are whole, prints them, and keeps running until Ctrl-C.
+#
+#   ./scripts/run.sh          run, demo, keep running (Ctrl-C stops everything, spans flushed)
+#   ./scripts/run.sh --once   run the demo once and exit (status 0 when both traces are whole)
 set -euo pipefail
-echo "scripts/run.sh: the local run of all services is not built yet (issue 8)." >&2
-echo "What exists today: ./scripts/test.sh runs every test." >&2
-exit 1
+cd "$(dirname "$0")/.."
+repo="$(pwd)"
+
+once=false
+for arg in "$@"; do
+  case "$arg" in
+    --once) once=true ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+state="$repo/.run/local"
+logs="$state/logs"
+bin="$repo/target/debug"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+say "installing what the system needs (scripts/setup.sh)"
+bash scripts/setup.sh
+
+say "building every binary"
+cargo build --workspace --bins --locked
+
+rm -rf "$state"
+mkdir -p "$logs" "$state/vm/certs" "$state/pki" "$state/ssh"
+
+pids=()
+names=()
+stop_all() {
+  trap - EXIT INT TERM
+  if [ ${#pids[@]} -gt 0 ]; then
+    say "stopping everything (SIGTERM: every service flushes its spans)"
+    for ((i=${#pids[@]}-1; i>=0; i--)); do
+      kill -TERM "${pids[$i]}" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  fi
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
+
+# start NAME COMMAND... : runs in the background, output to .run/local/logs/NAME.log
+start() {
+  local name="$1"; shift
+  "$@" >"$logs/$name.log" 2>&1 &
+  pids+=("$!")
+  names+=("$name")
+  echo "    $name (pid $!, log .run/local/logs/$name.log)"
+}
+
+# wait_http NAME URL : until URL answers 2xx, or fail after 60 s showing the log
+wait_http() {
+  local name="$1" url="$2"
+  for _ in $(seq 1 600); do
+    if curl -fsS -o /dev/null --max-time 2 "$url"; then echo "    $name is up: $url"; return 0; fi
+    sleep 0.1
+  done
+  echo "run.sh: $name did not come up at $url; its log:" >&2
+  tail -n 40 "$logs/$name.log" >&2
+  exit 1
+}
+
+# --- telemetry ---------------------------------------------------------------
+if [ -n "${AUTOBOT_JAEGER_ENDPOINT:-}" ]; then
+  say "spans go to the configured Jaeger: $AUTOBOT_JAEGER_ENDPOINT"
+  query="${AUTOBOT_JAEGER_QUERY_URL:-http://127.0.0.1:16686}"
+else
+  say "starting the trace tool (Jaeger stand-in: OTLP 4317/4318, query API 16686)"
+  start trace-tool "$bin/autobot-trace" serve
+  export AUTOBOT_JAEGER_ENDPOINT="http://127.0.0.1:4317"
+  query="http://127.0.0.1:16686"
+  wait_http trace-tool "$query/api/services"
+fi
+export AUTOBOT_JAEGER_QUERY_URL="$query"
+export AUTOBOT_ENV="${AUTOBOT_ENV:-local}"
+export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-200}"
+
+# --- Redis ---------------------------------------------------------------------
+say "starting Redis on 127.0.0.1:6390"
+start redis redis-server --port 6390 --bind 127.0.0.1 --save "" --appendonly no --dir "$state"
+export AUTOBOT_REDIS_URL="redis://127.0.0.1:6390/0"
+for _ in $(seq 1 100); do redis-cli -p 6390 ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+# --- the LLM -------------------------------------------------------------------
+if [ -n "${AUTOBOT_OLLAMA_URL:-}" ] || { [ -n "${AUTOBOT_OPENAI_BASE_URL:-}" ] && [ -n "${OPENAI_API_KEY:-}" ]; }; then
+  say "using the configured LLM (${AUTOBOT_OLLAMA_URL:-$AUTOBOT_OPENAI_BASE_URL})"
+else
+  say "no Ollama/OpenAI configured: starting the STAND-IN LLM server on 127.0.0.1:11434 (answers from the prompt; not a model)"
+  start llm-standin "$bin/autobot-llm-standin" --bind 127.0.0.1:11434
+  export AUTOBOT_OLLAMA_URL="http://127.0.0.1:11434"
+  export AUTOBOT_LLM_PROVIDER="ollama"
+  export AUTOBOT_LLM_MODEL="${AUTOBOT_LLM_MODEL:-standin}"
+  wait_http llm-standin "http://127.0.0.1:11434/api/tags"
+fi
+
+# --- the demo web site the research request reads ---------------------------
+say "starting the demo web site on 127.0.0.1:8090"
+start demo-site env AUTOBOT_BIND=127.0.0.1:8090 "$bin/autobot-demo-site"
+wait_http demo-site "http://127.0.0.1:8090/health"
+
+# --- one sshd "VM" with the PKI agent -------------------------------------
+say "starting an sshd 'VM' on 127.0.0.1:2222 (AcceptEnv TRACEPARENT TRACESTATE BAGGAGE)"
+ssh-keygen -q -t ed25519 -N '' -f "$state/ssh/host_key" >/dev/null
+ssh-keygen -q -t ed25519 -N '' -f "$state/ssh/client_key" >/dev/null
+cp "$state/ssh/client_key.pub" "$state/ssh/authorized_keys"
+user="$(id -un)"
+cat >"$state/ssh/sshd_config" <<EOF
+Port 2222
+ListenAddress 127.0.0.1
+HostKey $state/ssh/host_key
+AuthorizedKeysFile $state/ssh/authorized_keys
+StrictModes no
+PidFile none
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers $user
+Subsystem sftp internal-sftp
+AcceptEnv TRACEPARENT TRACESTATE BAGGAGE
+SetEnv AUTOBOT_JAEGER_ENDPOINT=$AUTOBOT_JAEGER_ENDPOINT AUTOBOT_ENV=$AUTOBOT_ENV OTEL_BSP_SCHEDULE_DELAY=$OTEL_BSP_SCHEDULE_DELAY
+EOF
+mkdir -p /run/sshd 2>/dev/null || true
+start sshd-vm /usr/sbin/sshd -D -e -f "$state/ssh/sshd_config"
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/2222) 2>/dev/null && break; sleep 0.1; done
+echo "[127.0.0.1]:2222 $(cut -d' ' -f1,2 "$state/ssh/host_key.pub")" >"$state/ssh/known_hosts"
+cat >"$state/pki/targets.toml" <<EOF
+[[targets]]
+name = "local-vm"
+host = "127.0.0.1"
+port = 2222
+user = "$user"
+cert_dir = "$state/vm/certs"
+agent = "$bin/autobot-pki-agent"
+EOF
+
+# --- the services ----------------------------------------------------------------
+say "starting the services"
+start npu-worker env AUTOBOT_BIND=127.0.0.1:8081 AUTOBOT_NPU_MODEL_DIR="$repo/.run/models/all-MiniLM-L6-v2" "$bin/autobot-npu-worker"
+start ai-stack env AUTOBOT_BIND=127.0.0.1:8080 "$bin/autobot-ai-stack"
+start browser env AUTOBOT_BIND=127.0.0.1:3000 "$bin/autobot-browser"
+start pki-distributor env AUTOBOT_BIND=127.0.0.1:8002 AUTOBOT_PKI_DIR="$state/pki/ca" \
+  AUTOBOT_PKI_TARGETS="$state/pki/targets.toml" AUTOBOT_SSH_KEY="$state/ssh/client_key" \
+  AUTOBOT_SSH_KNOWN_HOSTS="$state/ssh/known_hosts" "$bin/autobot-pki-distributor"
+start backend env AUTOBOT_BIND=127.0.0.1:8001 AUTOBOT_AI_STACK_URL=http://127.0.0.1:8080 \
+  AUTOBOT_BROWSER_URL=http://127.0.0.1:3000 AUTOBOT_PKI_URL=http://127.0.0.1:8002 \
+  AUTOBOT_NPU_URL=http://127.0.0.1:8081 "$bin/autobot-backend"
+wait_http npu-worker http://127.0.0.1:8081/health
+wait_http ai-stack http://127.0.0.1:8080/health
+wait_http browser http://127.0.0.1:3000/health
+wait_http pki-distributor http://127.0.0.1:8002/health
+wait_http backend http://127.0.0.1:8001/api/health
+
+# --- the demo ----------------------------------------------------------------------
+# post PATH JSON : prints the trace id from the traceresponse header, the body to .run/local/PATH.json
+post() {
+  local path="$1" body="$2" out
+  out="$state/$(echo "$path" | tr '/' '_').json"
+  curl -sS -D "$out.headers" -o "$out" -H 'content-type: application/json' -d "$body" "http://127.0.0.1:8001$path" >/dev/null
+  tr -d '\r' <"$out.headers" | awk -F'-' 'tolower($0) ~ /^traceresponse:/ {print $2}'
+}
+
+status=0
+say "research request: the demo page, embedded on the NPU worker, ranked, answered by the LLM"
+research_trace="$(post /api/research '{"url":"http://127.0.0.1:8090/articles/tracing","question":"Which header carries the trace context between services?","top_k":3}')"
+cat "$state/_api_research.json"; echo
+say "research trace $research_trace"
+"$bin/autobot-trace" check "$research_trace" --jaeger "$query" --wait 30s \
+  --services autobot-backend,autobot-browser,autobot-npu-worker,autobot-ai-stack || status=1
+"$bin/autobot-trace" show "$research_trace" --jaeger "$query" || status=1
+
+say "certificate distribution to the sshd VM"
+pki_trace="$(post /api/pki/distribute '{}')"
+cat "$state/_api_pki_distribute.json"; echo
+say "distribution trace $pki_trace"
+"$bin/autobot-trace" check "$pki_trace" --jaeger "$query" --wait 30s \
+  --services autobot-backend,autobot-pki-distributor,autobot-pki-agent || status=1
+"$bin/autobot-trace" show "$pki_trace" --jaeger "$query" || status=1
+
+if $once; then
+  exit "$status"
+fi
+say "running; traces at $query/api/traces/<id> and with ./target/debug/autobot-trace show <id>. Ctrl-C stops everything."
+wait

@@ -1,0 +1,27 @@
+//! autobot-llm-standin: a STAND-IN LLM server (Ollama and OpenAI wire
+//! formats) for the local run when no real Ollama/OpenAI is configured. It
+//! runs no model; its answers are computed from the prompt.
+//! Usage: autobot-llm-standin [--bind ADDR]   (or AUTOBOT_BIND; default 127.0.0.1:11434)
+
+#[tokio::main]
+async fn main() {
+    let addr = autobot_standins::bind_address("127.0.0.1:11434");
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("autobot-llm-standin: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!(
+        "stand-in LLM server (NOT a model: answers are computed from the prompt) listening on {addr}"
+    );
+    let app = autobot_standins::llm::LlmStandIn::default().router();
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(autobot_standins::shutdown_signal())
+        .await
+    {
+        eprintln!("autobot-llm-standin: {e}");
+        std::process::exit(1);
+    }
+}

@@ -26,7 +26,7 @@ pub use autobot_wire::jobs::{
     FailureCode, JobEnvelope, JobFailure, JobOutcome, JobResult, NPU_CONSUMER_GROUP,
     NPU_DEAD_LETTER_STREAM, NPU_STREAM,
 };
-pub use consumer::{Consumer, ConsumerConfig, JobHandler, default_consumer_name};
+pub use consumer::{Consumer, ConsumerConfig, ConsumerStats, JobHandler, default_consumer_name};
 pub use error::JobsError;
 pub use producer::{JobProducer, ProducerConfig, SubmittedJob};
 

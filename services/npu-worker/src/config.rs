@@ -1,0 +1,192 @@
+//! The worker's settings, read once from the environment (and `.env`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default listen address (DESIGN.md: npu-worker on 8081).
+pub const DEFAULT_BIND: &str = "0.0.0.0:8081";
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// Everything the worker needs to start.
+#[derive(Clone)]
+pub struct Config {
+    /// AUTOBOT_REDIS_URL. May hold a password: never printed (see `Debug`).
+    pub redis_url: String,
+    /// AUTOBOT_NPU_MODEL_DIR; `None`: no model, embed jobs are refused.
+    pub model_dir: Option<PathBuf>,
+    /// AUTOBOT_NPU_CLAIM_IDLE_MS: jobs pending this long on a silent worker are taken over.
+    pub claim_idle: Duration,
+    /// AUTOBOT_NPU_MAX_DELIVERIES: deliveries before a job is dead-lettered.
+    pub max_deliveries: u64,
+    /// AUTOBOT_BIND.
+    pub bind: SocketAddr,
+    /// AUTOBOT_NPU_CONSUMER_NAME, default `{host}-{pid}`.
+    pub consumer_name: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("redis", &redacted_url(&self.redis_url))
+            .field("model_dir", &self.model_dir)
+            .field("claim_idle", &self.claim_idle)
+            .field("max_deliveries", &self.max_deliveries)
+            .field("bind", &self.bind)
+            .field("consumer_name", &self.consumer_name)
+            .finish()
+    }
+}
+
+/// A setting that does not parse: names the variable and the value.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}={value:?} is not valid: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Config {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let redis_url = get("AUTOBOT_REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+        if let Err(e) = redis::Client::open(redis_url.as_str()) {
+            return Err(ConfigError {
+                variable: "AUTOBOT_REDIS_URL",
+                // The URL may carry a password: show it without.
+                value: redacted_url(&redis_url),
+                reason: e.to_string(),
+            });
+        }
+        let claim_idle_ms: u64 = parse(&get, "AUTOBOT_NPU_CLAIM_IDLE_MS", 30_000)?;
+        if claim_idle_ms == 0 {
+            return Err(ConfigError {
+                variable: "AUTOBOT_NPU_CLAIM_IDLE_MS",
+                value: "0".into(),
+                reason: "must be at least 1 (milliseconds)".into(),
+            });
+        }
+        let max_deliveries: u64 = parse(&get, "AUTOBOT_NPU_MAX_DELIVERIES", 5)?;
+        if max_deliveries == 0 {
+            return Err(ConfigError {
+                variable: "AUTOBOT_NPU_MAX_DELIVERIES",
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        let bind = match get("AUTOBOT_BIND") {
+            None => DEFAULT_BIND.parse().map_err(|_| ConfigError {
+                variable: "AUTOBOT_BIND",
+                value: DEFAULT_BIND.into(),
+                reason: "invalid default".into(),
+            })?,
+            Some(v) => v
+                .parse()
+                .map_err(|e: std::net::AddrParseError| ConfigError {
+                    variable: "AUTOBOT_BIND",
+                    value: v.clone(),
+                    reason: format!("{e} (expected host:port, e.g. 0.0.0.0:8081)"),
+                })?,
+        };
+        Ok(Self {
+            redis_url,
+            model_dir: get("AUTOBOT_NPU_MODEL_DIR").map(PathBuf::from),
+            claim_idle: Duration::from_millis(claim_idle_ms),
+            max_deliveries,
+            bind,
+            consumer_name: get("AUTOBOT_NPU_CONSUMER_NAME")
+                .unwrap_or_else(autobot_jobs::default_consumer_name),
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(variable) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+            variable,
+            value: v.clone(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// `redis://user:***@host:port/db`: the URL without its password.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparsable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_design() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
+        assert_eq!(c.bind.to_string(), "0.0.0.0:8081");
+        assert_eq!(c.claim_idle, Duration::from_millis(30_000));
+        assert_eq!(c.max_deliveries, 5);
+        assert!(c.model_dir.is_none());
+        assert!(
+            c.consumer_name
+                .ends_with(&format!("-{}", std::process::id()))
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_value() {
+        let e = from(&[("AUTOBOT_NPU_CLAIM_IDLE_MS", "soon")]).unwrap_err();
+        assert_eq!(
+            (e.variable, e.value.as_str()),
+            ("AUTOBOT_NPU_CLAIM_IDLE_MS", "soon")
+        );
+        let e = from(&[("AUTOBOT_NPU_MAX_DELIVERIES", "0")]).unwrap_err();
+        assert_eq!(e.variable, "AUTOBOT_NPU_MAX_DELIVERIES");
+        let e = from(&[("AUTOBOT_BIND", "8081")]).unwrap_err();
+        assert!(e.to_string().contains("AUTOBOT_BIND=\"8081\""), "{e}");
+    }
+
+    #[test]
+    fn a_redis_password_never_shows() {
+        let e = from(&[("AUTOBOT_REDIS_URL", "rediss+nope://u:hunter2@h/0")]).unwrap_err();
+        assert_eq!(e.variable, "AUTOBOT_REDIS_URL");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let c = from(&[("AUTOBOT_REDIS_URL", "redis://u:hunter2@10.0.0.3:6379/0")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

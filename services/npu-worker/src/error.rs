@@ -1,0 +1,48 @@
+//! The one place where errors become HTTP responses.
+
+use autobot_wire::error::ErrorBody;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::inference::InferenceError;
+
+/// Errors of the HTTP API.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The body is not the JSON the route takes.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Inference(e) => match e {
+                InferenceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+                InferenceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                InferenceError::ModelUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                InferenceError::Failed(_) | InferenceError::Crashed(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+            trace_id: autobot_tracing::current_trace_id(),
+        };
+        (status, Json(body)).into_response()
+    }
+}

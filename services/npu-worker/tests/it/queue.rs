@@ -1,0 +1,426 @@
+//! Jobs through Redis to the real worker binary, and their traces.
+
+use std::time::Duration;
+
+use autobot_jobs::{FailureCode, JobOutcome, JobProducer, ProducerConfig};
+use autobot_npu_worker::embedding::cosine;
+use autobot_testkit::redis::RedisServer;
+use serde_json::json;
+
+use crate::support::{Telemetry, Worker, WorkerOptions, span, vectors};
+
+const WEATHER: &str = "The weather is lovely today.";
+const SUNNY: &str = "It's so sunny outside!";
+const STADIUM: &str = "He drove to the stadium.";
+const TEST_SERVICE: &str = "npu-worker-test";
+const WORKER_SERVICE: &str = "autobot-npu-worker";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
+    let telemetry = Telemetry::start().await;
+    let redis = RedisServer::start().unwrap();
+    let mut opts = WorkerOptions::new("worker-a", &redis.url());
+    opts.otlp_endpoint = Some(telemetry.receiver.grpc_endpoint());
+    let worker = Worker::start(opts);
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+
+    let job = producer
+        .submit("embed", json!({ "texts": [WEATHER, SUNNY, STADIUM] }))
+        .await
+        .unwrap();
+    let result = producer.wait(&job, Duration::from_secs(60)).await.unwrap();
+    let JobOutcome::Ok { result: body } = &result.outcome else {
+        panic!(
+            "expected vectors, got {:?}\n{}",
+            result.outcome,
+            worker.log()
+        );
+    };
+    assert_eq!(
+        (body["model"].as_str(), body["dimensions"].as_u64()),
+        (Some("all-MiniLM-L6-v2"), Some(384))
+    );
+    let v = vectors(body);
+    let sunny = cosine(&v[0], &v[1]);
+    let stadium = cosine(&v[0], &v[2]);
+    assert!((sunny - 0.666).abs() <= 0.01, "weather~sunny = {sunny}");
+    assert!(
+        (stadium - 0.105).abs() <= 0.01,
+        "weather~stadium = {stadium}"
+    );
+    assert_eq!(
+        (result.delivery_count, result.worker.as_str()),
+        (1, "worker-a")
+    );
+
+    // The trace id is the producer's: find it through the PRODUCER span.
+    let send = telemetry
+        .wait_spans(|spans| {
+            spans.iter().any(|s| {
+                s.attr("messaging.message.id").as_deref() == Some(job.message_id.as_str())
+                    && s.kind == 4
+            })
+        })
+        .await
+        .into_iter()
+        .find(|s| {
+            s.kind == 4
+                && s.attr("messaging.message.id").as_deref() == Some(job.message_id.as_str())
+        })
+        .expect("the PRODUCER span arrived");
+    let spans = telemetry
+        .trace(&send.trace_id, |spans| {
+            ["process autobot:jobs:npu", "npu.inference", "redis.XACK"]
+                .iter()
+                .all(|n| spans.iter().any(|s| s.name == *n))
+        })
+        .await;
+    let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
+    let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
+    let inference = span(&spans, "npu.inference", WORKER_SERVICE);
+    assert_eq!(send.kind, 4, "PRODUCER");
+    assert_eq!(process.kind, 5, "CONSUMER");
+    assert_eq!(
+        process.parent_span_id, send.span_id,
+        "CONSUMER is the child of PRODUCER"
+    );
+    assert_eq!(
+        process.links,
+        vec![(send.trace_id.clone(), send.span_id.clone())]
+    );
+    assert_eq!(inference.parent_span_id, process.span_id);
+    for (key, value) in [
+        ("messaging.system", "redis"),
+        ("messaging.destination.name", "autobot:jobs:npu"),
+        ("messaging.consumer.group.name", "npu-workers"),
+        ("messaging.operation.name", "process"),
+        ("messaging.operation.type", "process"),
+        ("messaging.message.id", job.message_id.as_str()),
+    ] {
+        assert_eq!(process.attr(key).as_deref(), Some(value), "{key}");
+    }
+    assert_eq!(
+        inference.attr("npu.model").as_deref(),
+        Some("all-MiniLM-L6-v2")
+    );
+    assert_eq!(inference.attr("npu.batch_size").as_deref(), Some("3"));
+    let tokens: u64 = inference.attr("npu.token_count").unwrap().parse().unwrap();
+    assert!(tokens >= 3 * 3, "{tokens} tokens");
+    assert!(inference.attr("npu.duration_ms").is_some());
+    // Redis commands on both sides are CLIENT spans in the same trace.
+    let xadd = span(&spans, "redis.XADD", TEST_SERVICE);
+    assert_eq!(xadd.parent_span_id, send.span_id);
+    let xack = span(&spans, "redis.XACK", WORKER_SERVICE);
+    assert_eq!(
+        (xack.kind, xack.parent_span_id.as_str()),
+        (3, process.span_id.as_str())
+    );
+    let reply = span(&spans, "redis.MULTI", WORKER_SERVICE);
+    assert!(
+        reply.end_unix_nano <= xack.start_unix_nano,
+        "the result is stored before the ack"
+    );
+}
+
+/// Enough text that one attempt takes many seconds: the worker is surely
+/// mid-job when it is killed.
+fn long_texts() -> Vec<String> {
+    (0..24)
+        .map(|i| {
+            format!(
+                "{i} {}",
+                "the quick brown fox jumps over the lazy dog ".repeat(30)
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts() {
+    let telemetry = Telemetry::start().await;
+    let redis = RedisServer::start().unwrap();
+    let endpoint = telemetry.receiver.grpc_endpoint();
+    let mut opts = WorkerOptions::new("worker-a", &redis.url());
+    opts.otlp_endpoint = Some(endpoint.clone());
+    let mut first = Worker::start(opts);
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    let job = producer
+        .submit("embed", json!({ "texts": long_texts() }))
+        .await
+        .unwrap();
+    telemetry.guard.flush().await;
+
+    // The first worker took the job (its `receive` span arrived): kill it.
+    let spans = telemetry
+        .wait_spans(|spans| {
+            spans.iter().any(|s| {
+                s.name == "receive autobot:jobs:npu"
+                    && s.attr("messaging.client.id").as_deref() == Some("worker-a")
+            })
+        })
+        .await;
+    let received = span(&spans, "receive autobot:jobs:npu", WORKER_SERVICE).clone();
+    first.kill();
+    assert_eq!(
+        redis.command(&format!("LLEN {}", job.reply_to)).unwrap(),
+        ":0\r\n",
+        "the first worker answered before it was killed: the job was too short for this test"
+    );
+
+    let mut opts = WorkerOptions::new("worker-b", &redis.url());
+    opts.otlp_endpoint = Some(endpoint);
+    let second = Worker::start(opts);
+    let result = producer.wait(&job, Duration::from_secs(180)).await.unwrap();
+    assert!(
+        matches!(result.outcome, JobOutcome::Ok { .. }),
+        "{:?}\n{}",
+        result.outcome,
+        second.log()
+    );
+    assert_eq!(
+        (result.delivery_count, result.worker.as_str()),
+        (2, "worker-b")
+    );
+
+    let spans = telemetry
+        .trace(&received.trace_id, |spans| {
+            spans.iter().any(|s| s.name == "process autobot:jobs:npu")
+                && spans
+                    .iter()
+                    .filter(|s| s.name == "receive autobot:jobs:npu")
+                    .count()
+                    == 2
+        })
+        .await;
+    let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
+    let attempts: Vec<(Option<String>, Option<String>, &str)> = spans
+        .iter()
+        .filter(|s| s.name == "receive autobot:jobs:npu")
+        .map(|s| {
+            (
+                s.attr("messaging.client.id"),
+                s.attr("messaging.redis.message.delivery_count"),
+                s.parent_span_id.as_str(),
+            )
+        })
+        .collect();
+    assert!(
+        attempts.contains(&(
+            Some("worker-a".into()),
+            Some("1".into()),
+            send.span_id.as_str()
+        )),
+        "{attempts:?}"
+    );
+    assert!(
+        attempts.contains(&(
+            Some("worker-b".into()),
+            Some("2".into()),
+            send.span_id.as_str()
+        )),
+        "{attempts:?}"
+    );
+    let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
+    assert_eq!(
+        process.parent_span_id, send.span_id,
+        "a redelivered job keeps its producer as parent"
+    );
+    assert_eq!(
+        process
+            .attr("messaging.redis.message.delivery_count")
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        process.attr("messaging.client.id").as_deref(),
+        Some("worker-b")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_and_malformed_jobs_land_in_the_dead_letter_stream() {
+    let redis = RedisServer::start().unwrap();
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    redis
+        .command("XGROUP CREATE autobot:jobs:npu npu-workers 0 MKSTREAM")
+        .unwrap();
+    // A job that already took down five workers: delivered five times, never acknowledged.
+    let poison = producer
+        .submit("embed", json!({"texts": ["poison"]}))
+        .await
+        .unwrap();
+    let taken = redis
+        .command("XREADGROUP GROUP npu-workers crashed COUNT 1 STREAMS autobot:jobs:npu >")
+        .unwrap();
+    assert!(taken.contains(&poison.id), "{taken}");
+    redis
+        .command(&format!(
+            "XCLAIM autobot:jobs:npu npu-workers crashed 0 {} RETRYCOUNT 5",
+            poison.message_id
+        ))
+        .unwrap();
+    // Not an envelope at all.
+    redis
+        .command("XADD autobot:jobs:npu * envelope {broken")
+        .unwrap();
+
+    let worker = Worker::start(WorkerOptions::new("worker-a", &redis.url()));
+    let result = producer
+        .wait(&poison, Duration::from_secs(60))
+        .await
+        .unwrap();
+    match &result.outcome {
+        JobOutcome::Error { error } => {
+            assert_eq!(error.code, FailureCode::DeadLettered, "{error}");
+            assert!(error.message.contains("delivered 6 times"), "{error}");
+        }
+        other => panic!("expected a dead-letter error, got {other:?}"),
+    }
+    assert_eq!(
+        (result.delivery_count, result.worker.as_str()),
+        (6, "worker-a")
+    );
+
+    // A kind nobody runs is answered, not dead-lettered; the worker goes on.
+    let unknown = producer
+        .request("transcribe", json!({}), Duration::from_secs(60))
+        .await
+        .unwrap();
+    match unknown.outcome {
+        JobOutcome::Error { error } => assert_eq!(error.code, FailureCode::UnknownKind),
+        other => panic!("expected unknown_kind, got {other:?}"),
+    }
+    let dead = redis.command("XRANGE autobot:jobs:npu:dead - +").unwrap();
+    assert!(
+        dead.contains(&poison.id) && dead.contains("more than the limit of 5"),
+        "{dead}"
+    );
+    assert!(
+        dead.contains("{broken") && dead.contains("malformed envelope"),
+        "{dead}"
+    );
+    assert_eq!(
+        redis.command("XLEN autobot:jobs:npu:dead").unwrap(),
+        ":2\r\n"
+    );
+    // Nothing is left pending.
+    let pending = redis
+        .command("XPENDING autobot:jobs:npu npu-workers")
+        .unwrap();
+    assert!(pending.starts_with("*4\r\n:0"), "{pending:?}");
+    let health = reqwest::get(worker.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 200, "{}", worker.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_embed_job_is_lost_when_redis_restarts_under_load() {
+    let mut redis = RedisServer::start().unwrap();
+    let worker = Worker::start(WorkerOptions::new("worker-a", &redis.url()));
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    const JOBS: usize = 40;
+    let mut callers = Vec::new();
+    for i in 0..JOBS {
+        let producer = producer.clone();
+        callers.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20 * i as u64)).await;
+            let text = format!("sentence number {i}");
+            let result = producer
+                .request(
+                    "embed",
+                    json!({ "texts": [text] }),
+                    Duration::from_secs(120),
+                )
+                .await;
+            (text, result)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Down for a while: jobs are submitted into the outage and others are in flight.
+    redis.kill();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    redis.start_again().unwrap();
+
+    let npu = autobot_npu_worker::embedding::Embedder::load(&crate::support::model_dir()).unwrap();
+    for caller in callers {
+        let (text, result) = caller.await.unwrap();
+        let result = result.unwrap_or_else(|e| panic!("{text}: {e}\n{}", worker.log()));
+        let JobOutcome::Ok { result } = result.outcome else {
+            panic!("{text}: {:?}", result.outcome);
+        };
+        // The answer is the vector of this job's own text.
+        let expected = npu.embed(&[text.as_str()]).unwrap();
+        assert!(
+            cosine(&vectors(&result)[0], &expected.vectors[0]) > 0.9999,
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
+    let telemetry = Telemetry::start().await;
+    let redis = RedisServer::start().unwrap();
+    let mut opts = WorkerOptions::new("worker-a", &redis.url());
+    opts.otlp_endpoint = Some(telemetry.receiver.grpc_endpoint());
+    let mut worker = Worker::start(opts);
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    let job = producer
+        .submit("embed", json!({ "texts": long_texts()[..8] }))
+        .await
+        .unwrap();
+    telemetry.guard.flush().await;
+    let spans = telemetry
+        .wait_spans(|spans| spans.iter().any(|s| s.name == "receive autobot:jobs:npu"))
+        .await;
+    let trace_id = span(&spans, "receive autobot:jobs:npu", WORKER_SERVICE)
+        .trace_id
+        .clone();
+    assert_eq!(
+        redis.command(&format!("LLEN {}", job.reply_to)).unwrap(),
+        ":0\r\n",
+        "the job was answered before SIGTERM: too short for this test"
+    );
+    worker.terminate();
+    let status = worker.wait_exit(Duration::from_secs(120));
+    assert!(status.success(), "{status}\n{}", worker.log());
+    // The job was answered before the worker left, and its spans were flushed.
+    let result = producer.wait(&job, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        (result.delivery_count, result.worker.as_str()),
+        (1, "worker-a")
+    );
+    assert!(matches!(result.outcome, JobOutcome::Ok { .. }));
+    let spans = telemetry.sink.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s.trace_id == trace_id && s.name == "process autobot:jobs:npu"),
+        "the CONSUMER span was not flushed at exit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_a_model_answers_embed_jobs_with_an_error_never_vectors() {
+    let redis = RedisServer::start().unwrap();
+    let mut opts = WorkerOptions::new("worker-a", &redis.url());
+    opts.model = false;
+    let worker = Worker::start(opts);
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    let result = producer
+        .request(
+            "embed",
+            json!({"texts": ["hello"]}),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    match result.outcome {
+        JobOutcome::Error { error } => {
+            assert_eq!(error.code, FailureCode::ModelUnavailable);
+            assert!(error.message.contains("AUTOBOT_NPU_MODEL_DIR"), "{error}");
+        }
+        other => panic!("expected model_unavailable, got {other:?}"),
+    }
+    let health = reqwest::get(worker.url("/health")).await.unwrap();
+    assert_eq!(health.status(), 503);
+}

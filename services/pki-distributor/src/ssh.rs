@@ -304,7 +304,7 @@ impl Connection {
             let _ = sftp.close().await;
             Ok(())
         };
-        bounded("upload", step_timeout, work).instrument(span).await
+        in_step_span(span, bounded("upload", step_timeout, work)).await
     }
 
     /// Best effort: removes what `upload` left when the agent did not run.
@@ -328,13 +328,7 @@ impl Connection {
         vars: &BTreeMap<String, String>,
         step_timeout: Duration,
     ) -> Result<AgentInstallReport, SshError> {
-        let command = format!(
-            "env {}{} install --staging {} --dest {}",
-            shell_prefix(vars),
-            shell_quote(&target.agent),
-            shell_quote(staging),
-            shell_quote(&target.cert_dir),
-        );
+        let command = agent_command(target, staging, vars);
         let span = tracing::info_span!(
             "ssh.exec",
             process.executable.path = %target.agent,
@@ -415,7 +409,7 @@ impl Connection {
                 }),
             }
         };
-        bounded("exec", step_timeout, work).instrument(span).await
+        in_step_span(span, bounded("exec", step_timeout, work)).await
     }
 
     pub async fn close(self) {
@@ -424,6 +418,31 @@ impl Connection {
             .disconnect(Disconnect::ByApplication, "done", "en")
             .await;
     }
+}
+
+/// `env TRACEPARENT='…' … 'AGENT' install --staging 'DIR' --dest 'CERT_DIR'`:
+/// every part quoted for a POSIX shell; `env` so that non-POSIX login
+/// shells (csh, fish) set the variables too.
+pub fn agent_command(target: &Target, staging: &str, vars: &BTreeMap<String, String>) -> String {
+    format!(
+        "env {}{} install --staging {} --dest {}",
+        shell_prefix(vars),
+        shell_quote(&target.agent),
+        shell_quote(staging),
+        shell_quote(&target.cert_dir),
+    )
+}
+
+/// Runs `fut` in `span` and marks the span failed if it fails.
+async fn in_step_span<T>(
+    span: tracing::Span,
+    fut: impl Future<Output = Result<T, SshError>>,
+) -> Result<T, SshError> {
+    let result = fut.instrument(span.clone()).await;
+    if let Err(e) = &result {
+        autobot_tracing::record_error(&span, e.error_type(), e);
+    }
+    result
 }
 
 fn push_capped(buf: &mut Vec<u8>, data: &[u8]) {
@@ -438,5 +457,64 @@ fn tail(text: &str, max_chars: usize) -> String {
         trimmed.to_owned()
     } else {
         trimmed.chars().skip(count - max_chars).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_command_survives_a_shell_with_awkward_paths_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        // A stand-in agent that prints what it got.
+        let agent = dir.path().join("my agent's bin");
+        std::fs::write(
+            &agent,
+            "#!/bin/sh\nprintf '%s\\n' \"TP=$TRACEPARENT\" \"TS=$TRACESTATE\" \"$@\"\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let target = crate::targets::parse_targets(
+            std::path::Path::new("t.toml"),
+            &format!(
+                "[[targets]]\nname = \"vm\"\nhost = \"10.0.0.1\"\nagent = \"{}\"\ncert_dir = \"/etc/my certs/$HOME\"\n",
+                agent.display()
+            ),
+        )
+        .unwrap()
+        .remove(0);
+        let vars = BTreeMap::from([
+            (
+                "TRACEPARENT".to_owned(),
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
+            ),
+            ("TRACESTATE".to_owned(), "k=it's; rm -rf /".to_owned()),
+        ]);
+        let command = agent_command(&target, "/tmp/stage `x`", &vars);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let lines: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "TP=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                "TS=k=it's; rm -rf /",
+                "install",
+                "--staging",
+                "/tmp/stage `x`",
+                "--dest",
+                "/etc/my certs/$HOME",
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use autobot_pki_distributor::agent::{AgentExit, run_install};
+use autobot_wire::pki::AgentInstallReport;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -34,7 +35,28 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version are not failures; print them as clap does.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // The distributor reads one JSON line whatever went wrong.
+            let report = AgentInstallReport {
+                ok: false,
+                dest: String::new(),
+                installed: Vec::new(),
+                certificate: None,
+                error: Some(e.render().to_string().trim().to_owned()),
+                error_type: Some("usage".to_owned()),
+                trace_id: None,
+            };
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("the report serializes")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let Command::Install { staging, dest } = cli.command;
     // The VM's exporter settings may sit in `~/.env` (sshd runs us in $HOME);
     // read it before any thread exists.

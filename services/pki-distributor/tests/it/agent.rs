@@ -117,3 +117,16 @@ fn a_bad_telemetry_setting_stops_the_agent_with_exit_2() {
     let report: AgentInstallReport = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report.error.unwrap().contains("AUTOBOT_TRACE_SAMPLE_RATE"));
 }
+
+#[test]
+fn bad_arguments_still_give_one_json_line_and_exit_2() {
+    let out = Command::new(agent_bin())
+        .env_clear()
+        .args(["install", "--staging", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let report: AgentInstallReport = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report.error_type.as_deref(), Some("usage"));
+    assert!(report.error.unwrap().contains("--dest"));
+}

@@ -137,3 +137,70 @@ async fn post_distribute_reports_each_target_and_status_remembers_it() {
     let reread: StatusResponse = serde_json::from_slice(&body).unwrap();
     assert_eq!(reread.targets, after.targets);
 }
+
+/// What the backend will do: call `POST /distribute` inside its own trace.
+/// The run continues that trace down to each VM's `pki.install`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
+    let receiver = crate::otlp::Receiver::start().await;
+    let cfg = autobot_tracing::TracingConfig::from_lookup(|k| match k {
+        "AUTOBOT_JAEGER_ENDPOINT" => Some(receiver.endpoint.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let guard = autobot_tracing::init_with("autobot-pki-distributor", "test", cfg).unwrap();
+    let cluster = Cluster::start(&[Vm::NoAcceptEnv], &receiver.endpoint);
+    let router = build_router(&cluster);
+
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let req = Request::builder()
+        .method("POST")
+        .uri("/distribute")
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .body(Body::from("{}"))
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let traceresponse = resp
+        .headers()
+        .get("traceresponse")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(traceresponse.contains(caller_trace), "{traceresponse}");
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let response: DistributeResponse = serde_json::from_slice(&body).unwrap();
+    assert!(response.results[0].ok, "{response:?}");
+    assert_eq!(response.trace_id.as_deref(), Some(caller_trace));
+    guard.shutdown().await;
+
+    let spans = receiver
+        .wait_for(std::time::Duration::from_secs(20), |s| {
+            s.iter().any(|s| s.name == "pki.install")
+                && s.iter().any(|s| s.name == "POST /distribute")
+        })
+        .await;
+    let find = |name: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no {name} in {spans:#?}"))
+    };
+    let server = find("POST /distribute");
+    let run = find("pki.distribute");
+    let target = find("ssh.distribute_certificates");
+    let install = find("pki.install");
+    assert_eq!(server.parent_span_id, caller_span);
+    assert_eq!(run.parent_span_id, server.span_id);
+    assert_eq!(target.parent_span_id, run.span_id);
+    assert_eq!(install.parent_span_id, target.span_id);
+    for s in [server, run, target, install] {
+        assert_eq!(
+            s.trace_id, caller_trace,
+            "{} is in the caller's trace",
+            s.name
+        );
+    }
+}

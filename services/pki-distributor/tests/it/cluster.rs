@@ -158,6 +158,8 @@ impl Cluster {
                 p(self.path().join("known_hosts")),
             ),
             ("AUTOBOT_SSH_TIMEOUT_SECS".into(), "20".into()),
+            // Fewer slots than VMs: the bound is exercised.
+            ("AUTOBOT_PKI_PARALLELISM".into(), "2".into()),
             ("AUTOBOT_JAEGER_ENDPOINT".into(), self.otlp_endpoint.clone()),
             ("OTEL_RESOURCE_ATTRIBUTES".into(), "host.name=main".into()),
         ]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use autobot_wire::pki::DistributeResponse;
 
 use crate::cluster::{Cluster, Vm};
-use crate::otlp::{Receiver, Span};
+use crate::otlp::{Receiver, Span, host};
 use crate::support::{file_mode, openssl_verify, pem_body_lines};
 
 struct Run {
@@ -55,7 +55,7 @@ fn one<'a>(spans: &'a [Span], name: &str, vm: &str) -> &'a Span {
     let found: Vec<&Span> = spans
         .iter()
         .filter(|s| s.name == name && s.attr("ssh.target_vm").is_none_or(|v| v == vm))
-        .filter(|s| s.name != "pki.install" || s.host == vm)
+        .filter(|s| s.name != "pki.install" || host(s) == vm)
         .collect();
     assert_eq!(
         found.len(),
@@ -157,18 +157,18 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
         .find(|s| s.name == "pki.distribute")
         .expect("pki.distribute");
     assert_eq!(run.trace_id, trace_id);
-    assert_eq!(run.service, "autobot-pki-distributor");
+    assert_eq!(run.service_name, "autobot-pki-distributor");
     for vm in &cluster.vms {
         let target = one(&spans, "ssh.distribute_certificates", &vm.name);
         assert_eq!(target.trace_id, trace_id);
         assert_eq!(target.parent_span_id, run.span_id);
         assert_eq!(target.kind, 3, "CLIENT");
-        assert_eq!(target.attr("pki.operation"), Some("distribute"));
-        assert_eq!(target.attr("ssh.target_ip"), Some("127.0.0.1"));
-        assert_eq!(target.attr("ssh.user").map(str::is_empty), Some(false));
+        assert_eq!(target.attr("pki.operation").as_deref(), Some("distribute"));
+        assert_eq!(target.attr("ssh.target_ip").as_deref(), Some("127.0.0.1"));
+        assert!(!target.attr("ssh.user").unwrap().is_empty());
         match vm.kind {
             Vm::AcceptEnv | Vm::NoAcceptEnv => {
-                assert_eq!(target.attr("ssh.files_copied"), Some("3"));
+                assert_eq!(target.attr("ssh.files_copied").as_deref(), Some("3"));
                 assert_ne!(target.status_code, 2);
                 child_of(&spans, target, "ssh.connect");
                 child_of(&spans, target, "ssh.upload");
@@ -185,8 +185,8 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                     );
                 }
                 let install = one(&spans, "pki.install", &vm.name);
-                assert_eq!(install.service, "autobot-pki-agent");
-                assert_eq!(install.host, vm.name, "host.name of the VM");
+                assert_eq!(install.service_name, "autobot-pki-agent");
+                assert_eq!(host(install), vm.name, "host.name of the VM");
                 assert_eq!(install.trace_id, trace_id, "the agent continued the trace");
                 assert_eq!(
                     install.parent_span_id, target.span_id,
@@ -201,9 +201,9 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                 } else {
                     "host_key_mismatch"
                 };
-                assert_eq!(target.attr("error.type"), Some(expected));
-                assert_eq!(target.attr("ssh.error_type"), Some(expected));
-                assert_eq!(target.attr("ssh.files_copied"), Some("0"));
+                assert_eq!(target.attr("error.type").as_deref(), Some(expected));
+                assert_eq!(target.attr("ssh.error_type").as_deref(), Some(expected));
+                assert_eq!(target.attr("ssh.files_copied").as_deref(), Some("0"));
             }
         }
     }

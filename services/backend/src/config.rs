@@ -14,6 +14,7 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 /// Longer than the ai-stack's own LLM timeout (120 s), so its 504 arrives first.
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 130_000;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
+pub const DEFAULT_NPU_TIMEOUT_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}={value:?} is not valid: {reason}")]
@@ -41,6 +42,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// AUTOBOT_HEALTH_TIMEOUT_MS: one peer's health check.
     pub health_timeout: Duration,
+    /// AUTOBOT_NPU_TIMEOUT_MS: how long a request waits for an NPU job's result.
+    pub npu_timeout: Duration,
 }
 
 impl Config {
@@ -110,6 +113,7 @@ impl Config {
             redis_url,
             upstream_timeout: millis("AUTOBOT_UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?,
             health_timeout: millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
+            npu_timeout: millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
         })
     }
 }

@@ -33,6 +33,18 @@ pub enum AppError {
         status: StatusCode,
         message: String,
     },
+    /// The NPU job got no result in time; it stays queued and still runs.
+    #[error("{0}")]
+    JobTimeout(String),
+    /// Redis (the job queue) could not take or answer the job.
+    #[error("job queue: {0}")]
+    Queue(String),
+    /// The worker answered the job with an error.
+    #[error("npu-worker: {message}")]
+    JobFailed { status: StatusCode, message: String },
+    /// The request is well-formed but the data it points at cannot answer it.
+    #[error("{0}")]
+    Unprocessable(String),
     /// A peer answered 2xx with a body that is not what it should send.
     #[error("{peer} sent an answer that could not be read: {detail}")]
     UpstreamInvalid { peer: &'static str, detail: String },
@@ -61,7 +73,10 @@ impl AppError {
             Self::UpstreamUnreachable { .. } | Self::UpstreamInvalid { .. } => {
                 StatusCode::BAD_GATEWAY
             }
-            Self::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamTimeout { .. } | Self::JobTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Queue(_) => StatusCode::BAD_GATEWAY,
+            Self::JobFailed { status, .. } => *status,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Upstream { status, .. } => *status,
         }
     }
@@ -78,5 +93,14 @@ impl IntoResponse for AppError {
             trace_id: autobot_tracing::current_trace_id(),
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<autobot_jobs::JobsError> for AppError {
+    fn from(e: autobot_jobs::JobsError) -> Self {
+        match e {
+            autobot_jobs::JobsError::Timeout { .. } => Self::JobTimeout(e.to_string()),
+            other => Self::Queue(other.to_string()),
+        }
     }
 }

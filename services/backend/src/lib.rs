@@ -1,6 +1,8 @@
 //! autobot-backend: AutoBot's public API. `POST /api/chat` (→ ai-stack),
 //! `POST /api/browse` (→ browser), `POST /api/pki/distribute`
-//! (→ pki-distributor), `GET /api/health`, `GET /api/health/cluster`. Every
+//! (→ pki-distributor), `POST /api/embeddings` (→ npu-worker over a Redis
+//! Streams job), `POST /api/research` (browser, npu-worker and ai-stack in
+//! one workflow), `GET /api/health`, `GET /api/health/cluster`. Every
 //! request is one trace that continues the caller's (W3C or B3) and crosses
 //! each service it reaches.
 
@@ -38,6 +40,8 @@ pub struct AppState {
     pub peers: Arc<Peers>,
     pub redis: redis::Client,
     pub redis_target: autobot_tracing::redis::RedisTarget,
+    /// Puts NPU jobs on the Redis Stream and waits for their results.
+    pub jobs: autobot_jobs::JobProducer,
 }
 
 impl AppState {
@@ -57,7 +61,12 @@ impl AppState {
             pki: Peer::new("pki-distributor", &cfg.pki_url),
             npu: cfg.npu_url.as_ref().map(|u| Peer::new("npu-worker", u)),
         };
+        let jobs = autobot_jobs::JobProducer::new(autobot_jobs::ProducerConfig::npu(
+            cfg.redis_url.as_str(),
+        ))
+        .map_err(|e| redis_error(e.to_string()))?;
         Ok(Self {
+            jobs,
             http: autobot_tracing::http::client(),
             peers: Arc::new(peers),
             redis,
@@ -76,6 +85,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::routes())
         .merge(routes::browse::routes())
         .merge(routes::pki::routes())
+        .merge(routes::embeddings::routes())
+        .merge(routes::research::routes())
         .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

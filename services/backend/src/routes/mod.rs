@@ -1,11 +1,11 @@
 //! One module per flow; each adds its routes to the router in [`crate::app`].
-//! `POST /api/embeddings` (Redis job) and `POST /api/research` come as
-//! modules of their own.
 
 pub mod browse;
 pub mod chat;
+pub mod embeddings;
 pub mod health;
 pub mod pki;
+pub mod research;
 
 use axum::http::Uri;
 

@@ -7,4 +7,5 @@ mod cluster;
 mod distribution;
 mod http;
 mod otlp;
+mod startup;
 mod support;

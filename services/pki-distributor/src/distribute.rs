@@ -227,23 +227,21 @@ impl Distributor {
         let executed = connection
             .exec_agent(target, &staging, &vars, self.ssh.step_timeout)
             .await;
-        if matches!(
-            &executed,
-            Err(SshError::Exec(_) | SshError::Timeout { .. })
-                | Err(SshError::Agent {
-                    status: 126 | 127,
-                    ..
-                })
-        ) {
-            // The agent did not run (or did not finish): its staging copy is ours to remove.
+        if executed.is_err() {
+            // The agent removes its staging directory whenever it runs; when
+            // it did not run or did not finish, the key must not stay behind.
             connection.remove_staging(&staging).await;
         }
         connection.close().await;
-        let report = executed?;
-        Ok(report.certificate.unwrap_or(CertificateInfo {
-            fingerprint_sha256: issued.summary.fingerprint_sha256,
-            not_after: issued.summary.not_after,
-        }))
+        let installed = executed?.certificate;
+        match installed {
+            Some(c) if c.fingerprint_sha256 == issued.summary.fingerprint_sha256 => Ok(c),
+            other => Err(SshError::Exec(format!(
+                "the agent reported certificate {:?}, not the one issued ({})",
+                other.map(|c| c.fingerprint_sha256),
+                issued.summary.fingerprint_sha256
+            ))),
+        }
     }
 
     fn target_dir(&self, target: &Target) -> PathBuf {

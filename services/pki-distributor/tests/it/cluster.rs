@@ -21,6 +21,8 @@ pub enum Vm {
     WrongHostKey,
     /// Nothing listens on its port.
     Down,
+    /// sshd fine, but the agent is not installed where the targets file says.
+    NoAgent,
 }
 
 pub struct VmHandle {
@@ -64,6 +66,7 @@ impl Cluster {
                 Vm::NoAcceptEnv => "noacceptenv",
                 Vm::WrongHostKey => "wronghostkey",
                 Vm::Down => "down",
+                Vm::NoAgent => "noagent",
             };
             let name = format!("vm-{i}-{label}");
             let root = dir.path().join(&name);
@@ -111,12 +114,17 @@ impl Cluster {
         let user = current_user().unwrap();
         let mut targets = String::new();
         for vm in &handles {
+            let agent = if vm.kind == Vm::NoAgent {
+                PathBuf::from("/nonexistent/autobot-pki-agent")
+            } else {
+                agent_bin()
+            };
             targets.push_str(&format!(
                 "[[targets]]\nname = \"{}\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"{user}\"\ncert_dir = \"{}\"\nagent = \"{}\"\nstaging_dir = \"{}\"\n\n",
                 vm.name,
                 vm.port,
                 vm.cert_dir().display(),
-                agent_bin().display(),
+                agent.display(),
                 vm.staging_parent().display(),
             ));
         }

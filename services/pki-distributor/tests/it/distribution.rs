@@ -194,6 +194,7 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                     vm.name
                 );
             }
+            Vm::NoAgent => panic!("not part of this cluster"),
             Vm::WrongHostKey | Vm::Down => {
                 assert_eq!(target.status_code, 2, "ERROR");
                 let expected = if vm.kind == Vm::Down {
@@ -270,4 +271,33 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
         openssl_verify(&certs).unwrap();
         assert_eq!(file_mode(&certs.join("server-key.pem")), 0o600);
     }
+}
+
+/// The key was uploaded but the agent is missing: the target fails with
+/// the reason, and the staged key does not stay behind on the VM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_agent_is_reported_and_the_staged_key_removed() {
+    let cluster = Cluster::start(&[Vm::NoAgent], "http://127.0.0.1:9/v1/traces");
+    let distributor = std::sync::Arc::new(
+        autobot_pki_distributor::distribute::Distributor::new(cluster.config()).unwrap(),
+    );
+    let response = distributor.distribute(None).await.unwrap();
+    let result = &response.results[0];
+    assert!(!result.ok);
+    assert_eq!(result.files_copied, 3, "the upload itself worked");
+    assert_eq!(
+        result.error_type.as_deref(),
+        Some("agent_not_found"),
+        "{result:?}"
+    );
+    assert!(
+        result.error.as_deref().unwrap().contains("127"),
+        "{result:?}"
+    );
+    let vm = cluster.vm(Vm::NoAgent);
+    assert!(
+        entries(&vm.staging_parent()).is_empty(),
+        "staging removed by the distributor"
+    );
+    assert!(!vm.cert_dir().exists());
 }

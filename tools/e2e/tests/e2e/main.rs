@@ -1,0 +1,10 @@
+//! End-to-end: every service a real process, real Redis, real sshd, spans
+//! exported over OTLP to the trace tool and read back through its Jaeger API.
+//! Run by `scripts/test.sh` (which builds every binary and fetches the model).
+
+mod support;
+
+mod distribution;
+mod research;
+mod sampling;
+mod shutdown;

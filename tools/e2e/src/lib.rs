@@ -1,2 +1,6 @@
-//! End-to-end tests live in `tests/e2e/`: they start every AutoBot service as
-//! a real process and check the traces that arrive at the trace tool.
+//! The whole AutoBot system on loopback, for the end-to-end tests
+//! (`tests/e2e/`) and the research benchmark (`benches/research.rs`): every
+//! service a real process exporting to the trace tool, real redis-server, a
+//! real sshd "VM" with the PKI agent, the demo web site, the stand-in LLM.
+
+pub mod system;

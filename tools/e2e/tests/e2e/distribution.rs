@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Options, System, problems, spans};
+use autobot_e2e::system::{Options, System, problems, spans};
 
 const SERVICES: [&str; 3] = [
     "autobot-backend",

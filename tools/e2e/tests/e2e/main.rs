@@ -2,8 +2,6 @@
 //! exported over OTLP to the trace tool and read back through its Jaeger API.
 //! Run by `scripts/test.sh` (which builds every binary and fetches the model).
 
-mod support;
-
 mod distribution;
 mod research;
 mod sampling;

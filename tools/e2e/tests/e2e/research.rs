@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_research_request_is_one_whole_trace_across_every_service() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
 
 /// At 0.5 in every service, about half the traces are kept, and every kept
 /// trace holds all its services: no service keeps a trace another dropped.

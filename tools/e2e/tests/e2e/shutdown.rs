@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Options, RESEARCH_SERVICES, System, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, problems, spans};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_right_after_a_request_flushes_every_span() {

@@ -349,6 +349,9 @@ pub struct Span {
     pub service: String,
     pub kind: String,
     pub tags: BTreeMap<String, String>,
+    /// Microseconds since the epoch, and microseconds long (Jaeger's units).
+    pub start_us: u64,
+    pub duration_us: u64,
 }
 
 pub fn spans(trace: &Value) -> Vec<Span> {
@@ -401,6 +404,8 @@ pub fn spans(trace: &Value) -> Vec<Span> {
                     .cloned()
                     .unwrap_or_else(|| "internal".into()),
                 tags,
+                start_us: s["startTime"].as_u64().unwrap_or_default(),
+                duration_us: s["duration"].as_u64().unwrap_or_default(),
             }
         })
         .collect()

@@ -1,0 +1,138 @@
+//! `GET /api/health` and `GET /api/health/cluster`: every peer checked in
+//! parallel, each in its own span; a peer that is down is reported, and the
+//! endpoint still answers 200.
+
+use serde_json::Value;
+
+use autobot_testkit::redis::RedisServer;
+
+use crate::support::peers::Peers;
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backend_itself_is_healthy() {
+    let receiver = Receiver::start().await;
+    let mut backend = start_backend(&receiver, "http://127.0.0.1:9", &[]);
+    let r = reqwest::get(backend.url("/api/health")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("traceresponse"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["service"], "autobot-backend");
+    backend.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_check_reports_every_peer_in_its_own_span() {
+    let redis = RedisServer::start().expect("redis-server starts");
+    let peers = Peers::start().await;
+    let npu_down = closed_port();
+    let mut stack = Stack::start(
+        Mode::Normal,
+        &[],
+        &[
+            ("AUTOBOT_BROWSER_URL", peers.url()),
+            ("AUTOBOT_PKI_URL", peers.url()),
+            ("AUTOBOT_NPU_URL", format!("http://{npu_down}")),
+            ("AUTOBOT_REDIS_URL", redis.url()),
+        ],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(stack.backend.url("/api/health/cluster"))
+        .header("traceparent", caller_traceparent())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "a peer down is reported, not an error");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["trace_id"], CALLER_TRACE);
+    let peer = |name: &str| {
+        body["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {body}"))
+            .clone()
+    };
+    for up in ["ai-stack", "browser", "pki-distributor", "redis"] {
+        assert_eq!(peer(up)["ok"], true, "{up}: {body}");
+    }
+    let npu = peer("npu-worker");
+    assert_eq!(npu["ok"], false);
+    assert!(
+        npu["error"].as_str().unwrap().contains("unreachable"),
+        "{npu}"
+    );
+
+    let spans = stack
+        .receiver
+        .wait_trace(CALLER_TRACE, |s| {
+            s.iter().filter(|s| s.name == "health.check").count() == 5
+                && s.iter().any(|s| s.name == "GET /api/health/cluster")
+                && s.iter()
+                    .any(|s| s.name == "GET /health" && s.service == "autobot-ai-stack")
+        })
+        .await;
+    stack.stop();
+    let server = one(&spans, "autobot-backend", "GET /api/health/cluster");
+    assert_ne!(server.status_code, STATUS_ERROR);
+    let checks: Vec<&Span> = spans.iter().filter(|s| s.name == "health.check").collect();
+    for check in &checks {
+        assert_eq!(
+            check.parent_span_id, server.span_id,
+            "each check is a child of the request"
+        );
+        assert_eq!(check.kind, INTERNAL);
+        let down = check.str_attr("autobot.peer") == "npu-worker";
+        assert_eq!(check.attr("health.ok"), &Value::Bool(!down));
+        assert_eq!(check.status_code == STATUS_ERROR, down, "{check:?}");
+    }
+    // The ai-stack's own span hangs under the backend's CLIENT span of its check.
+    let ai_check = checks
+        .iter()
+        .find(|c| c.str_attr("autobot.peer") == "ai-stack")
+        .unwrap();
+    let ai_client = spans
+        .iter()
+        .find(|s| s.kind == CLIENT && s.parent_span_id == ai_check.span_id)
+        .expect("a CLIENT span under the ai-stack check");
+    let ai_server = one(&spans, "autobot-ai-stack", "GET /health");
+    assert_eq!(ai_server.parent_span_id, ai_client.span_id);
+    // Redis: a PING CLIENT span under its check.
+    let redis_check = checks
+        .iter()
+        .find(|c| c.str_attr("autobot.peer") == "redis")
+        .unwrap();
+    let ping = one(&spans, "autobot-backend", "redis.PING");
+    assert_eq!(ping.parent_span_id, redis_check.span_id);
+    assert_eq!(ping.kind, CLIENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_reported() {
+    let redis_down = closed_port();
+    let receiver = Receiver::start().await;
+    let mut backend = start_backend(
+        &receiver,
+        "http://127.0.0.1:9",
+        &[("AUTOBOT_REDIS_URL", format!("redis://{redis_down}/0"))],
+    );
+    let r = reqwest::get(backend.url("/api/health/cluster"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    backend.stop();
+    assert_eq!(body["status"], "degraded");
+    let peers = body["peers"].as_array().unwrap();
+    assert!(peers.iter().all(|p| p["ok"] == false), "{body}");
+    let redis = peers.iter().find(|p| p["name"] == "redis").unwrap();
+    assert!(
+        redis["error"].as_str().unwrap().contains("cannot connect"),
+        "{redis}"
+    );
+    assert_eq!(redis["target"], format!("redis://{redis_down}/0"));
+}

@@ -1,0 +1,11 @@
+//! autobot-backend integration tests: the real backend and ai-stack
+//! processes, a stand-in LLM server, spans exported over OTLP to a receiver
+//! in the test process. One binary; nextest runs each test alone.
+
+mod support;
+
+mod chat;
+mod errors;
+mod forwards;
+mod health;
+mod validation;

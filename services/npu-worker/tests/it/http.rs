@@ -116,3 +116,44 @@ async fn without_a_model_inference_is_refused_and_health_says_why() {
     assert_eq!(body["model"]["loaded"], false);
     assert_eq!(body["redis"]["reachable"], true);
 }
+
+#[tokio::test]
+async fn inference_over_http_continues_the_callers_trace_in_an_npu_inference_span() {
+    let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
+    let cfg = autobot_tracing::TracingConfig {
+        log_filter: "warn".into(),
+        ..Default::default()
+    };
+    let _guard =
+        autobot_tracing::init_with_exporter("autobot-npu-worker", "0.0.0", cfg, exporter.clone())
+            .unwrap();
+    let app = app(state(Npu::load(Some(&model_dir())), "redis://127.0.0.1:1/0"));
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let req = Request::post("/inference")
+        .header("content-type", "application/json")
+        .header("traceparent", format!("00-{caller_trace}-00f067aa0ba902b7-01"))
+        .body(Body::from(r#"{"texts":["one","two"]}"#))
+        .unwrap();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().contains_key("traceresponse"));
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let server = spans
+        .iter()
+        .find(|s| s.name == "POST /inference")
+        .unwrap_or_else(|| panic!("{:?}", spans.iter().map(|s| &s.name).collect::<Vec<_>>()));
+    let inference = spans.iter().find(|s| s.name == "npu.inference").unwrap();
+    assert_eq!(server.span_context.trace_id().to_string(), caller_trace);
+    assert_eq!(inference.parent_span_id, server.span_context.span_id());
+    let attr = |key: &str| {
+        inference
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(attr("npu.model").as_deref(), Some("all-MiniLM-L6-v2"));
+    assert_eq!(attr("npu.batch_size").as_deref(), Some("2"));
+    assert_eq!(attr("npu.token_count").as_deref(), Some("6"));
+}

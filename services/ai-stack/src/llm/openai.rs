@@ -12,9 +12,10 @@ use async_openai::middleware::HttpRequestFactory;
 use async_openai::types::chat::{
     ChatCompletionRequestAssistantMessage, ChatCompletionRequestMessage,
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequest,
+    ChatCompletionStreamOptions, CreateChatCompletionRequest,
 };
 use autobot_wire::chat::{ChatMessage, ModelInfo, Provider, Role, Usage};
+use futures::StreamExt;
 use url::Url;
 
 use super::error::{LlmError, chain, without_url};
@@ -61,6 +62,9 @@ impl OpenAiProvider {
             max_completion_tokens: call.max_tokens,
             ..Default::default()
         };
+        if call.stream {
+            return self.chat_streamed(call, request).await;
+        }
         let answer = self
             .client
             .chat()
@@ -82,6 +86,50 @@ impl OpenAiProvider {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,
             }),
+        })
+    }
+
+    /// Server-sent events, one delta per event; the usage comes in a last
+    /// chunk (`stream_options.include_usage`), then `data: [DONE]`.
+    async fn chat_streamed(
+        &self,
+        call: &Call<'_>,
+        mut request: CreateChatCompletionRequest,
+    ) -> Result<Completion, LlmError> {
+        request.stream_options = Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            ..Default::default()
+        });
+        let mut stream = self
+            .client
+            .chat()
+            .create_stream(request)
+            .await
+            .map_err(|e| self.error(e))?;
+        let mut reply = String::new();
+        let mut model = None;
+        let mut usage = None;
+        while let Some(item) = stream.next().await {
+            let chunk = item.map_err(|e| self.error(e))?;
+            if model.is_none() && !chunk.model.is_empty() {
+                model = Some(chunk.model.clone());
+            }
+            for choice in &chunk.choices {
+                if let Some(text) = &choice.delta.content {
+                    reply.push_str(text);
+                }
+            }
+            if let Some(u) = chunk.usage {
+                usage = Some(Usage {
+                    prompt_tokens: u.prompt_tokens,
+                    completion_tokens: u.completion_tokens,
+                });
+            }
+        }
+        Ok(Completion {
+            reply,
+            model: model.unwrap_or_else(|| call.model.to_owned()),
+            usage,
         })
     }
 

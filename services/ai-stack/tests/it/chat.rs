@@ -217,6 +217,43 @@ async fn openai_chat_goes_through_the_traced_client_with_the_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_streaming_answers_are_read_whole_with_their_usage() {
+    let mut stack = Stack::start(Mode::Normal, &[("OPENAI_API_KEY", "sk-x".to_owned())]).await;
+    let mut req = request("openai", true);
+    req["model"] = json!("gpt-test");
+    let r = reqwest::Client::new()
+        .post(stack.ai.url("/v1/chat"))
+        .header("traceparent", caller_traceparent())
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["reply"], "echo: what is tracing");
+    assert_eq!(body["model"], "gpt-test-2026-01-01");
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 6, "completion_tokens": 4})
+    );
+    let seen = stack.llm.only("/v1/chat/completions");
+    assert_eq!(seen.body["stream"], true);
+    assert_eq!(seen.body["stream_options"]["include_usage"], true);
+
+    let spans = stack
+        .receiver
+        .wait_trace(CALLER_TRACE, |s| {
+            s.iter().any(|s| s.name == "llm.inference")
+        })
+        .await;
+    stack.ai.stop();
+    let llm = one(&spans, "", "llm.inference");
+    assert_eq!(llm.attr("llm.streaming"), &json!(true));
+    assert_eq!(llm.int_attr("gen_ai.usage.output_tokens"), 4);
+    assert_eq!(llm.str_attr("gen_ai.response.model"), "gpt-test-2026-01-01");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_is_recorded_only_when_asked() {
     let mut stack = Stack::start(
         Mode::Normal,

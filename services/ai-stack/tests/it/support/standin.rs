@@ -239,11 +239,50 @@ async fn openai_chat(
     let reply = reply_for(&body["messages"]);
     let prompt = prompt_tokens(&body["messages"]);
     let completion = words(&reply);
+    let model = format!("{}-2026-01-01", body["model"].as_str().unwrap_or_default());
+    if body["stream"] == Value::Bool(true) {
+        // Server-sent events: one delta per word, the usage chunk, [DONE].
+        let chunk = |choices: Value, usage: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({
+                    "id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                    "created": 1_763_744_400u32, "model": model,
+                    "choices": choices, "usage": usage
+                })
+            )
+        };
+        let mut events = String::new();
+        let pieces: Vec<&str> = reply.split(' ').collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let text = if i + 1 < pieces.len() {
+                format!("{piece} ")
+            } else {
+                (*piece).to_owned()
+            };
+            events.push_str(&chunk(
+                json!([{ "index": 0, "delta": { "role": "assistant", "content": text }, "finish_reason": null }]),
+                Value::Null,
+            ));
+        }
+        let include_usage = body["stream_options"]["include_usage"] == Value::Bool(true);
+        if include_usage {
+            events.push_str(&chunk(
+                json!([]),
+                json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion }),
+            ));
+        }
+        events.push_str("data: [DONE]\n\n");
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from(events))
+            .unwrap();
+    }
     Json(json!({
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": 1_763_744_400u32,
-        "model": format!("{}-2026-01-01", body["model"].as_str().unwrap_or_default()),
+        "model": model,
         "choices": [{
             "index": 0,
             "message": { "role": "assistant", "content": reply, "refusal": null },

@@ -55,6 +55,8 @@ pub struct SubmittedJob {
     pub message_id: String,
     /// The list its result will be pushed on.
     pub reply_to: String,
+    /// The trace the job belongs to (the PRODUCER span's), when traced.
+    pub trace_id: Option<String>,
 }
 
 /// Puts jobs on a Redis Stream and waits for their results. Cheap to clone;
@@ -189,6 +191,7 @@ impl JobProducer {
             id: envelope.id,
             message_id,
             reply_to: envelope.reply_to,
+            trace_id: autobot_tracing::current_trace_id(),
         })
     }
 

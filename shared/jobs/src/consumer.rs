@@ -372,7 +372,7 @@ impl<H: JobHandler> Consumer<H> {
                 Ok(envelope) => {
                     let job_id = envelope.id.clone();
                     let reply_to = envelope.reply_to.clone();
-                    let outcome = self.run_handler(envelope).await;
+                    let outcome = self.run_keeping_claim(link, &message_id, envelope).await;
                     if let JobOutcome::Error { error } = &outcome {
                         autobot_tracing::record_error_message(
                             &tracing::Span::current(),
@@ -430,6 +430,59 @@ impl<H: JobHandler> Consumer<H> {
             }
         };
         work.instrument(span).await;
+    }
+
+    /// Runs the handler while telling the group, every third of
+    /// `claim_idle`, that this worker still holds the entry: a job longer
+    /// than `claim_idle` is not taken over by another worker while it runs.
+    async fn run_keeping_claim(
+        &self,
+        link: &Link,
+        message_id: &str,
+        envelope: JobEnvelope,
+    ) -> JobOutcome {
+        let work = self.run_handler(envelope);
+        tokio::pin!(work);
+        let every = (self.cfg.claim_idle / 3).max(Duration::from_millis(10));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                _ = ticks.tick() => {
+                    if let Err(e) = self.keep_claim(link, message_id).await {
+                        tracing::warn!(error = %e, message.id = %message_id, "could not refresh the claim on a running job");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resets the entry's idle time (XCLAIM … JUSTID, which leaves the
+    /// delivery count alone), only while this consumer still owns it.
+    async fn keep_claim(&self, link: &Link, message_id: &str) -> redis::RedisResult<()> {
+        let mut con = link.get().await?;
+        let mut owner = redis::cmd("XPENDING");
+        owner
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .arg(message_id)
+            .arg(message_id)
+            .arg(1);
+        // Untraced on purpose: a heartbeat per tick would clutter the job's trace.
+        let pending: StreamPendingCountReply = owner.query_async(&mut con).await?;
+        if pending.ids.first().map(|p| p.consumer.as_str()) != Some(self.cfg.consumer_name.as_str())
+        {
+            return Ok(());
+        }
+        let mut touch = redis::cmd("XCLAIM");
+        touch
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .arg(&self.cfg.consumer_name)
+            .arg(0)
+            .arg(message_id)
+            .arg("JUSTID");
+        touch.query_async::<redis::Value>(&mut con).await.map(drop)
     }
 
     /// Runs the handler in its own task, so a panic becomes an error result

@@ -332,3 +332,47 @@ async fn no_job_is_lost_when_redis_restarts_under_load() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+/// Takes `millis` from the payload as its working time.
+#[derive(Clone, Default)]
+struct Slow {
+    calls: Arc<AtomicU64>,
+}
+
+impl JobHandler for Slow {
+    async fn handle(&self, job: JobEnvelope) -> Result<serde_json::Value, JobFailure> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let millis = job.payload["millis"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ok(json!("done"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_longer_than_claim_idle_is_not_taken_over_while_it_runs() {
+    let redis = RedisServer::start().unwrap();
+    let slow = Slow::default();
+    let mut consumers = Vec::new();
+    for name in ["w1", "w2"] {
+        let mut cfg = consumer_config(&redis, name);
+        cfg.claim_idle = Duration::from_millis(600);
+        let (stop, stopped) = watch::channel(false);
+        let consumer = Consumer::new(cfg, slow.clone()).unwrap();
+        consumers.push((
+            stop,
+            tokio::spawn(async move { consumer.run(stopped).await }),
+        ));
+    }
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    // Five times claim_idle: without the heartbeat the idle worker would take it over.
+    let result = producer
+        .request("slow", json!({"millis": 3000}), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(result.delivery_count, 1);
+    for (stop, task) in consumers {
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+    assert_eq!(slow.calls.load(Ordering::Relaxed), 1, "the job ran twice");
+}

@@ -19,7 +19,7 @@ struct Run {
 }
 
 async fn run_cli(cluster: &Cluster, args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_autobot-pki-distributor"))
+    let out = tokio::process::Command::new(crate::support::distributor_bin())
         .env_clear()
         .envs(cluster.distributor_env())
         .current_dir(cluster.path())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::cluster::{Cluster, Vm};
 
 fn distributor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_autobot-pki-distributor"))
+    Command::new(crate::support::distributor_bin())
 }
 
 #[test]

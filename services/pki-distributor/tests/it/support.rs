@@ -6,9 +6,14 @@ use autobot_pki_distributor::ca::{CertificateAuthority, IssuedCertificate};
 use autobot_pki_distributor::install::{StagedFiles, install_plan};
 use autobot_pki_distributor::targets::{Target, parse_targets};
 
-/// The agent binary cargo built for this test run.
+/// The agent binary from the target dir (or AUTOBOT_BIN_DIR), via testkit::bins.
 pub fn agent_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_autobot-pki-agent"))
+    autobot_testkit::bins::workspace_bin("autobot-pki-agent").unwrap()
+}
+
+/// The distributor binary, found the same way.
+pub fn distributor_bin() -> PathBuf {
+    autobot_testkit::bins::workspace_bin("autobot-pki-distributor").unwrap()
 }
 
 pub fn target(name: &str, host: &str) -> Target {

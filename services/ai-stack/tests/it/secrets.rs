@@ -68,7 +68,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
     );
     let server = spans.iter().find(|s| s.name == "POST /v1/chat").unwrap();
     assert!(server.str_attr("url.query").contains("api_key=REDACTED"));
-    for s in stack.receiver.spans() {
+    for s in stack.receiver.spans().await {
         for secret in [KEY, CALLER_TOKEN, QUERY_SECRET] {
             assert!(
                 !s.text().contains(secret),

@@ -248,7 +248,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
         server.str_attr("url.query"),
         "api_key=REDACTED&access_token=REDACTED&page=1"
     );
-    for s in stack.receiver.spans() {
+    for s in stack.receiver.spans().await {
         for secret in [KEY, TOKEN, QUERY] {
             assert!(
                 !s.text().contains(secret),

@@ -80,12 +80,19 @@ async fn bad_requests_say_what_is_wrong() {
         stack
             .receiver
             .spans()
+            .await
             .iter()
             .all(|s| s.service != "autobot-ai-stack"),
         "nothing reached the ai-stack"
     );
     // 4xx is the caller's error: the backend's SERVER spans stay unset.
-    for s in stack.receiver.spans().iter().filter(|s| s.kind == SERVER) {
+    for s in stack
+        .receiver
+        .spans()
+        .await
+        .iter()
+        .filter(|s| s.kind == SERVER)
+    {
         assert_ne!(s.status_code, STATUS_ERROR, "{} {:?}", s.name, s.attributes);
     }
 }

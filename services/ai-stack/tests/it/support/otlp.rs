@@ -1,12 +1,16 @@
-//! An OTLP/HTTP (protobuf) receiver on a free loopback port: the services
-//! under test are separate processes that export their spans to it over the
-//! real exporter, the way they export to Jaeger.
+//! Where the services under test send their spans, and how the tests read
+//! them back. Preferably the trace tool (`autobot-trace serve`, started by
+//! autobot-testkit) in its own process: the services export to it over OTLP
+//! and the tests read its Jaeger query API, as an operator reads Jaeger.
+//! When the tool is not built (a lone `cargo nextest run -p …`; CI builds
+//! every binary first), an OTLP/HTTP receiver inside the test process.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use autobot_testkit::trace_tool::TraceTool;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -79,15 +83,20 @@ impl Span {
 }
 
 #[derive(Clone, Default)]
-struct Store(Arc<Mutex<Vec<Span>>>);
+pub struct Store(Arc<Mutex<Vec<Span>>>);
 
-pub struct Receiver {
-    addr: SocketAddr,
-    store: Store,
+pub enum Receiver {
+    Tool(TraceTool),
+    InProcess { addr: SocketAddr, store: Store },
 }
 
 impl Receiver {
+    /// The trace tool when it is built, else the in-process receiver.
     pub async fn start() -> Self {
+        if autobot_testkit::bins::workspace_bin("autobot-trace").is_ok() {
+            return Self::Tool(TraceTool::start().expect("autobot-trace serve starts"));
+        }
+        eprintln!("autobot-trace is not built: spans go to an in-process OTLP receiver");
         let store = Store::default();
         let app = Router::new()
             .route("/v1/traces", post(export))
@@ -95,30 +104,64 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { addr, store }
+        Self::InProcess { addr, store }
     }
 
     /// The value for AUTOBOT_JAEGER_ENDPOINT (OTLP/HTTP).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/v1/traces", self.addr)
+        match self {
+            Self::Tool(tool) => tool.otlp_http_endpoint(),
+            Self::InProcess { addr, .. } => format!("http://{addr}/v1/traces"),
+        }
     }
 
-    pub fn spans(&self) -> Vec<Span> {
-        self.store.0.lock().unwrap().clone()
+    /// Every span received, from every service.
+    pub async fn spans(&self) -> Vec<Span> {
+        match self {
+            Self::InProcess { store, .. } => store.0.lock().unwrap().clone(),
+            Self::Tool(tool) => {
+                let base = tool.query_url();
+                let services: Value = get_json(&format!("{base}/api/services")).await;
+                let mut spans = Vec::new();
+                for service in services["data"].as_array().into_iter().flatten() {
+                    let service = service.as_str().unwrap_or_default();
+                    let found: Value =
+                        get_json(&format!("{base}/api/traces?service={service}&limit=10000")).await;
+                    for trace in found["data"].as_array().into_iter().flatten() {
+                        let id = trace["traceID"].as_str().unwrap_or_default().to_owned();
+                        spans.extend(from_jaeger(&id, trace));
+                    }
+                }
+                // A trace with several services is found once per service.
+                spans.sort_by(|a, b| a.span_id.cmp(&b.span_id));
+                spans.dedup_by(|a, b| a.span_id == b.span_id);
+                spans
+            }
+        }
     }
 
-    pub fn trace(&self, trace_id: &str) -> Vec<Span> {
-        self.spans()
-            .into_iter()
-            .filter(|s| s.trace_id == trace_id)
-            .collect()
+    pub async fn trace(&self, trace_id: &str) -> Vec<Span> {
+        match self {
+            Self::InProcess { store, .. } => store
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.trace_id == trace_id)
+                .cloned()
+                .collect(),
+            Self::Tool(tool) => match tool.trace(trace_id).await.expect("the trace tool answers") {
+                Some(trace) => from_jaeger(trace_id, &trace),
+                None => Vec::new(),
+            },
+        }
     }
 
     /// Polls until `done` holds for the spans of `trace_id` (bounded wait).
     pub async fn wait_trace(&self, trace_id: &str, done: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let spans = self.trace(trace_id);
+            let spans = self.trace(trace_id).await;
             if done(&spans) {
                 return spans;
             }
@@ -196,6 +239,112 @@ async fn export(State(store): State<Store>, body: Bytes) -> (StatusCode, Vec<u8>
         StatusCode::OK,
         ExportTraceServiceResponse::default().encode_to_vec(),
     )
+}
+
+async fn get_json(url: &str) -> Value {
+    reqwest::get(url)
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// A trace in Jaeger's JSON (`data[0]` of `/api/traces/{id}`) as spans.
+fn from_jaeger(trace_id: &str, trace: &Value) -> Vec<Span> {
+    let service_of = |pid: &str| {
+        trace["processes"][pid]["serviceName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let fields = |list: &Value| -> HashMap<String, Value> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|kv| {
+                let key = kv["key"].as_str().unwrap_or_default().to_owned();
+                let value = match (&kv["type"], &kv["value"]) {
+                    // Jaeger sends integers beyond 2^53 as strings.
+                    (t, Value::String(s)) if t == "int64" => s
+                        .parse::<i64>()
+                        .map(Value::from)
+                        .unwrap_or(Value::String(s.clone())),
+                    (_, v) => v.clone(),
+                };
+                (key, value)
+            })
+            .collect()
+    };
+    trace["spans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let mut attributes = fields(&s["tags"]);
+            let kind = match attributes
+                .remove("span.kind")
+                .as_ref()
+                .and_then(Value::as_str)
+            {
+                Some("server") => SERVER,
+                Some("client") => CLIENT,
+                Some("producer") => 4,
+                Some("consumer") => 5,
+                _ => 1,
+            };
+            let status_code = match attributes
+                .remove("otel.status_code")
+                .as_ref()
+                .and_then(Value::as_str)
+            {
+                Some("ERROR") => STATUS_ERROR,
+                Some("OK") => 1,
+                _ => 0,
+            };
+            let status_message = attributes
+                .remove("otel.status_description")
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            for synthetic in ["error", "otel.scope.name", "otel.scope.version"] {
+                attributes.remove(synthetic);
+            }
+            let parent_span_id = s["references"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["refType"] == "CHILD_OF")
+                .and_then(|r| r["spanID"].as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let events = s["logs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|log| {
+                    let mut f = fields(&log["fields"]);
+                    let name = f
+                        .remove("event")
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    (name, f)
+                })
+                .collect();
+            Span {
+                service: service_of(s["processID"].as_str().unwrap_or_default()),
+                trace_id: trace_id.to_owned(),
+                span_id: s["spanID"].as_str().unwrap_or_default().to_owned(),
+                parent_span_id,
+                name: s["operationName"].as_str().unwrap_or_default().to_owned(),
+                kind,
+                attributes,
+                status_code,
+                status_message,
+                events,
+            }
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -36,6 +36,8 @@ pub enum InstallError {
     Chain(String),
     #[error("the private key does not belong to the server certificate")]
     KeyMismatch,
+    #[error("the staging directory and the destination are the same ({0:?})")]
+    SameDirectory(PathBuf),
     #[error("installing into {dest:?} failed, previous certificates kept: {source}")]
     Install {
         dest: PathBuf,
@@ -48,6 +50,7 @@ impl InstallError {
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Staging { .. } => "staging_unreadable",
+            Self::SameDirectory(_) => "bad_arguments",
             Self::BadFile { .. } => "invalid_file",
             Self::Chain(_) => "chain_invalid",
             Self::KeyMismatch => "key_mismatch",
@@ -216,6 +219,14 @@ pub fn install_from_staging(
     staging: &Path,
     dest: &Path,
 ) -> Result<(CertificateSummary, Vec<String>), InstallError> {
+    // Removing the staging files afterwards would delete what was just installed.
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(staging, dest) {
+        return Err(InstallError::SameDirectory(dest.to_owned()));
+    }
     let outcome = read_staging(staging).and_then(|staged| {
         let summary = verify(&staged)?;
         let installed = install(&staged, dest)?;
@@ -416,5 +427,18 @@ mod tests {
 
         let err = install_from_staging(&staging, &dest).unwrap_err();
         assert_eq!(err.error_type(), "staging_unreadable");
+    }
+
+    #[test]
+    fn staging_and_destination_must_differ() {
+        let (_d, ca) = new_ca();
+        let dir = tempfile::tempdir().unwrap();
+        install(&staged(&ca.issue(&target(), 365).unwrap()), dir.path()).unwrap();
+        let err = install_from_staging(dir.path(), &dir.path().join(".")).unwrap_err();
+        assert_eq!(err.error_type(), "bad_arguments");
+        assert_eq!(
+            dir_entries(dir.path()),
+            [CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE]
+        );
     }
 }

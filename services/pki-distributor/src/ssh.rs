@@ -242,7 +242,7 @@ impl Connection {
     }
 
     /// Creates `staging` (0700) and writes the three files into it (key
-    /// 0600 from its creation). Returns how many files were written.
+    /// 0600 from its creation). `files_copied` counts the files written, also on failure.
     pub async fn upload(
         &self,
         staging: &str,

@@ -136,3 +136,25 @@ async fn redis_down_is_reported() {
     );
     assert_eq!(redis["target"], format!("redis://{redis_down}/0"));
 }
+
+#[test]
+fn a_bad_setting_stops_the_process_at_start_naming_it() {
+    for (variable, value) in [
+        ("AUTOBOT_AI_STACK_URL", "not-a-url"),
+        ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "later"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_autobot-backend"))
+            .current_dir(std::env::temp_dir())
+            .env(variable, value)
+            .env("OTEL_SDK_DISABLED", "true")
+            .env("AUTOBOT_BIND", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{variable}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(variable) && stderr.contains(value),
+            "{stderr}"
+        );
+    }
+}

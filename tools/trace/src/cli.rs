@@ -1,0 +1,196 @@
+//! The command line: `serve`, `show`, `check`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::check::{CheckOutcome, POLL_INTERVAL, wait_and_check};
+use crate::client::{JaegerClient, QUERY_URL_VAR, default_query_url};
+use crate::serve::ServeConfig;
+use crate::trace_id::TraceId;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "autobot-trace",
+    version,
+    about = "A Jaeger stand-in (serve) and a trace viewer and checker (show, check) that speak Jaeger's query API"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Receive OTLP (gRPC and HTTP), keep spans in memory, answer Jaeger's query API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:4317")]
+        otlp_grpc: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:4318")]
+        otlp_http: SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:16686")]
+        query: SocketAddr,
+        /// Spans kept; beyond it whole oldest traces are evicted.
+        #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_spans: u64,
+    },
+    /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
+    Show {
+        /// 16 or 32 hex digits.
+        trace_id: String,
+        #[command(flatten)]
+        jaeger: JaegerArg,
+    },
+    /// Exit 0 only when the trace is whole: one root, every parent present, every service present.
+    /// Exit 1 otherwise (with the reasons), 2 when the query API cannot be reached.
+    Check {
+        trace_id: String,
+        /// Services that must have at least one span, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        /// How long to poll (once a second) for the trace to arrive whole: 20s, 500ms, 1m.
+        #[arg(long, default_value = "20s", value_parser = parse_wait)]
+        wait: Duration,
+        #[command(flatten)]
+        jaeger: JaegerArg,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JaegerArg {
+    /// Jaeger query API (16686): a real Jaeger v2 or `autobot-trace serve`.
+    /// Default: $AUTOBOT_JAEGER_QUERY_URL, else http://127.0.0.1:16686.
+    #[arg(long = "jaeger")]
+    pub url: Option<String>,
+}
+
+impl JaegerArg {
+    fn client(&self) -> Result<JaegerClient, String> {
+        let url = self.url.clone().unwrap_or_else(default_query_url);
+        JaegerClient::new(&url).map_err(|e| {
+            if self.url.is_none() {
+                format!("{e} (from {QUERY_URL_VAR})")
+            } else {
+                e.to_string()
+            }
+        })
+    }
+}
+
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    crate::query::parse_go_duration(text).map(Duration::from_nanos)
+}
+
+/// Runs a command; returns the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Serve {
+            otlp_grpc,
+            otlp_http,
+            query,
+            max_spans,
+        } => {
+            let config = ServeConfig {
+                otlp_grpc,
+                otlp_http,
+                query,
+                max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
+            };
+            match crate::serve::run(config).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("autobot-trace serve: {e:#}");
+                    1
+                }
+            }
+        }
+        Command::Show { trace_id, jaeger } => {
+            let (id, client) = match parse_args(&trace_id, &jaeger) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("autobot-trace show: {e}");
+                    return 2;
+                }
+            };
+            match client.trace(id).await {
+                Ok(Some(trace)) => {
+                    print!("{}", crate::show::render(&trace));
+                    0
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "autobot-trace show: trace {} not found at {}",
+                        id.jaeger(),
+                        client.base_url()
+                    );
+                    1
+                }
+                Err(e) => {
+                    eprintln!("autobot-trace show: {e}");
+                    if e.is_unreachable() { 2 } else { 1 }
+                }
+            }
+        }
+        Command::Check {
+            trace_id,
+            services,
+            wait,
+            jaeger,
+        } => {
+            let (id, client) = match parse_args(&trace_id, &jaeger) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("autobot-trace check: {e}");
+                    return 2;
+                }
+            };
+            let services: Vec<String> = services
+                .into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let outcome = wait_and_check(&client, id, &services, wait, POLL_INTERVAL).await;
+            report(&outcome, id, &services);
+            outcome.exit_code()
+        }
+    }
+}
+
+fn parse_args(trace_id: &str, jaeger: &JaegerArg) -> Result<(TraceId, JaegerClient), String> {
+    let id = TraceId::parse(trace_id).map_err(|e| e.to_string())?;
+    Ok((id, jaeger.client()?))
+}
+
+fn report(outcome: &CheckOutcome, id: TraceId, services: &[String]) {
+    match outcome {
+        CheckOutcome::Whole(trace) => {
+            println!(
+                "OK trace {}: {} spans, one root, every parent present{}",
+                id.jaeger(),
+                trace.spans.len(),
+                if services.is_empty() {
+                    String::new()
+                } else {
+                    format!(", services {}", services.join(","))
+                }
+            );
+        }
+        CheckOutcome::Broken { trace, problems } => {
+            println!(
+                "FAIL trace {}{}:",
+                id.jaeger(),
+                trace
+                    .as_ref()
+                    .map(|t| format!(" ({} spans)", t.spans.len()))
+                    .unwrap_or_default()
+            );
+            for problem in problems {
+                println!("  - {problem}");
+            }
+        }
+        CheckOutcome::Unreachable(e) => {
+            eprintln!("autobot-trace check: {e}");
+        }
+    }
+}

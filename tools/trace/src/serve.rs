@@ -1,0 +1,129 @@
+//! `autobot-trace serve`: OTLP in (gRPC and HTTP), Jaeger's query API out.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::store::Store;
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub query: SocketAddr,
+    pub max_spans: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            otlp_grpc: ([127, 0, 0, 1], 4317).into(),
+            otlp_http: ([127, 0, 0, 1], 4318).into(),
+            query: ([127, 0, 0, 1], 16686).into(),
+            max_spans: 200_000,
+        }
+    }
+}
+
+/// The first line `serve` prints on stdout once every listener is bound;
+/// tools that start it on port 0 read the real addresses from it.
+pub const READY_PREFIX: &str = "autobot-trace ready";
+
+/// A running `serve`: listeners bound, stops when dropped.
+pub struct Server {
+    pub store: Arc<Store>,
+    pub otlp_grpc: SocketAddr,
+    pub otlp_http: SocketAddr,
+    pub query: SocketAddr,
+    receiver: autobot_otlp_receiver::RunningReceiver,
+    query_task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds all three listeners (port 0 picks a free one) and starts serving.
+    pub async fn start(config: &ServeConfig) -> std::io::Result<Self> {
+        let store = Arc::new(Store::new(config.max_spans));
+        let receiver =
+            autobot_otlp_receiver::start(store.clone(), config.otlp_grpc, config.otlp_http).await?;
+        let listener = TcpListener::bind(config.query).await?;
+        let query = listener.local_addr()?;
+        let app = crate::query::app(store.clone());
+        let query_task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "query API stopped");
+            }
+        });
+        Ok(Self {
+            store,
+            otlp_grpc: receiver.grpc_addr,
+            otlp_http: receiver.http_addr,
+            query,
+            receiver,
+            query_task,
+        })
+    }
+
+    pub fn ready_line(&self) -> String {
+        format!(
+            "{READY_PREFIX} otlp-grpc={} otlp-http={} query={}",
+            self.otlp_grpc, self.otlp_http, self.query
+        )
+    }
+
+    pub async fn shutdown(self) {
+        self.query_task.abort();
+        self.receiver.shutdown().await;
+    }
+}
+
+/// Runs until ctrl-c or SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let server = Server::start(&config).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot bind the listeners (otlp-grpc {}, otlp-http {}, query {}): {e}",
+            config.otlp_grpc,
+            config.otlp_http,
+            config.query
+        )
+    })?;
+    println!("{}", server.ready_line());
+    tracing::info!(
+        otlp_grpc = %server.otlp_grpc,
+        otlp_http = %server.otlp_http,
+        query = %server.query,
+        max_spans = config.max_spans,
+        "serving: OTLP in, Jaeger query API out"
+    );
+    shutdown_signal().await;
+    let stats = server.store.stats();
+    tracing::info!(
+        traces = stats.traces,
+        spans = stats.spans,
+        evicted_traces = stats.evicted_traces,
+        "stopping"
+    );
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -23,6 +23,8 @@ pub(crate) struct Completion {
     pub reply: String,
     pub model: String,
     pub usage: Option<Usage>,
+    /// The server's id of the answer, when it gives one (OpenAI's `id`).
+    pub response_id: Option<String>,
 }
 
 /// A chat call as the providers see it: everything resolved.
@@ -89,6 +91,7 @@ impl Gateway {
             gen_ai.request.max_tokens = Empty,
             gen_ai.request.stream = call.stream,
             gen_ai.response.model = Empty,
+            gen_ai.response.id = Empty,
             gen_ai.usage.input_tokens = Empty,
             gen_ai.usage.output_tokens = Empty,
             gen_ai.input.messages = Empty,
@@ -132,6 +135,9 @@ impl Gateway {
             Ok(done) => {
                 span.record("llm.response_length", done.reply.chars().count() as i64);
                 span.record("gen_ai.response.model", done.model.as_str());
+                if let Some(id) = &done.response_id {
+                    span.record("gen_ai.response.id", id.as_str());
+                }
                 if let Some(u) = done.usage {
                     span.record("llm.prompt_tokens", i64::from(u.prompt_tokens));
                     span.record("llm.completion_tokens", i64::from(u.completion_tokens));

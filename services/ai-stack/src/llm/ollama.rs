@@ -155,6 +155,7 @@ fn completion(reply: String, last: &ChatMessageResponse) -> Completion {
             prompt_tokens: u32::try_from(d.prompt_eval_count).unwrap_or(u32::MAX),
             completion_tokens: u32::try_from(d.eval_count).unwrap_or(u32::MAX),
         }),
+        response_id: None,
     }
 }
 

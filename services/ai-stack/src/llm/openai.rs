@@ -81,6 +81,7 @@ impl OpenAiProvider {
             })?;
         Ok(Completion {
             reply,
+            response_id: Some(answer.id),
             model: answer.model,
             usage: answer.usage.map(|u| Usage {
                 prompt_tokens: u.prompt_tokens,
@@ -108,11 +109,13 @@ impl OpenAiProvider {
             .map_err(|e| self.error(e))?;
         let mut reply = String::new();
         let mut model = None;
+        let mut response_id = None;
         let mut usage = None;
         while let Some(item) = stream.next().await {
             let chunk = item.map_err(|e| self.error(e))?;
             if model.is_none() && !chunk.model.is_empty() {
                 model = Some(chunk.model.clone());
+                response_id = Some(chunk.id.clone());
             }
             for choice in &chunk.choices {
                 if let Some(text) = &choice.delta.content {
@@ -129,6 +132,7 @@ impl OpenAiProvider {
         Ok(Completion {
             reply,
             model: model.unwrap_or_else(|| call.model.to_owned()),
+            response_id,
             usage,
         })
     }

@@ -208,6 +208,7 @@ async fn openai_chat_goes_through_the_traced_client_with_the_key() {
         ("gen_ai.usage.input_tokens", json!(6)),
         ("gen_ai.usage.output_tokens", json!(4)),
         ("llm.prompt_messages", json!(2)),
+        ("gen_ai.response.id", json!("chatcmpl-standin")),
     ] {
         assert_eq!(llm.attr(key), &expected, "{key}");
     }

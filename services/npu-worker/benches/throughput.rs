@@ -61,7 +61,11 @@ fn throughput(embedder: &Embedder, batch: usize, min_time: Duration) -> (f64, us
         calls += 1;
     }
     let secs = start.elapsed().as_secs_f64();
-    ((calls * batch) as f64 / secs, calls, tokens as f64 / batch as f64)
+    (
+        (calls * batch) as f64 / secs,
+        calls,
+        tokens as f64 / batch as f64,
+    )
 }
 
 /// The NPU handler, plus how long its inference took.

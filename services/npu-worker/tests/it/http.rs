@@ -127,11 +127,17 @@ async fn inference_over_http_continues_the_callers_trace_in_an_npu_inference_spa
     let _guard =
         autobot_tracing::init_with_exporter("autobot-npu-worker", "0.0.0", cfg, exporter.clone())
             .unwrap();
-    let app = app(state(Npu::load(Some(&model_dir())), "redis://127.0.0.1:1/0"));
+    let app = app(state(
+        Npu::load(Some(&model_dir())),
+        "redis://127.0.0.1:1/0",
+    ));
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let req = Request::post("/inference")
         .header("content-type", "application/json")
-        .header("traceparent", format!("00-{caller_trace}-00f067aa0ba902b7-01"))
+        .header(
+            "traceparent",
+            format!("00-{caller_trace}-00f067aa0ba902b7-01"),
+        )
         .body(Body::from(r#"{"texts":["one","two"]}"#))
         .unwrap();
     let resp = app.oneshot(req).await.unwrap();

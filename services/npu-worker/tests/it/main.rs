@@ -1,5 +1,5 @@
 //! The npu-worker's integration tests: one binary, one module per story.
-//! They start real things: redis-server, the worker binary, an OTLP receiver.
+//! They start real things: redis-server, the worker binary, the trace tool.
 
 mod embedding;
 mod http;

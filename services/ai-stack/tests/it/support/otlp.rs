@@ -94,7 +94,7 @@ impl Receiver {
     /// The trace tool when it is built, else the in-process receiver.
     pub async fn start() -> Self {
         if autobot_testkit::bins::workspace_bin("autobot-trace").is_ok() {
-            return Self::Tool(TraceTool::start().expect("autobot-trace serve starts"));
+            return Self::Tool(TraceTool::start().started());
         }
         eprintln!("autobot-trace is not built: spans go to an in-process OTLP receiver");
         let store = Store::default();
@@ -150,10 +150,25 @@ impl Receiver {
                 .filter(|s| s.trace_id == trace_id)
                 .cloned()
                 .collect(),
-            Self::Tool(tool) => match tool.trace(trace_id).await.expect("the trace tool answers") {
-                Some(trace) => from_jaeger(trace_id, &trace),
-                None => Vec::new(),
-            },
+            Self::Tool(tool) => {
+                let url = format!("{}/api/traces/{trace_id}", tool.query_url());
+                let response = reqwest::get(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+                if response.status() == reqwest::StatusCode::NOT_FOUND {
+                    return Vec::new();
+                }
+                let body: Value = response
+                    .error_for_status()
+                    .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+                    .json()
+                    .await
+                    .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+                match body["data"].get(0) {
+                    Some(trace) => from_jaeger(trace_id, trace),
+                    None => Vec::new(),
+                }
+            }
         }
     }
 
@@ -239,6 +254,24 @@ async fn export(State(store): State<Store>, body: Bytes) -> (StatusCode, Vec<u8>
         StatusCode::OK,
         ExportTraceServiceResponse::default().encode_to_vec(),
     )
+}
+
+/// `TraceTool::start()` returned a `Result` at first and returns the tool
+/// itself (panicking on failure) now; this takes either.
+trait Started {
+    fn started(self) -> TraceTool;
+}
+
+impl Started for TraceTool {
+    fn started(self) -> TraceTool {
+        self
+    }
+}
+
+impl<E: std::fmt::Display> Started for Result<TraceTool, E> {
+    fn started(self) -> TraceTool {
+        self.unwrap_or_else(|e| panic!("autobot-trace serve did not start: {e}"))
+    }
 }
 
 async fn get_json(url: &str) -> Value {

@@ -40,8 +40,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Starts the trace tool and installs this process's telemetry ("npu-worker-test").
     pub fn start() -> Self {
-        let tool =
-            TraceTool::start().expect("the trace tool starts (cargo build --workspace --bins)");
+        let tool = TraceTool::start();
         let vars = BTreeMap::from([
             ("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),

@@ -115,6 +115,16 @@ impl Receiver {
         }
     }
 
+    /// An OTLP/gRPC endpoint when the receiver speaks gRPC (the trace tool does),
+    /// else the OTLP/HTTP one.
+    #[allow(dead_code)] // the backend's tests use it
+    pub fn endpoint_grpc_or_http(&self) -> String {
+        match self {
+            Self::Tool(tool) => tool.otlp_grpc_endpoint(),
+            Self::InProcess { .. } => self.endpoint(),
+        }
+    }
+
     /// Every span received, from every service.
     pub async fn spans(&self) -> Vec<Span> {
         match self {

@@ -28,9 +28,11 @@ pub fn caller_traceparent() -> String {
     format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01")
 }
 
+/// The backend's tests export over OTLP/gRPC (the ai-stack's over HTTP), so
+/// both exporter transports are exercised.
 pub fn start_ai_stack(receiver: &Receiver, llm: &StandIn, extra: &[(&str, String)]) -> Service {
     let mut env = vec![
-        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint()),
+        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc_or_http()),
         ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
         ("AUTOBOT_OPENAI_BASE_URL", llm.openai_url()),
         ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
@@ -41,7 +43,7 @@ pub fn start_ai_stack(receiver: &Receiver, llm: &StandIn, extra: &[(&str, String
 
 pub fn start_backend(receiver: &Receiver, ai_stack: &str, extra: &[(&str, String)]) -> Service {
     let mut env = vec![
-        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint()),
+        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc_or_http()),
         ("AUTOBOT_AI_STACK_URL", ai_stack.to_owned()),
     ];
     env.extend(extra.iter().cloned());

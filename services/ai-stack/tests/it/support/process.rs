@@ -18,21 +18,10 @@ pub struct Service {
 }
 
 #[allow(dead_code)] // the backend's tests use it
-/// A binary of this workspace, next to the running test executable
-/// (`target/debug/deps/it-…` → `target/debug/<name>`).
+/// A binary of this workspace (autobot-testkit finds it next to the test
+/// executable, or says how to build it).
 pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> directory");
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        bin.display()
-    );
-    bin
+    autobot_testkit::bins::workspace_bin(name).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 impl Service {

@@ -159,7 +159,7 @@ impl System {
     pub async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let tool =
-            TraceTool::start().expect("the trace tool starts (cargo build --workspace --bins)");
+            TraceTool::try_start().expect("the trace tool starts (cargo build --workspace --bins)");
         let redis =
             RedisServer::start().expect("redis-server starts (scripts/setup.sh installs it)");
         let common: Vec<(String, String)> = [

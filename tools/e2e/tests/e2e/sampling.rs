@@ -51,7 +51,7 @@ async fn at_half_rate_traces_are_kept_or_dropped_whole() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     for id in &dropped {
         assert!(
-            system.tool.trace(id).await.unwrap().is_none(),
+            system.tool.trace(id).await.is_none(),
             "dropped trace {id} has spans"
         );
     }
@@ -111,7 +111,6 @@ async fn at_rate_zero_a_sampled_caller_is_kept_whole_and_at_rate_one_an_unsample
             .tool
             .trace("1af7651916cd43dd8448eb211c80319c")
             .await
-            .unwrap()
             .is_none()
     );
 }

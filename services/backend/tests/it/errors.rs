@@ -64,7 +64,7 @@ async fn an_llm_server_that_is_down_is_a_502_through_both_services() {
     let mut ai = Service::start(
         &workspace_bin("autobot-ai-stack"),
         &[
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc_or_http()),
+            ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc()),
             ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
         ],
     );

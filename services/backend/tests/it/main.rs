@@ -1,6 +1,6 @@
 //! autobot-backend integration tests: the real backend and ai-stack
-//! processes, a stand-in LLM server, spans exported over OTLP to a receiver
-//! in the test process. One binary; nextest runs each test alone.
+//! processes, a stand-in LLM server, spans exported over OTLP to the trace
+//! tool in its own process. One binary; nextest runs each test alone.
 
 mod support;
 

@@ -1,15 +1,15 @@
-//! What the ai-stack's tests start: an OTLP receiver, the LLM stand-in, and
-//! the real `autobot-ai-stack` process exporting to the receiver.
+//! What the ai-stack's tests start: the trace tool, the LLM stand-in, and
+//! the real `autobot-ai-stack` process exporting its spans to the tool.
 
-pub mod otlp;
 pub mod process;
 pub mod standin;
+pub mod traces;
 
 use std::path::Path;
 
-pub use otlp::{CLIENT, Receiver, SERVER, STATUS_ERROR, Span, one};
 pub use process::{Service, closed_port};
 pub use standin::{Mode, StandIn};
+pub use traces::{CLIENT, Receiver, SERVER, STATUS_ERROR, Span, one};
 
 pub const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 pub const CALLER_SPAN: &str = "00f067aa0ba902b7";

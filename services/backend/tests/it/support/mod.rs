@@ -1,12 +1,9 @@
-//! What the backend's tests start: an OTLP receiver, the LLM stand-in, the
+//! What the backend's tests start: the trace tool, the LLM stand-in, the
 //! real `autobot-ai-stack` and `autobot-backend` processes, and a small
 //! recording server standing in for the browser and pki-distributor APIs.
-//! The receiver, the LLM stand-in and the process helper are the
+//! The trace reader, the LLM stand-in and the process helper are the
 //! ai-stack's test support, shared by path.
 
-#[allow(dead_code)] // shared with the ai-stack tests, which use all of it
-#[path = "../../../../ai-stack/tests/it/support/otlp.rs"]
-pub mod otlp;
 pub mod peers;
 #[allow(dead_code)] // shared with the ai-stack tests, which use all of it
 #[path = "../../../../ai-stack/tests/it/support/process.rs"]
@@ -14,12 +11,15 @@ pub mod process;
 #[allow(dead_code)] // shared with the ai-stack tests, which use all of it
 #[path = "../../../../ai-stack/tests/it/support/standin.rs"]
 pub mod standin;
+#[allow(dead_code)] // shared with the ai-stack tests, which use all of it
+#[path = "../../../../ai-stack/tests/it/support/traces.rs"]
+pub mod traces;
 
 use std::path::Path;
 
-pub use otlp::{CLIENT, INTERNAL, Receiver, SERVER, STATUS_ERROR, Span, one};
 pub use process::{Service, closed_port, workspace_bin};
 pub use standin::{Mode, StandIn};
+pub use traces::{CLIENT, INTERNAL, Receiver, SERVER, STATUS_ERROR, Span, one};
 
 pub const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 pub const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -32,7 +32,7 @@ pub fn caller_traceparent() -> String {
 /// both exporter transports are exercised.
 pub fn start_ai_stack(receiver: &Receiver, llm: &StandIn, extra: &[(&str, String)]) -> Service {
     let mut env = vec![
-        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc_or_http()),
+        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc()),
         ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
         ("AUTOBOT_OPENAI_BASE_URL", llm.openai_url()),
         ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
@@ -43,7 +43,7 @@ pub fn start_ai_stack(receiver: &Receiver, llm: &StandIn, extra: &[(&str, String
 
 pub fn start_backend(receiver: &Receiver, ai_stack: &str, extra: &[(&str, String)]) -> Service {
     let mut env = vec![
-        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc_or_http()),
+        ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc()),
         ("AUTOBOT_AI_STACK_URL", ai_stack.to_owned()),
     ];
     env.extend(extra.iter().cloned());

@@ -46,7 +46,8 @@ async fn ollama_chat_continues_the_callers_trace_to_the_llm_server() {
     let spans = stack
         .receiver
         .wait_trace(CALLER_TRACE, |s| {
-            s.iter().any(|s| s.name == "llm.inference") && s.len() >= 2
+            s.iter().any(|s| s.name == "llm.inference")
+                && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
     stack.ai.stop();
@@ -178,6 +179,7 @@ async fn openai_chat_goes_through_the_traced_client_with_the_key() {
         .wait_trace(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST" && s.kind == CLIENT)
+                && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
     stack.ai.stop();

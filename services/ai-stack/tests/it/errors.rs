@@ -34,7 +34,8 @@ async fn failing_chat(ai: &Service, body: &Value, status: u16) -> (String, Strin
 async fn failed_llm_span(receiver: &Receiver, trace: &str) -> Span {
     let spans = receiver
         .wait_trace(trace, |s| {
-            s.iter().any(|s| s.name == "llm.inference") && s.len() >= 2
+            s.iter().any(|s| s.name == "llm.inference")
+                && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
     let llm = one(&spans, "", "llm.inference").clone();

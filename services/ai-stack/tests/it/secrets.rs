@@ -55,6 +55,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
         .receiver
         .wait_trace(CALLER_TRACE, |s| {
             s.iter().filter(|s| s.name == "llm.inference").count() == 3
+                && s.iter().filter(|s| s.name == "POST /v1/chat").count() == 3
         })
         .await;
     stack.ai.stop();
@@ -121,7 +122,8 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
         let spans = stack
             .receiver
             .wait_trace(trace, |s| {
-                s.iter().any(|s| s.name == "llm.inference") && s.len() >= 2
+                s.iter().any(|s| s.name == "llm.inference")
+                    && s.iter().any(|s| s.name == "POST /v1/chat")
             })
             .await;
         let server = one(&spans, "", "POST /v1/chat");

@@ -23,6 +23,8 @@ async fn whole_chain(stack: &Stack, trace: &str) -> Vec<Span> {
                     .any(|s| s.service == "autobot-backend" && s.name == "POST /api/chat")
                 && s.iter()
                     .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
+                && s.iter()
+                    .any(|s| s.service == "autobot-ai-stack" && s.name == "POST /v1/chat")
         })
         .await;
     let backend = one(&spans, "autobot-backend", "POST /api/chat");
@@ -232,6 +234,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
         .receiver
         .wait_trace(CALLER_TRACE, |s| {
             s.iter().filter(|s| s.name == "llm.inference").count() == 2
+                && s.iter().filter(|s| s.name == "POST /api/chat").count() == 2
         })
         .await;
     stack.stop();

@@ -96,6 +96,8 @@ async fn an_llm_server_answering_500_is_a_502_with_its_message() {
         .wait_trace(&trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /api/chat")
+                && s.iter()
+                    .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
         })
         .await;
     stack.stop();
@@ -146,7 +148,11 @@ async fn a_slow_ai_stack_is_a_504_after_the_backends_own_timeout() {
     );
     let spans = stack
         .receiver
-        .wait_trace(&trace, |s| s.iter().any(|s| s.name == "POST /api/chat"))
+        .wait_trace(&trace, |s| {
+            s.iter().any(|s| s.name == "POST /api/chat")
+                && s.iter()
+                    .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
+        })
         .await;
     stack.stop();
     let client = one(&spans, "autobot-backend", "POST");

@@ -4,13 +4,12 @@
 //! VM's `ssh.distribute_certificates`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use autobot_wire::pki::DistributeResponse;
 
 use crate::cluster::{Cluster, Vm};
-use crate::otlp::{Receiver, Span, host};
 use crate::support::{file_mode, openssl_verify, pem_body_lines};
+use crate::traces::{Span, start_tool, wait_for};
 
 struct Run {
     code: Option<i32>,
@@ -18,10 +17,11 @@ struct Run {
     logs: String,
 }
 
-async fn run_cli(cluster: &Cluster, args: &[&str]) -> Run {
+async fn run_cli(cluster: &Cluster, env: &[(&str, String)], args: &[&str]) -> Run {
     let out = tokio::process::Command::new(crate::support::distributor_bin())
         .env_clear()
         .envs(cluster.distributor_env())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .current_dir(cluster.path())
         .arg("distribute")
         .args(args)
@@ -54,8 +54,8 @@ fn entries(dir: &Path) -> Vec<String> {
 fn one<'a>(spans: &'a [Span], name: &str, vm: &str) -> &'a Span {
     let found: Vec<&Span> = spans
         .iter()
-        .filter(|s| s.name == name && s.attr("ssh.target_vm").is_none_or(|v| v == vm))
-        .filter(|s| s.name != "pki.install" || host(s) == vm)
+        .filter(|s| s.name == name && s.tag("ssh.target_vm").is_none_or(|v| v == vm))
+        .filter(|s| s.name != "pki.install" || s.host == vm)
         .collect();
     assert_eq!(
         found.len(),
@@ -69,19 +69,25 @@ fn one<'a>(spans: &'a [Span], name: &str, vm: &str) -> &'a Span {
 fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> &'a Span {
     spans
         .iter()
-        .find(|s| s.name == name && s.parent_span_id == parent.span_id)
+        .find(|s| s.name == name && s.parent.as_deref() == Some(parent.span_id.as_str()))
         .unwrap_or_else(|| panic!("no {name} under {} {}", parent.name, parent.span_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
-    let receiver = Receiver::start().await;
+    let tool = start_tool();
+    // The agents export over OTLP/HTTP, the distributor over OTLP/gRPC.
     let cluster = Cluster::start(
         &[Vm::AcceptEnv, Vm::NoAcceptEnv, Vm::WrongHostKey, Vm::Down],
-        &receiver.endpoint,
+        &tool.otlp_http_endpoint(),
     );
 
-    let first = run_cli(&cluster, &[]).await;
+    let first = run_cli(
+        &cluster,
+        &[("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint())],
+        &[],
+    )
+    .await;
     assert_eq!(
         first.code,
         Some(1),
@@ -146,35 +152,37 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
 
     // One trace: the run, four targets, two installs on the right parents.
     let trace_id = first.response.trace_id.clone().expect("the run's trace id");
-    let spans = receiver
-        .wait_for(Duration::from_secs(20), |s| {
-            s.iter().filter(|s| s.name == "pki.install").count() >= 2
-                && s.iter().any(|s| s.name == "pki.distribute")
-        })
-        .await;
+    let (spans, trace_json) = wait_for(&tool, &trace_id, |s| {
+        s.iter().filter(|s| s.name == "pki.install").count() >= 2
+            && s.iter()
+                .filter(|s| s.name == "ssh.distribute_certificates")
+                .count()
+                >= 4
+            && s.iter().any(|s| s.name == "pki.distribute")
+    })
+    .await;
     let run = spans
         .iter()
         .find(|s| s.name == "pki.distribute")
         .expect("pki.distribute");
-    assert_eq!(run.trace_id, trace_id);
-    assert_eq!(run.service_name, "autobot-pki-distributor");
+    assert_eq!(run.service, "autobot-pki-distributor");
+    assert_eq!(run.parent, None, "the CLI run is the root");
     for vm in &cluster.vms {
         let target = one(&spans, "ssh.distribute_certificates", &vm.name);
-        assert_eq!(target.trace_id, trace_id);
-        assert_eq!(target.parent_span_id, run.span_id);
-        assert_eq!(target.kind, 3, "CLIENT");
-        assert_eq!(target.attr("pki.operation").as_deref(), Some("distribute"));
-        assert_eq!(target.attr("ssh.target_ip").as_deref(), Some("127.0.0.1"));
-        assert!(!target.attr("ssh.user").unwrap().is_empty());
+        assert_eq!(target.parent.as_deref(), Some(run.span_id.as_str()));
+        assert_eq!(target.tag("span.kind"), Some("client"));
+        assert_eq!(target.tag("pki.operation"), Some("distribute"));
+        assert_eq!(target.tag("ssh.target_ip"), Some("127.0.0.1"));
+        assert!(!target.tag("ssh.user").unwrap().is_empty());
         match vm.kind {
             Vm::AcceptEnv | Vm::NoAcceptEnv => {
-                assert_eq!(target.attr("ssh.files_copied").as_deref(), Some("3"));
-                assert_ne!(target.status_code, 2);
+                assert_eq!(target.tag("ssh.files_copied"), Some("3"));
+                assert!(!target.is_error());
                 child_of(&spans, target, "ssh.connect");
                 child_of(&spans, target, "ssh.upload");
                 let exec = child_of(&spans, target, "ssh.exec");
-                let sent: usize = exec.attr("ssh.env_sent").unwrap().parse().unwrap();
-                let accepted: usize = exec.attr("ssh.env_accepted").unwrap().parse().unwrap();
+                let sent: usize = exec.tag("ssh.env_sent").unwrap().parse().unwrap();
+                let accepted: usize = exec.tag("ssh.env_accepted").unwrap().parse().unwrap();
                 assert!(sent >= 1);
                 if vm.kind == Vm::AcceptEnv {
                     assert_eq!(accepted, sent, "AcceptEnv names every variable");
@@ -185,26 +193,26 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                     );
                 }
                 let install = one(&spans, "pki.install", &vm.name);
-                assert_eq!(install.service_name, "autobot-pki-agent");
-                assert_eq!(host(install), vm.name, "host.name of the VM");
-                assert_eq!(install.trace_id, trace_id, "the agent continued the trace");
+                assert_eq!(install.service, "autobot-pki-agent");
+                assert_eq!(install.host, vm.name, "host.name of the VM");
                 assert_eq!(
-                    install.parent_span_id, target.span_id,
+                    install.parent.as_deref(),
+                    Some(target.span_id.as_str()),
                     "{}: pki.install is a child of ssh.distribute_certificates",
                     vm.name
                 );
             }
             Vm::NoAgent => panic!("not part of this cluster"),
             Vm::WrongHostKey | Vm::Down => {
-                assert_eq!(target.status_code, 2, "ERROR");
+                assert!(target.is_error(), "ERROR");
                 let expected = if vm.kind == Vm::Down {
                     "connect_error"
                 } else {
                     "host_key_mismatch"
                 };
-                assert_eq!(target.attr("error.type").as_deref(), Some(expected));
-                assert_eq!(target.attr("ssh.error_type").as_deref(), Some(expected));
-                assert_eq!(target.attr("ssh.files_copied").as_deref(), Some("0"));
+                assert_eq!(target.tag("error.type"), Some(expected));
+                assert_eq!(target.tag("ssh.error_type"), Some(expected));
+                assert_eq!(target.tag("ssh.files_copied"), Some("0"));
             }
         }
     }
@@ -219,7 +227,7 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
         ));
     }
     assert!(!secrets.is_empty());
-    let dump = receiver.dump();
+    let dump = &trace_json;
     let sshd_logs = cluster.sshd_logs();
     for line in &secrets {
         assert!(!dump.contains(line.as_str()), "private key text in a span");
@@ -246,7 +254,12 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
         cluster.vm(Vm::AcceptEnv).name,
         cluster.vm(Vm::NoAcceptEnv).name
     );
-    let second = run_cli(&cluster, &["--targets", &names]).await;
+    let second = run_cli(
+        &cluster,
+        &[("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint())],
+        &["--targets", &names],
+    )
+    .await;
     assert_eq!(second.code, Some(0), "{}", second.logs);
     assert_eq!(second.response.results.len(), 2);
     assert_ne!(

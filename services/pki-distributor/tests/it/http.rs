@@ -142,14 +142,14 @@ async fn post_distribute_reports_each_target_and_status_remembers_it() {
 /// The run continues that trace down to each VM's `pki.install`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
-    let receiver = crate::otlp::Receiver::start().await;
+    let tool = crate::traces::start_tool();
     let cfg = autobot_tracing::TracingConfig::from_lookup(|k| match k {
-        "AUTOBOT_JAEGER_ENDPOINT" => Some(receiver.endpoint.clone()),
+        "AUTOBOT_JAEGER_ENDPOINT" => Some(tool.otlp_grpc_endpoint()),
         _ => None,
     })
     .unwrap();
     let guard = autobot_tracing::init_with("autobot-pki-distributor", "test", cfg).unwrap();
-    let cluster = Cluster::start(&[Vm::NoAcceptEnv], &receiver.endpoint);
+    let cluster = Cluster::start(&[Vm::NoAcceptEnv], &tool.otlp_http_endpoint());
     let router = build_router(&cluster);
 
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -176,12 +176,10 @@ async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
     assert_eq!(response.trace_id.as_deref(), Some(caller_trace));
     guard.shutdown().await;
 
-    let spans = receiver
-        .wait_for(std::time::Duration::from_secs(20), |s| {
-            s.iter().any(|s| s.name == "pki.install")
-                && s.iter().any(|s| s.name == "POST /distribute")
-        })
-        .await;
+    let (spans, _) = crate::traces::wait_for(&tool, caller_trace, |s| {
+        s.iter().any(|s| s.name == "pki.install") && s.iter().any(|s| s.name == "POST /distribute")
+    })
+    .await;
     let find = |name: &str| {
         spans
             .iter()
@@ -192,15 +190,10 @@ async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
     let run = find("pki.distribute");
     let target = find("ssh.distribute_certificates");
     let install = find("pki.install");
-    assert_eq!(server.parent_span_id, caller_span);
-    assert_eq!(run.parent_span_id, server.span_id);
-    assert_eq!(target.parent_span_id, run.span_id);
-    assert_eq!(install.parent_span_id, target.span_id);
-    for s in [server, run, target, install] {
-        assert_eq!(
-            s.trace_id, caller_trace,
-            "{} is in the caller's trace",
-            s.name
-        );
-    }
+    // All four came back under the caller's trace id, each under the one before.
+    assert_eq!(server.parent.as_deref(), Some(caller_span));
+    assert_eq!(run.parent.as_deref(), Some(server.span_id.as_str()));
+    assert_eq!(target.parent.as_deref(), Some(run.span_id.as_str()));
+    assert_eq!(install.parent.as_deref(), Some(target.span_id.as_str()));
+    assert_eq!(install.service, "autobot-pki-agent");
 }

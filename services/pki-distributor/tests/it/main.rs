@@ -1,11 +1,11 @@
 //! Integration tests of autobot-pki-distributor: the agent binary on its
 //! own, and whole distributions over real OpenSSH sshd processes, with the
-//! trace collected over real OTLP/HTTP.
+//! trace collected by the trace tool over real OTLP (gRPC and HTTP).
 
 mod agent;
 mod cluster;
 mod distribution;
 mod http;
-mod otlp;
 mod startup;
 mod support;
+mod traces;

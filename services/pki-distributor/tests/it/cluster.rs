@@ -19,6 +19,8 @@ pub enum Vm {
     NoAcceptEnv,
     /// Running, but known_hosts lists another key for it.
     WrongHostKey,
+    /// Running, but not in known_hosts at all.
+    UnknownHostKey,
     /// Nothing listens on its port.
     Down,
     /// sshd fine, but the agent is not installed where the targets file says.
@@ -65,6 +67,7 @@ impl Cluster {
                 Vm::AcceptEnv => "acceptenv",
                 Vm::NoAcceptEnv => "noacceptenv",
                 Vm::WrongHostKey => "wronghostkey",
+                Vm::UnknownHostKey => "unknownhostkey",
                 Vm::Down => "down",
                 Vm::NoAgent => "noagent",
             };
@@ -98,6 +101,7 @@ impl Cluster {
                 (Vm::WrongHostKey, Some(_)) => {
                     known_hosts.push_str(&known_hosts_line(port, &other_key.key_type_and_base64()))
                 }
+                (Vm::UnknownHostKey, _) => {}
                 (_, Some(s)) => known_hosts.push_str(&s.known_hosts_line()),
                 (_, None) => {}
             }

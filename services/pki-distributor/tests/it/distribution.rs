@@ -202,7 +202,7 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                     vm.name
                 );
             }
-            Vm::NoAgent => panic!("not part of this cluster"),
+            Vm::NoAgent | Vm::UnknownHostKey => panic!("not part of this cluster"),
             Vm::WrongHostKey | Vm::Down => {
                 assert!(target.is_error(), "ERROR");
                 let expected = if vm.kind == Vm::Down {

@@ -91,12 +91,15 @@ async fn health_and_bad_requests_are_answered_in_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_distribute_reports_each_target_and_status_remembers_it() {
-    let cluster = Cluster::start(&[Vm::AcceptEnv, Vm::Down], "http://127.0.0.1:9/v1/traces");
+    let cluster = Cluster::start(
+        &[Vm::AcceptEnv, Vm::Down, Vm::UnknownHostKey],
+        "http://127.0.0.1:9/v1/traces",
+    );
     let router = build_router(&cluster);
     let (status, body) = call(&router, "GET", "/status", "").await;
     assert_eq!(status, StatusCode::OK);
     let before: StatusResponse = serde_json::from_slice(&body).unwrap();
-    assert_eq!(before.targets.len(), 2);
+    assert_eq!(before.targets.len(), 3);
     assert!(before.targets.iter().all(|t| t.last_distribution.is_none()));
 
     // An empty body means every target; the down one fails, the other installs.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use autobot_standins::llm::LlmStandIn;
+use autobot_standins::llm::{Mode, StandIn};
 use autobot_testkit::bins::workspace_bin;
 use autobot_testkit::redis::RedisServer;
 use autobot_testkit::sshd::{KeyFiles, Sshd, SshdOptions};
@@ -147,7 +147,7 @@ pub struct System {
     pub ai_stack: Service,
     pub npu: Service,
     pub site: Service,
-    pub llm: LlmStandIn,
+    pub llm: StandIn,
     _sshd: Sshd,
     _redis: RedisServer,
     pub tool: TraceTool,
@@ -179,11 +179,7 @@ impl System {
         };
 
         // The outside world: the LLM (a stand-in, in this process) and a web site.
-        let llm = LlmStandIn::default();
-        let llm_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let llm_addr = llm_listener.local_addr().unwrap();
-        let router = llm.router();
-        tokio::spawn(async move { axum::serve(llm_listener, router).await.unwrap() });
+        let llm = StandIn::start(Mode::Normal).await;
         let mut site = Service::spawn("autobot-demo-site", dir.path(), &with(&[]));
 
         // One sshd "VM" that accepts the trace variables and gives the agent its exporter settings.
@@ -233,7 +229,7 @@ impl System {
             "autobot-ai-stack",
             dir.path(),
             &with(&[
-                ("AUTOBOT_OLLAMA_URL", format!("http://{llm_addr}")),
+                ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
                 ("AUTOBOT_LLM_PROVIDER", "ollama".into()),
                 ("AUTOBOT_LLM_MODEL", "standin".into()),
             ]),

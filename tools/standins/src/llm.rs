@@ -1,15 +1,17 @@
-//! A STAND-IN LLM server: Ollama's `/api/chat` (JSON, and NDJSON when
-//! `stream` is true) and `/api/tags`, OpenAI's `/v1/chat/completions` and
-//! `/v1/models`. It records what it receives (headers included) so tests can
-//! look, and can be told to fail or to be slow.
-//!
-//! Its answer: when the prompt lists numbered sources (`[1] …`), it answers
-//! with source 1; otherwise it echoes the last user message (`echo: …`).
-//! Token counts are the words it saw and said.
+//! A STAND-IN LLM server, for tests and the local run: it runs no model. It speaks the
+//! real wire formats the client libraries expect — Ollama's `/api/chat`
+//! (JSON, and NDJSON when `stream` is true) and `/api/tags`, OpenAI's
+//! `/v1/chat/completions` and `/v1/models` — and records every request's
+//! headers and body. Its reply is computed from the prompt: when the prompt
+//! lists numbered sources (`[1] …`) it answers with source 1, otherwise it
+//! echoes the last user message ("echo: …"); its token counts are the words
+//! it saw and said.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -27,9 +29,6 @@ pub enum Mode {
     Slow(Duration),
 }
 
-/// The message of [`Mode::Fail`] answers.
-pub const FAILURE_MESSAGE: &str = "model exploded while loading";
-
 /// One request the stand-in received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
@@ -46,18 +45,19 @@ impl Recorded {
 
 /// The stand-in's state: its mode and what it received.
 #[derive(Clone)]
-pub struct LlmStandIn {
+pub struct Shared {
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Vec<Recorded>>>,
 }
 
-impl Default for LlmStandIn {
-    fn default() -> Self {
-        Self::new(Mode::Normal)
-    }
+pub struct StandIn {
+    pub addr: SocketAddr,
+    shared: Shared,
 }
 
-impl LlmStandIn {
+pub const FAILURE_MESSAGE: &str = "model exploded while loading";
+
+impl Shared {
     pub fn new(mode: Mode) -> Self {
         Self {
             mode: Arc::new(Mutex::new(mode)),
@@ -65,20 +65,7 @@ impl LlmStandIn {
         }
     }
 
-    pub fn set_mode(&self, mode: Mode) {
-        *self.mode.lock().expect("mode lock") = mode;
-    }
-
-    /// Every request received so far.
-    pub fn seen(&self) -> Vec<Recorded> {
-        self.seen.lock().expect("seen lock").clone()
-    }
-
-    /// The requests received on `path`.
-    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
-        self.seen().into_iter().filter(|r| r.path == path).collect()
-    }
-
+    /// Ollama's and OpenAI's routes.
     pub fn router(&self) -> Router {
         Router::new()
             .route("/api/chat", post(ollama_chat))
@@ -87,31 +74,44 @@ impl LlmStandIn {
             .route("/v1/models", get(openai_models))
             .with_state(self.clone())
     }
+}
 
-    async fn record(&self, uri: &Uri, headers: HeaderMap, body: Value) -> Mode {
-        let traceparent = headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
-        eprintln!(
-            "stand-in LLM (not a model): {} traceparent={traceparent}",
-            uri.path()
-        );
-        self.seen.lock().expect("seen lock").push(Recorded {
-            path: uri.path().to_owned(),
-            headers,
-            body,
-        });
-        let mode = *self.mode.lock().expect("mode lock");
-        if let Mode::Slow(d) = mode {
-            tokio::time::sleep(d).await;
-        }
-        mode
+impl StandIn {
+    /// Serves on a free loopback port from this runtime (tests).
+    pub async fn start(mode: Mode) -> Self {
+        let shared = Shared::new(mode);
+        let app = shared.router();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, shared }
+    }
+
+    pub fn ollama_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn openai_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    pub fn seen(&self) -> Vec<Recorded> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// The only request received on `path`.
+    pub fn only(&self, path: &str) -> Recorded {
+        let seen: Vec<Recorded> = self.seen().into_iter().filter(|r| r.path == path).collect();
+        assert_eq!(seen.len(), 1, "requests on {path}: {seen:?}");
+        seen.into_iter().next().unwrap()
     }
 }
 
-/// The stand-in's answer to a conversation.
+/// What the stand-in answers a list of chat messages with.
 pub fn reply_for(messages: &Value) -> String {
     let last_user = messages
         .as_array()
@@ -137,7 +137,7 @@ pub fn prompt_tokens(messages: &Value) -> u64 {
         .into_iter()
         .flatten()
         .filter_map(|m| m["content"].as_str())
-        .map(words)
+        .map(|c| c.split_whitespace().count() as u64)
         .sum()
 }
 
@@ -145,13 +145,34 @@ pub fn words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
+async fn record(shared: &Shared, uri: &Uri, headers: HeaderMap, body: Value) -> Mode {
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    eprintln!(
+        "stand-in LLM (not a model): {} traceparent={traceparent}",
+        uri.path()
+    );
+    shared.seen.lock().unwrap().push(Recorded {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+    });
+    let mode = *shared.mode.lock().unwrap();
+    if let Mode::Slow(d) = mode {
+        tokio::time::sleep(d).await;
+    }
+    mode
+}
+
 async fn ollama_chat(
-    State(s): State<LlmStandIn>,
+    State(shared): State<Shared>,
     uri: Uri,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if s.record(&uri, headers, body.clone()).await == Mode::Fail {
+    if record(&shared, &uri, headers, body.clone()).await == Mode::Fail {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": FAILURE_MESSAGE })),
@@ -175,34 +196,39 @@ async fn ollama_chat(
             "eval_duration": 3_000_000u64,
         })
     };
-    if body["stream"] != Value::Bool(true) {
-        return Json(last(&reply)).into_response();
-    }
-    // NDJSON: one object per word, then the final object with the counts.
-    let pieces: Vec<&str> = reply.split(' ').collect();
-    let mut lines = String::new();
-    for (i, piece) in pieces.iter().enumerate() {
-        let text = if i + 1 < pieces.len() {
-            format!("{piece} ")
-        } else {
-            (*piece).to_owned()
-        };
-        let chunk = json!({
-            "model": model,
-            "created_at": "2026-11-21T17:00:00Z",
-            "message": { "role": "assistant", "content": text },
-            "done": false,
-        });
-        lines.push_str(&chunk.to_string());
+    if body["stream"] == Value::Bool(true) {
+        // NDJSON: one object per word, then the final object with the counts.
+        let mut lines = String::new();
+        let pieces: Vec<String> = reply.split(' ').map(str::to_owned).collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let text = if i + 1 < pieces.len() {
+                format!("{piece} ")
+            } else {
+                piece.clone()
+            };
+            lines.push_str(
+                &json!({
+                    "model": model,
+                    "created_at": "2026-11-21T17:00:00Z",
+                    "message": { "role": "assistant", "content": text },
+                    "done": false,
+                })
+                .to_string(),
+            );
+            lines.push('\n');
+        }
+        lines.push_str(&last("").to_string());
         lines.push('\n');
+        return Response::builder()
+            .header("content-type", "application/x-ndjson")
+            .body(Body::from(lines))
+            .unwrap();
     }
-    lines.push_str(&last("").to_string());
-    lines.push('\n');
-    ([("content-type", "application/x-ndjson")], lines).into_response()
+    Json(last(&reply)).into_response()
 }
 
-async fn ollama_tags(State(s): State<LlmStandIn>, uri: Uri, headers: HeaderMap) -> Response {
-    if s.record(&uri, headers, Value::Null).await == Mode::Fail {
+async fn ollama_tags(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    if record(&shared, &uri, headers, Value::Null).await == Mode::Fail {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": FAILURE_MESSAGE })),
@@ -227,13 +253,13 @@ fn openai_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn openai_chat(
-    State(s): State<LlmStandIn>,
+    State(shared): State<Shared>,
     uri: Uri,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
     let authorized = headers.contains_key("authorization");
-    if s.record(&uri, headers, body.clone()).await == Mode::Fail {
+    if record(&shared, &uri, headers, body.clone()).await == Mode::Fail {
         return openai_error(StatusCode::INTERNAL_SERVER_ERROR, FAILURE_MESSAGE);
     }
     if !authorized {
@@ -242,11 +268,50 @@ async fn openai_chat(
     let reply = reply_for(&body["messages"]);
     let prompt = prompt_tokens(&body["messages"]);
     let completion = words(&reply);
+    let model = format!("{}-2026-01-01", body["model"].as_str().unwrap_or_default());
+    if body["stream"] == Value::Bool(true) {
+        // Server-sent events: one delta per word, the usage chunk, [DONE].
+        let chunk = |choices: Value, usage: Value| {
+            format!(
+                "data: {}\n\n",
+                json!({
+                    "id": "chatcmpl-standin", "object": "chat.completion.chunk",
+                    "created": 1_763_744_400u32, "model": model,
+                    "choices": choices, "usage": usage
+                })
+            )
+        };
+        let mut events = String::new();
+        let pieces: Vec<&str> = reply.split(' ').collect();
+        for (i, piece) in pieces.iter().enumerate() {
+            let text = if i + 1 < pieces.len() {
+                format!("{piece} ")
+            } else {
+                (*piece).to_owned()
+            };
+            events.push_str(&chunk(
+                json!([{ "index": 0, "delta": { "role": "assistant", "content": text }, "finish_reason": null }]),
+                Value::Null,
+            ));
+        }
+        let include_usage = body["stream_options"]["include_usage"] == Value::Bool(true);
+        if include_usage {
+            events.push_str(&chunk(
+                json!([]),
+                json!({ "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion }),
+            ));
+        }
+        events.push_str("data: [DONE]\n\n");
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from(events))
+            .unwrap();
+    }
     Json(json!({
         "id": "chatcmpl-standin",
         "object": "chat.completion",
         "created": 1_763_744_400u32,
-        "model": format!("{}-2026-01-01", body["model"].as_str().unwrap_or_default()),
+        "model": model,
         "choices": [{
             "index": 0,
             "message": { "role": "assistant", "content": reply, "refusal": null },
@@ -258,8 +323,8 @@ async fn openai_chat(
     .into_response()
 }
 
-async fn openai_models(State(s): State<LlmStandIn>, uri: Uri, headers: HeaderMap) -> Response {
-    if s.record(&uri, headers, Value::Null).await == Mode::Fail {
+async fn openai_models(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
+    if record(&shared, &uri, headers, Value::Null).await == Mode::Fail {
         return openai_error(StatusCode::INTERNAL_SERVER_ERROR, FAILURE_MESSAGE);
     }
     Json(json!({

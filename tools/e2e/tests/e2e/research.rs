@@ -114,7 +114,12 @@ async fn a_research_request_is_one_whole_trace_across_every_service() {
     );
 
     // The stand-in LLM server received the trace context from inside llm.inference's trace.
-    let seen = system.llm.requests_to("/api/chat");
+    let seen: Vec<_> = system
+        .llm
+        .seen()
+        .into_iter()
+        .filter(|r| r.path == "/api/chat")
+        .collect();
     let traceparent = seen
         .last()
         .and_then(|r| r.header("traceparent"))

@@ -16,7 +16,7 @@ async fn main() {
     eprintln!(
         "stand-in LLM server (NOT a model: answers are computed from the prompt) listening on {addr}"
     );
-    let app = autobot_standins::llm::LlmStandIn::default().router();
+    let app = autobot_standins::llm::Shared::new(autobot_standins::llm::Mode::Normal).router();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(autobot_standins::shutdown_signal())
         .await

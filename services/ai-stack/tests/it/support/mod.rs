@@ -2,8 +2,10 @@
 //! the real `autobot-ai-stack` process exporting its spans to the tool.
 
 pub mod process;
-pub mod standin;
 pub mod traces;
+
+/// The LLM stand-in lives in tools/standins (the local run uses it too).
+pub use autobot_standins::llm as standin;
 
 use std::path::Path;
 

@@ -9,8 +9,8 @@ pub mod peers;
 #[path = "../../../../ai-stack/tests/it/support/process.rs"]
 pub mod process;
 #[allow(dead_code)] // shared with the ai-stack tests, which use all of it
-#[path = "../../../../ai-stack/tests/it/support/standin.rs"]
-pub mod standin;
+/// The LLM stand-in lives in tools/standins (the local run uses it too).
+pub use autobot_standins::llm as standin;
 #[allow(dead_code)] // shared with the ai-stack tests, which use all of it
 #[path = "../../../../ai-stack/tests/it/support/traces.rs"]
 pub mod traces;

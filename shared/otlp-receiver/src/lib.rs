@@ -216,6 +216,9 @@ async fn http_export(
     }
 }
 
+/// How long [`RunningReceiver::shutdown`] waits for open connections to go.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// A receiver listening on both transports; stops when dropped or on
 /// [`shutdown`](Self::shutdown).
 pub struct RunningReceiver {
@@ -236,11 +239,17 @@ impl RunningReceiver {
     }
 
     /// Stops accepting, lets requests in flight finish, and returns when both
-    /// servers have stopped.
+    /// servers have stopped. Exporters keep their connections open between
+    /// exports, so after [`SHUTDOWN_GRACE`] the servers are stopped anyway.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(());
-        for server in self.servers.drain(..) {
-            let _ = server.await;
+        for mut server in self.servers.drain(..) {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
         }
     }
 }
@@ -639,5 +648,44 @@ mod tests {
             tokio::net::TcpStream::connect(http_addr).await.is_err(),
             "nothing listens after shutdown"
         );
+    }
+
+    /// An exporter keeps its connection open between exports (and its
+    /// runtime may not answer a GOAWAY): shutdown must still return.
+    #[tokio::test]
+    async fn shutdown_returns_with_an_idle_exporter_connected() {
+        let rx = start(
+            Arc::new(MemorySink::default()),
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let endpoint = rx.grpc_endpoint();
+        let (connected_tx, connected_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let client_thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let client = runtime.block_on(async {
+                let mut c = opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(endpoint).await.unwrap();
+                c.export(request(good())).await.unwrap();
+                c
+            });
+            connected_tx.send(()).unwrap();
+            // The runtime is idle now: nothing drives the connection.
+            let _ = release_rx.recv();
+            drop(client);
+        });
+        tokio::task::spawn_blocking(move || connected_rx.recv().unwrap())
+            .await
+            .unwrap();
+        tokio::time::timeout(SHUTDOWN_GRACE * 5, rx.shutdown())
+            .await
+            .expect("shutdown returned");
+        release_tx.send(()).unwrap();
+        client_thread.join().unwrap();
     }
 }

@@ -5,3 +5,4 @@ mod check;
 mod export;
 mod ingest;
 mod support;
+mod workspace_tracing;

@@ -91,8 +91,7 @@ async fn operations(
     Json(Envelope::data(ops, total))
 }
 
-/// `GET /api/operations?service=X`: `[{name, spanKind}]`; the kind is not
-/// indexed here, so it is reported empty (Jaeger does the same for unknown kinds).
+/// `GET /api/operations?service=X[&spanKind=server]`: `[{name, spanKind}]`.
 async fn operations_by_kind(
     State(store): State<Arc<Store>>,
     Query(params): Query<BTreeMap<String, String>>,
@@ -101,13 +100,28 @@ async fn operations_by_kind(
         .get("service")
         .filter(|s| !s.is_empty())
         .ok_or_else(|| QueryError::BadRequest("parameter 'service' is required".into()))?;
+    let wanted = params.get("spanKind").map(String::as_str).unwrap_or("");
     let ops: Vec<_> = store
-        .operations(service)
+        .operations_with_kind(service)
         .into_iter()
-        .map(|name| json!({"name": name, "spanKind": ""}))
+        .map(|(name, kind)| (name, kind_name(kind)))
+        .filter(|(_, kind)| wanted.is_empty() || *kind == wanted)
+        .map(|(name, kind)| json!({"name": name, "spanKind": kind}))
         .collect();
     let total = ops.len() as i64;
     Ok(Json(Envelope::data(ops, total)))
+}
+
+/// Jaeger's names for OTLP span kinds ("" when unspecified).
+fn kind_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "",
+    }
 }
 
 async fn trace(

@@ -5,7 +5,7 @@
 //! spans passes the bound, whole traces go, oldest first (by the arrival of
 //! their first span), so a trace is never half there.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use autobot_otlp_receiver::{ExportTraceServiceRequest, SpanSink};
@@ -50,8 +50,9 @@ struct Inner {
     spans: usize,
     evicted_traces: u64,
     evicted_spans: u64,
-    /// service -> operation names (Jaeger keeps these after eviction too).
-    operations: HashMap<String, BTreeSet<String>>,
+    /// service -> operation name -> span kinds seen (bit per OTLP kind);
+    /// Jaeger keeps these after eviction too.
+    operations: HashMap<String, BTreeMap<String, u8>>,
 }
 
 /// What `GET /api/traces` asks for; times in nanoseconds since the epoch.
@@ -99,7 +100,7 @@ impl Store {
                     let Some(trace_id) = TraceId::from_bytes(&span.trace_id) else {
                         continue;
                     };
-                    remember_operation(&mut inner.operations, &service, &span.name);
+                    remember_operation(&mut inner.operations, &service, &span.name, span.kind);
                     let spans = inner.traces.entry(trace_id).or_insert_with(|| {
                         inner.arrival.push_back(trace_id);
                         Vec::new()
@@ -147,8 +148,23 @@ impl Store {
         self.lock()
             .operations
             .get(service)
-            .map(|ops| ops.iter().cloned().collect())
+            .map(|ops| ops.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// (operation, OTLP span kind) pairs of a service, by name then kind.
+    pub fn operations_with_kind(&self, service: &str) -> Vec<(String, i32)> {
+        let inner = self.lock();
+        let Some(ops) = inner.operations.get(service) else {
+            return Vec::new();
+        };
+        ops.iter()
+            .flat_map(|(name, kinds)| {
+                (0..8)
+                    .filter(move |k| kinds & (1 << k) != 0)
+                    .map(move |k| (name.clone(), k))
+            })
+            .collect()
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -193,16 +209,24 @@ impl SpanSink for Store {
     }
 }
 
-fn remember_operation(operations: &mut HashMap<String, BTreeSet<String>>, service: &str, op: &str) {
+fn remember_operation(
+    operations: &mut HashMap<String, BTreeMap<String, u8>>,
+    service: &str,
+    op: &str,
+    kind: i32,
+) {
+    // Kinds 0..=5 are defined; anything else is kept as "unspecified" (0).
+    let bit = 1u8 << u8::try_from(kind).ok().filter(|k| *k <= 5).unwrap_or(0);
     // Look up before inserting: the common case allocates nothing.
     match operations.get_mut(service) {
-        Some(ops) => {
-            if !ops.contains(op) {
-                ops.insert(op.to_owned());
+        Some(ops) => match ops.get_mut(op) {
+            Some(kinds) => *kinds |= bit,
+            None => {
+                ops.insert(op.to_owned(), bit);
             }
-        }
+        },
         None => {
-            operations.insert(service.to_owned(), BTreeSet::from([op.to_owned()]));
+            operations.insert(service.to_owned(), BTreeMap::from([(op.to_owned(), bit)]));
         }
     }
 }
@@ -321,6 +345,11 @@ mod tests {
         );
         assert_eq!(store.services(), ["svc"]);
         assert_eq!(store.operations("svc"), ["op1", "op2", "op3"]);
+        assert_eq!(
+            store.operations_with_kind("svc")[0],
+            ("op1".to_owned(), 0),
+            "the test spans have no kind"
+        );
     }
 
     #[test]

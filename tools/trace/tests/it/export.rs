@@ -192,6 +192,15 @@ async fn assert_jaeger_shape(serve: &Serve, trace_id: &str, client_span_id: &str
     assert_eq!(services["total"], names.len());
     let (_, ops) = serve.get("/api/services/it-backend/operations").await;
     assert_eq!(ops["data"], serde_json::json!(["POST", "POST /api/chat"]));
+    let (_, ops) = serve
+        .get("/api/operations?service=it-backend&spanKind=client")
+        .await;
+    assert_eq!(
+        ops["data"],
+        serde_json::json!([{"name": "POST", "spanKind": "client"}])
+    );
+    let (status, _) = serve.get("/api/operations").await;
+    assert_eq!(status, 400, "service is required");
 
     let (status, found) = serve
         .get("/api/traces?service=it-ai-stack&tags=%7B%22error.type%22%3A%22timeout%22%7D&limit=5&start=0&minDuration=50ms")

@@ -137,11 +137,30 @@ pub fn grpc_service(sink: Arc<dyn SpanSink>) -> TraceServiceServer<impl TraceSer
     TraceServiceServer::new(Grpc(sink)).max_decoding_message_size(64 * 1024 * 1024)
 }
 
+/// The largest export body accepted, compressed or after decompression.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Decompresses a `Content-Encoding: gzip` body, refusing more than [`MAX_BODY_BYTES`].
+fn gunzip(body: &[u8]) -> Result<Bytes, String> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(body.len() * 4);
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("gzip body does not decompress: {e}"))?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err(format!(
+            "body larger than {MAX_BODY_BYTES} bytes once decompressed"
+        ));
+    }
+    Ok(out.into())
+}
+
 /// The HTTP router: `POST /v1/traces` with `application/x-protobuf` or `application/json`.
 pub fn http_router(sink: Arc<dyn SpanSink>) -> axum::Router {
     axum::Router::new()
         .route("/v1/traces", axum::routing::post(http_export))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(sink)
 }
 
@@ -168,6 +187,25 @@ async fn http_export(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let body = match encoding.as_str() {
+        "" | "identity" => body,
+        "gzip" => match gunzip(&body) {
+            Ok(b) => b,
+            Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
+        },
+        other => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("content encoding {other:?}: expected gzip or none"),
+            );
+        }
+    };
     let (request, json) = match content_type.as_str() {
         "application/x-protobuf" | "application/protobuf" => {
             match ExportTraceServiceRequest::decode(body) {
@@ -638,10 +676,54 @@ mod tests {
         assert_eq!(json_span.service_name, "svc");
         assert_eq!(json_span.kind, 2);
 
+        let gzipped = {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder
+                .write_all(
+                    &request(Span {
+                        name: "gzipped".into(),
+                        ..good()
+                    })
+                    .encode_to_vec(),
+                )
+                .unwrap();
+            encoder.finish().unwrap()
+        };
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "gzip")
+            .body(gzipped)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "gzip")
+            .body(b"not gzip".to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let r = http
+            .post(rx.http_endpoint())
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", "br")
+            .body(vec![1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415);
+        assert!(sink.spans().iter().any(|s| s.name == "gzipped"));
+
         let waited = sink
-            .wait_for(|s| s.len() == 3, Duration::from_secs(5))
+            .wait_for(|s| s.len() == 4, Duration::from_secs(5))
             .await;
-        assert_eq!(waited.len(), 3);
+        assert_eq!(waited.len(), 4);
         let http_addr = rx.http_addr;
         rx.shutdown().await;
         assert!(

@@ -147,3 +147,27 @@ async fn the_bound_evicts_whole_old_traces() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_stops_serve_even_with_an_exporter_connected() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let serve = Serve::start(&[]);
+    // An exporter keeps its gRPC connection open between exports.
+    let mut client = TraceServiceClient::connect(serve.grpc_endpoint())
+        .await
+        .unwrap();
+    client
+        .export(request(&[("svc", vec![raw_span(0x5, 1, 0, "op")])]))
+        .await
+        .unwrap();
+    let (code, logs) =
+        tokio::task::spawn_blocking(move || serve.terminate(std::time::Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(
+        logs.contains("stopping") && logs.contains("spans=1"),
+        "{logs}"
+    );
+    drop(client);
+}

@@ -94,6 +94,24 @@ impl Serve {
         }
     }
 
+    /// Sends SIGTERM and waits (bounded) for serve to exit; returns its exit
+    /// code (None if it did not exit in time) and what it logged.
+    pub fn terminate(mut self, within: Duration) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + within;
+        let mut code = None;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                code = status.code();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (code, self.stop_and_logs())
+    }
+
     /// Stops serve and returns what it logged.
     pub fn stop_and_logs(mut self) -> String {
         let _ = self.child.kill();

@@ -55,6 +55,26 @@ pub enum Command {
         #[command(flatten)]
         jaeger: JaegerArg,
     },
+    /// After a deploy: one research request against the backend, then check
+    /// that its trace is whole across backend, browser, npu-worker and ai-stack.
+    Smoke {
+        /// The deployed backend, e.g. http://172.16.168.20:8001.
+        #[arg(long)]
+        backend: String,
+        /// The page the research request reads (the browser VM must reach it).
+        #[arg(long, default_value = crate::smoke::DEFAULT_PAGE)]
+        url: String,
+        #[arg(long, default_value = crate::smoke::DEFAULT_QUESTION)]
+        question: String,
+        /// Send a sampled traceparent, so the trace is kept at any sampling rate.
+        #[arg(long)]
+        force_sample: bool,
+        /// How long to wait for the trace to arrive whole.
+        #[arg(long, default_value = "60s", value_parser = parse_wait)]
+        wait: Duration,
+        #[command(flatten)]
+        jaeger: JaegerArg,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -153,6 +173,31 @@ pub async fn run(cli: Cli) -> i32 {
             let outcome = wait_and_check(&client, id, &services, wait, POLL_INTERVAL).await;
             report(&outcome, id, &services);
             outcome.exit_code()
+        }
+        Command::Smoke {
+            backend,
+            url,
+            question,
+            force_sample,
+            wait,
+            jaeger,
+        } => smoke_command(&backend, &url, &question, force_sample, wait, &jaeger).await,
+    }
+}
+
+async fn smoke_command(
+    backend: &str,
+    url: &str,
+    question: &str,
+    force_sample: bool,
+    wait: Duration,
+    jaeger: &JaegerArg,
+) -> i32 {
+    match jaeger.client() {
+        Ok(client) => crate::smoke::run(backend, &client, url, question, force_sample, wait).await,
+        Err(e) => {
+            eprintln!("autobot-trace smoke: {e}");
+            2
         }
     }
 }

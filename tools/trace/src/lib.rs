@@ -7,6 +7,7 @@
 //! - [`client`]: that client, for `serve` and a real Jaeger v2;
 //! - [`show`]: a trace as a tree in the terminal;
 //! - [`check`]: is a trace whole (one root, every parent, every service)?
+//! - [`smoke`]: after a deploy, one research request and its trace checked.
 //!
 //! The query client, the model and the check live here so other tools (the
 //! smoke test) reuse them.
@@ -19,6 +20,7 @@ pub mod model;
 pub mod query;
 pub mod serve;
 pub mod show;
+pub mod smoke;
 pub mod store;
 pub mod trace_id;
 

@@ -157,3 +157,41 @@ async fn a_callers_b3_context_is_continued_through_the_workflow() {
         Vec::<String>::new()
     );
 }
+
+/// What an operator runs after a deploy passes against the running system,
+/// also at sampling rate 0 with --force-sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autobot_trace_smoke_passes_against_the_running_system() {
+    let system = System::start(Options { sample_rate: 0.0 }).await;
+    let smoke = |force: bool| {
+        let mut cmd = std::process::Command::new(
+            autobot_testkit::bins::workspace_bin("autobot-trace").unwrap(),
+        );
+        cmd.args([
+            "smoke",
+            "--backend",
+            &system.backend.url(),
+            "--url",
+            &system.article_url(),
+        ])
+        .args(["--jaeger", &system.tool.query_url(), "--wait", "30s"]);
+        if force {
+            cmd.arg("--force-sample");
+        }
+        cmd.output().unwrap()
+    };
+    let out = tokio::task::block_in_place(|| smoke(false));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "at rate 0 an unforced smoke says it was not sampled"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not sampled"));
+    let out = tokio::task::block_in_place(|| smoke(true));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", system.logs());
+    assert!(
+        stdout.contains("OK smoke: trace") && stdout.contains("is whole"),
+        "{stdout}"
+    );
+}

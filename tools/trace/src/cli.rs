@@ -62,8 +62,8 @@ pub enum Command {
         #[arg(long)]
         backend: String,
         /// The page the research request reads (the browser VM must reach it).
-        #[arg(long, default_value = crate::smoke::DEFAULT_PAGE)]
-        url: String,
+        #[arg(long = "url", id = "page", default_value = crate::smoke::DEFAULT_PAGE)]
+        page: String,
         #[arg(long, default_value = crate::smoke::DEFAULT_QUESTION)]
         question: String,
         /// Send a sampled traceparent, so the trace is kept at any sampling rate.
@@ -176,12 +176,12 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Smoke {
             backend,
-            url,
+            page,
             question,
             force_sample,
             wait,
             jaeger,
-        } => smoke_command(&backend, &url, &question, force_sample, wait, &jaeger).await,
+        } => smoke_command(&backend, &page, &question, force_sample, wait, &jaeger).await,
     }
 }
 
@@ -237,5 +237,14 @@ fn report(outcome: &CheckOutcome, id: TraceId, services: &[String]) {
         CheckOutcome::Unreachable(e) => {
             eprintln!("autobot-trace check: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

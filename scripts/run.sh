@@ -68,7 +68,7 @@ start() {
 wait_http() {
   local name="$1" url="$2"
   for _ in $(seq 1 600); do
-    if curl -fsS -o /dev/null --max-time 2 "$url"; then echo "    $name is up: $url"; return 0; fi
+    if curl -fs -o /dev/null --max-time 2 "$url"; then echo "    $name is up: $url"; return 0; fi
     sleep 0.1
   done
   echo "run.sh: $name did not come up at $url; its log:" >&2

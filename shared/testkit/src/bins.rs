@@ -29,9 +29,14 @@ pub fn workspace_bin(name: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// `target/debug/deps/x` → `target/debug`, then the executable's own folder.
+/// AUTOBOT_BIN_DIR if set (a benchmark built in release running debug
+/// services, say), then `target/debug/deps/x` → `target/debug`, then the
+/// executable's own folder.
 fn candidate_dirs(exe: &Path) -> Vec<PathBuf> {
     let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("AUTOBOT_BIN_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
     if let Some(own) = exe.parent() {
         if own.file_name().is_some_and(|n| n == "deps")
             && let Some(profile) = own.parent()

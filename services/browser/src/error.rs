@@ -1,0 +1,97 @@
+//! Every way a navigation fails, and the ONE place they become HTTP answers.
+//!
+//! Status codes (docs/browser.md explains them to operators):
+//! - 400: the request itself is wrong (JSON, URL, scheme, a zero limit);
+//! - 403: the URL is well-formed but points at a denied address: a policy
+//!   refusal, not a malformed request, and not the site's fault;
+//! - 502: the site is unreachable, failing (4xx/5xx), redirects too often or
+//!   elsewhere than http/https, or answers with something that is not HTML
+//!   (a usable request whose upstream answer we cannot use: a gateway error,
+//!   not 415, which is about the request's own body);
+//! - 504: the fetch did not end within its time limit.
+
+use autobot_wire::error::ErrorBody;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::config::MAX_REDIRECTS;
+use crate::deny::DeniedAddress;
+
+/// Why a navigation failed. Messages carry redacted URLs only.
+#[derive(Debug, thiserror::Error)]
+pub enum NavigateError {
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("not a URL ({reason}): {url}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("only http and https URLs are fetched, not {0}")]
+    UnsupportedScheme(String),
+    #[error("refused before connecting: {0}")]
+    Denied(#[from] DeniedAddress),
+    #[error("too many redirects: the limit is {MAX_REDIRECTS}, last at {last}")]
+    TooManyRedirects { last: String },
+    #[error("the site redirected to an unusable location: {0}")]
+    BadRedirect(String),
+    #[error("the site is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the site answered HTTP {0}")]
+    SiteStatus(u16),
+    #[error("not an HTML page: the site sent content type {0:?}")]
+    NotHtml(String),
+    #[error("reading the page failed: {0}")]
+    Body(String),
+    #[error(
+        "the fetch timed out after {0} ms (the time limit: timeout_ms or AUTOBOT_BROWSER_TIMEOUT_MS)"
+    )]
+    Timeout(u64),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl NavigateError {
+    /// Low-cardinality class, for `error.type` and `GET /status`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidUrl { .. } => "invalid_url",
+            Self::UnsupportedScheme(_) => "unsupported_scheme",
+            Self::Denied(_) => "denied_address",
+            Self::TooManyRedirects { .. } => "too_many_redirects",
+            Self::BadRedirect(_) => "bad_redirect",
+            Self::Unreachable(_) => "unreachable",
+            Self::SiteStatus(_) => "site_status",
+            Self::NotHtml(_) => "not_html",
+            Self::Body(_) => "body_error",
+            Self::Timeout(_) => "timeout",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::InvalidUrl { .. } | Self::UnsupportedScheme(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRedirects { .. }
+            | Self::BadRedirect(_)
+            | Self::Unreachable(_)
+            | Self::SiteStatus(_)
+            | Self::NotHtml(_)
+            | Self::Body(_) => StatusCode::BAD_GATEWAY,
+            Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for NavigateError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.to_string(),
+            trace_id: autobot_tracing::current_trace_id(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

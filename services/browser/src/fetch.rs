@@ -1,0 +1,209 @@
+//! Fetching a page within limits: http/https only, redirects followed here
+//! (each hop re-checked against the deny list and traced as its own CLIENT
+//! span), the body streamed and cut at the byte limit, never read whole.
+//!
+//! The time limit is applied by the caller around [`Fetcher::fetch`], so it
+//! bounds the whole fetch: every hop, DNS, connects and the body.
+
+use std::sync::Arc;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest_middleware::ClientWithMiddleware;
+use tracing::Span;
+use url::Url;
+
+use crate::config::MAX_REDIRECTS;
+use crate::deny::{CheckedResolver, DeniedAddress, DenyList};
+use crate::error::NavigateError;
+
+/// Media types read as HTML.
+const HTML_TYPES: &[&str] = &["text/html", "application/xhtml+xml"];
+
+/// What the site answered, within the limits.
+#[derive(Debug)]
+pub struct FetchedPage {
+    /// The final URL, after redirects.
+    pub url: Url,
+    pub status: u16,
+    /// `charset` parameter of the content type, if any.
+    pub charset: Option<String>,
+    /// At most the byte limit.
+    pub body: Vec<u8>,
+    /// The body was longer than the limit and was cut there.
+    pub truncated: bool,
+}
+
+/// The traced HTTP client, configured so that nothing bypasses the deny list.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: ClientWithMiddleware,
+    deny: Arc<DenyList>,
+}
+
+impl Fetcher {
+    /// `propagate`: whether the site receives the trace context headers.
+    pub fn new(deny: DenyList, propagate: bool) -> Result<Self, reqwest::Error> {
+        let deny = Arc::new(deny);
+        let builder = reqwest::Client::builder()
+            // Followed by `fetch`, so every hop is checked, counted and traced.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve and connect on its own, past the deny list.
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver::new(deny.clone())))
+            .user_agent(concat!("autobot-browser/", env!("CARGO_PKG_VERSION")));
+        let client = autobot_tracing::http::client_builder(builder)
+            .propagate(propagate)
+            .build()?;
+        Ok(Self { client, deny })
+    }
+
+    /// The ranges this fetcher refuses.
+    pub fn deny(&self) -> &DenyList {
+        &self.deny
+    }
+
+    /// Fetches `url`, following at most [`MAX_REDIRECTS`] redirects and
+    /// reading at most `max_bytes` of the body. `span` (browser.navigate)
+    /// gets `browser.redirects` and `http.response.status_code`.
+    pub async fn fetch(
+        &self,
+        url: Url,
+        max_bytes: u64,
+        span: &Span,
+    ) -> Result<FetchedPage, NavigateError> {
+        let mut url = url;
+        let mut redirects: u32 = 0;
+        let mut response = loop {
+            self.check_target(&url)?;
+            let response = self
+                .client
+                .get(url.clone())
+                .header(ACCEPT, "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+                .send()
+                .await
+                .map_err(send_error)?;
+            let status = response.status();
+            span.record("http.response.status_code", i64::from(status.as_u16()));
+            let location = response.headers().get(LOCATION);
+            match (status.is_redirection(), location) {
+                (true, Some(location)) => {
+                    if redirects == MAX_REDIRECTS {
+                        return Err(NavigateError::TooManyRedirects {
+                            last: autobot_tracing::redact::redact_url(&url),
+                        });
+                    }
+                    let location = location.to_str().map_err(|_| {
+                        NavigateError::BadRedirect("a Location that is not text".into())
+                    })?;
+                    url = url.join(location).map_err(|e| {
+                        NavigateError::BadRedirect(format!("a Location that is not a URL ({e})"))
+                    })?;
+                    if !matches!(url.scheme(), "http" | "https") {
+                        return Err(NavigateError::BadRedirect(format!(
+                            "a {} URL (only http and https are fetched)",
+                            url.scheme()
+                        )));
+                    }
+                    redirects += 1;
+                    span.record("browser.redirects", i64::from(redirects));
+                }
+                _ => break response,
+            }
+        };
+
+        let status = response.status();
+        if !status.is_success() {
+            return Err(NavigateError::SiteStatus(status.as_u16()));
+        }
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !HTML_TYPES.contains(&media_type.as_str()) {
+            let shown = if content_type.is_empty() {
+                "none".to_owned()
+            } else {
+                content_type.chars().take(100).collect()
+            };
+            return Err(NavigateError::NotHtml(shown));
+        }
+        let charset = content_type.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+        });
+
+        // Never more than the limit in memory: capacity and reads are both bounded by it.
+        let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+        let expected = response
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(64 * 1024);
+        let mut body = Vec::with_capacity(expected.min(limit));
+        let mut truncated = false;
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| NavigateError::Body(clean_reqwest_message(e)))?
+        {
+            let room = limit - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        // Dropping the response closes the connection: the rest is never read.
+        drop(response);
+        Ok(FetchedPage {
+            url,
+            status: status.as_u16(),
+            charset,
+            body,
+            truncated,
+        })
+    }
+
+    /// Scheme and IP-literal checks, before every hop.
+    fn check_target(&self, url: &Url) -> Result<(), NavigateError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(NavigateError::UnsupportedScheme(url.scheme().to_owned()));
+        }
+        let host = url.host().ok_or_else(|| NavigateError::InvalidUrl {
+            url: autobot_tracing::redact::redact_url(url),
+            reason: "no host".into(),
+        })?;
+        self.deny.check_host(&host)?;
+        Ok(())
+    }
+}
+
+/// A failed send: a refusal by the resolver, else the site is unreachable.
+fn send_error(error: reqwest_middleware::Error) -> NavigateError {
+    if let reqwest_middleware::Error::Reqwest(e) = &error {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(s) = source {
+            if let Some(denied) = s.downcast_ref::<DeniedAddress>() {
+                return NavigateError::Denied(denied.clone());
+            }
+            source = s.source();
+        }
+    }
+    let (_, message) = autobot_tracing::http::classify(&error);
+    NavigateError::Unreachable(message)
+}
+
+/// A reqwest error's chain without the URL (which may carry secrets).
+fn clean_reqwest_message(error: reqwest::Error) -> String {
+    autobot_tracing::http::classify(&reqwest_middleware::Error::Reqwest(error)).1
+}

@@ -6,6 +6,7 @@
 //! bounds the whole fetch: every hop, DNS, connects and the body.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest_middleware::ClientWithMiddleware;
@@ -63,16 +64,17 @@ impl Fetcher {
     }
 
     /// Fetches `url`, following at most [`MAX_REDIRECTS`] redirects and
-    /// reading at most `max_bytes` of the body. `span` (browser.navigate)
-    /// gets `browser.redirects` and `http.response.status_code`.
+    /// reading at most `max_bytes` of the body. `redirects` counts the hops
+    /// followed (kept by the caller, so a fetch cut by the time limit still
+    /// tells how far it got); `span` (browser.navigate) gets the status code.
     pub async fn fetch(
         &self,
         url: Url,
         max_bytes: u64,
+        redirects: &AtomicU32,
         span: &Span,
     ) -> Result<FetchedPage, NavigateError> {
         let mut url = url;
-        let mut redirects: u32 = 0;
         let mut response = loop {
             self.check_target(&url)?;
             let response = self
@@ -83,11 +85,10 @@ impl Fetcher {
                 .await
                 .map_err(send_error)?;
             let status = response.status();
-            span.record("http.response.status_code", i64::from(status.as_u16()));
             let location = response.headers().get(LOCATION);
             match (status.is_redirection(), location) {
                 (true, Some(location)) => {
-                    if redirects == MAX_REDIRECTS {
+                    if redirects.load(Ordering::Relaxed) == MAX_REDIRECTS {
                         return Err(NavigateError::TooManyRedirects {
                             last: autobot_tracing::redact::redact_url(&url),
                         });
@@ -104,14 +105,15 @@ impl Fetcher {
                             url.scheme()
                         )));
                     }
-                    redirects += 1;
-                    span.record("browser.redirects", i64::from(redirects));
+                    redirects.fetch_add(1, Ordering::Relaxed);
                 }
                 _ => break response,
             }
         };
 
         let status = response.status();
+        // The final response's status, once (the hops' are on their CLIENT spans).
+        span.record("http.response.status_code", i64::from(status.as_u16()));
         if !status.is_success() {
             return Err(NavigateError::SiteStatus(status.as_u16()));
         }

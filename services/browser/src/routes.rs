@@ -1,5 +1,6 @@
 //! `POST /navigate`, `GET /health`, `GET /status` (AutoBot's browser API names).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use autobot_wire::browse::{
@@ -92,7 +93,7 @@ async fn navigate_page(state: &AppState, body: &[u8]) -> Result<NavigateResponse
         browser.bytes = Empty,
         browser.links_count = Empty,
         browser.truncated = Empty,
-        browser.redirects = 0_i64,
+        browser.redirects = Empty,
         browser.timeout_ms = i64::try_from(timeout_ms).unwrap_or(i64::MAX),
         browser.max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX),
     );
@@ -112,12 +113,18 @@ async fn fetch_and_extract(
     max_bytes: u64,
     span: &tracing::Span,
 ) -> Result<NavigateResponse, NavigateError> {
-    let page = tokio::time::timeout(
+    let redirects = AtomicU32::new(0);
+    let fetched = tokio::time::timeout(
         Duration::from_millis(timeout_ms),
-        state.fetcher.fetch(url, max_bytes, span),
+        state.fetcher.fetch(url, max_bytes, &redirects, span),
     )
-    .await
-    .map_err(|_| NavigateError::Timeout(timeout_ms))??;
+    .await;
+    // Recorded once: a field recorded twice becomes two attributes.
+    span.record(
+        "browser.redirects",
+        i64::from(redirects.load(Ordering::Relaxed)),
+    );
+    let page = fetched.map_err(|_| NavigateError::Timeout(timeout_ms))??;
     span.record(
         "browser.bytes",
         i64::try_from(page.body.len()).unwrap_or(i64::MAX),

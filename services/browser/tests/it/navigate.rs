@@ -1,0 +1,423 @@
+//! `POST /navigate` against the local site: extraction, the trace carried to
+//! the site and into the trace tool, and every limit answered with its error.
+
+use std::time::Duration;
+
+use autobot_testkit::trace_tool::TraceTool;
+use autobot_wire::browse::{NavigateResponse, StatusResponse};
+use autobot_wire::error::ErrorBody;
+use serde_json::{Value, json};
+
+use crate::support::{Browser, HUGE_PAGE_BYTES, Site, client};
+
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+async fn navigate(browser: &Browser, body: Value) -> (u16, Value) {
+    let r = client()
+        .post(browser.url("/navigate"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn expect_error(browser: &Browser, body: Value, status: u16, says: &str) -> ErrorBody {
+    let (got, answer) = navigate(browser, body.clone()).await;
+    assert_eq!(got, status, "{body}: {answer}");
+    let error: ErrorBody = serde_json::from_value(answer).unwrap();
+    assert!(
+        error.error.contains(says),
+        "{body}: {:?} should say {says:?}",
+        error.error
+    );
+    assert!(error.trace_id.is_some(), "errors name their trace");
+    error
+}
+
+async fn assert_healthy(browser: &Browser) {
+    let r = client().get(browser.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+fn span_names(trace: &Value) -> Vec<String> {
+    trace["spans"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .map(|s| s["operationName"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
+    trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["operationName"] == name)
+        .unwrap_or_else(|| panic!("no span {name} in {:?}", span_names(trace)))
+}
+
+fn tag(span: &Value, key: &str) -> Value {
+    span["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == key)
+        .map(|t| t["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn parent_of(span: &Value) -> Option<String> {
+    span["references"]
+        .as_array()?
+        .iter()
+        .find(|r| r["refType"] == "CHILD_OF")
+        .and_then(|r| r["spanID"].as_str())
+        .map(str::to_owned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_tool() {
+    let tool = TraceTool::start();
+    let site = Site::start().await;
+    let browser = Browser::start(&tool.otlp_grpc_endpoint(), &[]);
+
+    // Three redirects first, so the trace has four CLIENT spans under browser.navigate.
+    let r = client()
+        .post(browser.url("/navigate"))
+        .header(
+            "traceparent",
+            format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"),
+        )
+        .json(&json!({"url": site.url("/hop/2?api_key=s3cr3t")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page: NavigateResponse = r.json().await.unwrap();
+
+    assert_eq!(page.url, site.url("/docs/article.html"));
+    assert_eq!(page.status, 200);
+    assert_eq!(page.title.as_deref(), Some("The Rust Tracing Guide"));
+    assert_eq!(
+        page.description.as_deref(),
+        Some("How spans cross services.")
+    );
+    assert!(!page.truncated);
+    assert!(
+        page.text.contains("A trace is a tree of spans."),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("traceparent\ntracestate"),
+        "{}",
+        page.text
+    );
+    for hidden in [
+        "script text",
+        "hidden paragraph",
+        "display none",
+        "noscript",
+        "color: black",
+    ] {
+        assert!(
+            !page.text.contains(hidden),
+            "{hidden:?} leaked: {}",
+            page.text
+        );
+    }
+    assert_eq!(
+        page.links,
+        [
+            site.url("/"),
+            site.url("/docs/intro.html"),
+            "https://example.org/spec".to_owned(),
+        ],
+        "absolute (against <base href>), deduplicated, http(s) only, hidden ones dropped"
+    );
+    assert!(!page.passages.is_empty());
+    assert!(
+        page.passages[0].starts_with("Home Intro Intro again\nDistributed tracing\nA trace is"),
+        "tiny blocks merge with what follows: {:#?}",
+        page.passages
+    );
+    assert_eq!(
+        page.passages
+            .join("\n")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        page.text.split_whitespace().collect::<Vec<_>>(),
+        "passages cover the text"
+    );
+
+    // The site saw the caller's trace on every hop.
+    let seen = site.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+        ["/hop/2", "/hop/1", "/hop/0", "/docs/article.html"]
+    );
+    for s in &seen {
+        let tp = s
+            .traceparent
+            .as_deref()
+            .expect("traceparent sent to the site");
+        assert_eq!(tp.split('-').nth(1), Some(CALLER_TRACE), "{tp}");
+    }
+
+    // The trace tool has the whole story, with correct parents.
+    let trace = tool
+        .wait_for_trace(
+            CALLER_TRACE,
+            |t| {
+                let names = span_names(t);
+                names.iter().any(|n| n == "POST /navigate")
+                    && names.iter().any(|n| n == "browser.extract")
+                    && names.iter().filter(|n| *n == "GET").count() == 4
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let server = span(&trace, "POST /navigate");
+    let nav = span(&trace, "browser.navigate");
+    let extract = span(&trace, "browser.extract");
+    assert_eq!(parent_of(server).as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(parent_of(nav), server["spanID"].as_str().map(str::to_owned));
+    assert_eq!(
+        parent_of(extract),
+        nav["spanID"].as_str().map(str::to_owned)
+    );
+    let clients: Vec<&Value> = trace["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["operationName"] == "GET")
+        .collect();
+    for c in &clients {
+        assert_eq!(parent_of(c), nav["spanID"].as_str().map(str::to_owned));
+        assert_eq!(tag(c, "span.kind"), "client");
+    }
+    // Each hop's server saw the CLIENT span of that hop as its parent.
+    let client_ids: Vec<&str> = clients
+        .iter()
+        .map(|c| c["spanID"].as_str().unwrap())
+        .collect();
+    for s in &seen {
+        let parent = s.traceparent.as_deref().unwrap().split('-').nth(2).unwrap();
+        assert!(
+            client_ids.contains(&parent),
+            "{parent} not in {client_ids:?}"
+        );
+    }
+    assert_eq!(tag(nav, "browser.redirects"), 3);
+    assert_eq!(tag(nav, "browser.links_count"), 3);
+    assert_eq!(tag(nav, "browser.truncated"), false);
+    assert_eq!(tag(nav, "http.response.status_code"), 200);
+    assert_eq!(tag(nav, "browser.bytes"), super::support::ARTICLE.len());
+    assert_eq!(
+        tag(nav, "url.full"),
+        site.url("/hop/2?api_key=REDACTED"),
+        "the secret never reaches a span"
+    );
+    assert_eq!(tag(extract, "browser.passages_count"), page.passages.len());
+    assert_eq!(
+        tag(extract, "browser.text_length"),
+        page.text.chars().count()
+    );
+    assert!(!trace.to_string().contains("s3cr3t"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_propagation_off_the_site_sees_no_trace_headers() {
+    let site = Site::start().await;
+    let browser = Browser::start(
+        "http://127.0.0.1:9",
+        &[("AUTOBOT_BROWSER_PROPAGATE", "false")],
+    );
+    let r = client()
+        .post(browser.url("/navigate"))
+        .header(
+            "traceparent",
+            format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"),
+        )
+        .json(&json!({"url": site.url("/docs/article.html")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = site.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].traceparent, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy() {
+    let site = Site::start().await;
+    let browser = Browser::start("http://127.0.0.1:9", &[]);
+
+    expect_error(
+        &browser,
+        json!({"url": site.url("/loop")}),
+        502,
+        "too many redirects",
+    )
+    .await;
+    // Five redirects are allowed, the sixth is not.
+    let (status, _) = navigate(&browser, json!({"url": site.url("/hop/4")})).await;
+    assert_eq!(status, 200);
+    expect_error(
+        &browser,
+        json!({"url": site.url("/hop/5")}),
+        502,
+        "the limit is 5",
+    )
+    .await;
+
+    expect_error(
+        &browser,
+        json!({"url": site.url("/slow"), "timeout_ms": 300}),
+        504,
+        "timed out after 300 ms",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": site.url("/binary")}),
+        502,
+        "image/png",
+    )
+    .await;
+    expect_error(&browser, json!({"url": site.url("/gone")}), 502, "HTTP 404").await;
+    expect_error(
+        &browser,
+        json!({"url": "ftp://127.0.0.1/file"}),
+        400,
+        "not ftp",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": "not a url at all"}),
+        400,
+        "not a URL",
+    )
+    .await;
+    expect_error(&browser, json!({"url": 42}), 400, "the body must be JSON").await;
+    expect_error(
+        &browser,
+        json!({"url": "http://a/", "timeout_ms": 0}),
+        400,
+        "timeout_ms",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": "http://169.254.169.254/latest/meta-data/"}),
+        403,
+        "AUTOBOT_BROWSER_DENY",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": site.url("/to-metadata")}),
+        403,
+        "169.254.169.254",
+    )
+    .await;
+    let r = client()
+        .post(browser.url("/navigate"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The huge page: cut at the limit, and the site never had to send it whole.
+    let limit = 1024 * 1024;
+    let (status, answer) = navigate(
+        &browser,
+        json!({"url": site.url("/huge"), "max_bytes": limit}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let page: NavigateResponse = serde_json::from_value(answer).unwrap();
+    assert!(page.truncated);
+    assert!(
+        page.text.len() <= limit && page.text.len() > limit / 2,
+        "{}",
+        page.text.len()
+    );
+    let sent = site.huge_sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < HUGE_PAGE_BYTES / 4,
+        "the browser stopped reading: {sent} of {HUGE_PAGE_BYTES} bytes left the site"
+    );
+
+    assert_healthy(&browser).await;
+    let status: StatusResponse = client()
+        .get(browser.url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.pages_fetched, 2);
+    assert_eq!(status.errors["too_many_redirects"], 2);
+    assert_eq!(status.errors["timeout"], 1);
+    assert_eq!(status.errors["not_html"], 1);
+    assert_eq!(status.errors["denied_address"], 2);
+    assert_eq!(status.errors["bad_request"], 3);
+    assert_eq!(status.limits.max_redirects, 5);
+    assert!(site.seen().iter().all(|s| s.path != "/latest/meta-data/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_resolving_to_a_denied_address_is_refused_before_connecting() {
+    let site = Site::start().await;
+    let browser = Browser::start(
+        "http://127.0.0.1:9",
+        &[("AUTOBOT_BROWSER_DENY", "127.0.0.0/8")],
+    );
+    let url = format!("http://localhost:{}/docs/article.html", site.addr.port());
+    expect_error(
+        &browser,
+        json!({"url": url}),
+        403,
+        "localhost resolves to 127.0.0.1",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": site.url("/docs/article.html")}),
+        403,
+        "127.0.0.0/8",
+    )
+    .await;
+    assert!(site.seen().is_empty(), "nothing reached the site");
+    assert_healthy(&browser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_setting_stops_the_process_naming_the_variable() {
+    let binary = autobot_testkit::bins::workspace_bin("autobot-browser").unwrap();
+    let out = std::process::Command::new(binary)
+        .env("AUTOBOT_BIND", "127.0.0.1:0")
+        .env("AUTOBOT_JAEGER_ENDPOINT", "http://127.0.0.1:9")
+        .env("AUTOBOT_BROWSER_MAX_BYTES", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AUTOBOT_BROWSER_MAX_BYTES") && stderr.contains("lots"),
+        "{stderr}"
+    );
+}

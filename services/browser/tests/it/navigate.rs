@@ -232,6 +232,35 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
         page.text.chars().count()
     );
     assert!(!trace.to_string().contains("s3cr3t"));
+
+    // A failure is on the span too: kind and status.
+    let slow_trace = "0af7651916cd43dd8448eb211c80319c";
+    let r = client()
+        .post(browser.url("/navigate"))
+        .header(
+            "traceparent",
+            format!("00-{slow_trace}-b7ad6b7169203331-01"),
+        )
+        .json(&json!({"url": site.url("/slow"), "timeout_ms": 200}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let trace = tool
+        .wait_for_trace(
+            slow_trace,
+            |t| span_names(t).iter().any(|n| n == "POST /navigate"),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let nav = span(&trace, "browser.navigate");
+    assert_eq!(tag(nav, "error.type"), "timeout");
+    assert_eq!(tag(nav, "otel.status_code"), "ERROR");
+    assert_eq!(
+        tag(span(&trace, "POST /navigate"), "http.response.status_code"),
+        504
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,6 +389,17 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
         "the browser stopped reading: {sent} of {HUGE_PAGE_BYTES} bytes left the site"
     );
 
+    // The default limit (5 MiB) on the same 256 MiB page: memory stays near it.
+    let (status, answer) = navigate(&browser, json!({"url": site.url("/huge")})).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["truncated"], true);
+    let peak = browser.peak_rss();
+    assert!(
+        peak < 128 * 1024 * 1024,
+        "peak memory {} MiB after a 256 MiB page",
+        peak >> 20
+    );
+
     assert_healthy(&browser).await;
     let status: StatusResponse = client()
         .get(browser.url("/status"))
@@ -369,7 +409,7 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
         .json()
         .await
         .unwrap();
-    assert_eq!(status.pages_fetched, 2);
+    assert_eq!(status.pages_fetched, 3);
     assert_eq!(status.errors["too_many_redirects"], 2);
     assert_eq!(status.errors["timeout"], 1);
     assert_eq!(status.errors["not_html"], 1);

@@ -9,6 +9,8 @@
 # a venv this script creates under .run/bench-venv from PyPI.
 #
 # Usage: bench/run.sh [--python] [--runs N] [--seconds S] [--fail-seconds S] [--no-failure]
+#                     [--traced-env "K=V ..."]  (extra environment of the traced Rust modes,
+#                      e.g. "OTEL_PROPAGATORS=tracecontext,baggage OTEL_BSP_MAX_QUEUE_SIZE=16384")
 # Output: tables on stdout; raw rows in .run/bench/results.tsv; process logs in .run/bench/.
 set -euo pipefail
 
@@ -18,6 +20,7 @@ WARMUP_SECONDS=2
 FAIL_SECONDS=60
 PYTHON=0
 FAILURE=1
+TRACED_ENV=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --python) PYTHON=1 ;;
@@ -25,7 +28,8 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_PER_RUN="$2"; shift ;;
     --fail-seconds) FAIL_SECONDS="$2"; shift ;;
     --no-failure) FAILURE=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --traced-env) read -r -a TRACED_ENV <<<"$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -174,26 +178,27 @@ measure() {
 GRPC="http://127.0.0.1:$SINK_GRPC"
 start_sink
 
+[ ${#TRACED_ENV[@]} -gt 0 ] && echo "== traced modes also get: ${TRACED_ENV[*]}"
 echo "== two-hop, Rust: ${RUNS} rounds of untraced / rate 1.0 / rate 0.01, ${SECONDS_PER_RUN} s each (wrk -t1 -c16)"
 for ((run = 1; run <= RUNS; run++)); do
   start_pair rust "$GRPC" OTEL_SDK_DISABLED=true
   measure rust untraced "$run" "$SECONDS_PER_RUN"
-  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=1.0
+  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=1.0 "${TRACED_ENV[@]}"
   measure rust traced-1.0 "$run" "$SECONDS_PER_RUN"
   grep -h telemetry: "$OUT/a.log" "$OUT/b.log" | sed 's/^/    /'
-  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=0.01
+  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=0.01 "${TRACED_ENV[@]}"
   measure rust traced-0.01 "$run" "$SECONDS_PER_RUN"
 done
 
 if [ "$FAILURE" = 1 ]; then
   echo "== failure cases at rate 1.0, ${FAIL_SECONDS} s each"
-  start_pair rust "http://127.0.0.1:$PORT_DOWN" AUTOBOT_TRACE_SAMPLE_RATE=1.0
+  start_pair rust "http://127.0.0.1:$PORT_DOWN" AUTOBOT_TRACE_SAMPLE_RATE=1.0 "${TRACED_ENV[@]}"
   measure rust sink-down 1 "$FAIL_SECONDS"
   TWO_HOP_LISTEN="127.0.0.1:$PORT_HOLE" "$BIN" black-hole >"$OUT/black-hole.log" 2>&1 &
   HOLE_PID=$!
   PIDS+=("$HOLE_PID")
   wait_port "$PORT_HOLE" 10
-  start_pair rust "http://127.0.0.1:$PORT_HOLE" AUTOBOT_TRACE_SAMPLE_RATE=1.0
+  start_pair rust "http://127.0.0.1:$PORT_HOLE" AUTOBOT_TRACE_SAMPLE_RATE=1.0 "${TRACED_ENV[@]}"
   measure rust sink-black-hole 1 "$FAIL_SECONDS"
   stop "$HOLE_PID"
 fi

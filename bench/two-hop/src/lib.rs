@@ -5,6 +5,8 @@
 //! layer and client the services use. A third role, `black-hole`, accepts
 //! TCP connections and never answers: the exporter's worst case.
 
+pub mod experiment;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -154,7 +156,12 @@ struct HopState {
 /// Service A.
 pub fn app_a(leaf_url: String) -> Router {
     let state = Arc::new(HopState {
-        client: autobot_tracing::http::client(),
+        // TWO_HOP_CLIENT=otel-api: the experiment of `experiment.rs` (profile only).
+        client: if std::env::var("TWO_HOP_CLIENT").as_deref() == Ok("otel-api") {
+            experiment::otel_api_client()
+        } else {
+            autobot_tracing::http::client()
+        },
         leaf_url,
     });
     Router::new()

@@ -123,14 +123,29 @@ pub fn current_trace_id() -> Option<String> {
 
 /// The W3C `traceresponse` value for a context: `00-{trace}-{span}-{flags}`.
 pub fn traceresponse_value(cx: &Context) -> Option<String> {
+    traceresponse_bytes(cx).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// `traceresponse` written as hex into a fixed buffer: it is on every
+/// response, and `format!` cost ten times as much (docs/performance.md).
+pub(crate) fn traceresponse_bytes(cx: &Context) -> Option<[u8; 55]> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            sc.trace_id(),
-            sc.span_id(),
-            sc.trace_flags().to_u8() & 0x01
-        )
-    })
+    if !sc.is_valid() {
+        return None;
+    }
+    let mut out = [b'-'; 55];
+    out[0] = b'0';
+    out[1] = b'0';
+    let mut put = |at: usize, bytes: &[u8]| {
+        for (i, b) in bytes.iter().enumerate() {
+            out[at + 2 * i] = HEX[usize::from(b >> 4)];
+            out[at + 2 * i + 1] = HEX[usize::from(b & 0x0f)];
+        }
+    };
+    put(3, &sc.trace_id().to_bytes());
+    put(36, &sc.span_id().to_bytes());
+    put(53, &[sc.trace_flags().to_u8() & 0x01]);
+    Some(out)
 }

@@ -15,11 +15,11 @@ use std::task::{Context as TaskContext, Poll};
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
-use crate::propagation::{extract_headers, traceresponse_value};
+use crate::propagation::{extract_headers, traceresponse_bytes};
 use crate::redact::redact_query;
 
 /// The W3C Trace Context Level 2 response header.
@@ -89,12 +89,14 @@ where
         let parent = extract_headers(req.headers());
         let cx = match crate::init::tracer() {
             Some(tracer) => {
-                let (name, attributes) = server_span_start(&req);
-                let span = tracer
-                    .span_builder(name)
+                let mut span = tracer
+                    .span_builder(server_span_name(&req))
                     .with_kind(SpanKind::Server)
-                    .with_attributes(attributes)
                     .start_with_context(tracer, &parent);
+                // The sampler reads no attributes: build them only for a span that is kept.
+                if span.is_recording() {
+                    span.set_attributes(server_span_attributes(&req));
+                }
                 parent.with_span(span)
             }
             // Tracing is off: still hand the caller's context on to our own calls.
@@ -146,7 +148,7 @@ where
                             span.set_status(Status::error(""));
                         }
                         if let Some(value) =
-                            traceresponse_value(cx).and_then(|v| HeaderValue::from_str(&v).ok())
+                            traceresponse_bytes(cx).and_then(|v| HeaderValue::from_bytes(&v).ok())
                         {
                             response.headers_mut().insert(TRACERESPONSE, value);
                         }
@@ -169,20 +171,29 @@ const KNOWN_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
-/// Span name `{METHOD} {route}` and the attributes known at the start.
-fn server_span_start<B>(req: &Request<B>) -> (String, Vec<KeyValue>) {
+/// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).
+fn server_span_name<B>(req: &Request<B>) -> String {
     let method = req.method().as_str();
     let known = KNOWN_METHODS.contains(&method);
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let name = match (known, route) {
+    match (known, matched_route(req)) {
         (true, Some(route)) => format!("{method} {route}"),
         (true, None) => method.to_owned(),
         (false, Some(route)) => format!("HTTP {route}"),
         (false, None) => "HTTP".to_owned(),
-    };
+    }
+}
+
+fn matched_route<B>(req: &Request<B>) -> Option<&str> {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+}
+
+/// The attributes known when the request arrives.
+fn server_span_attributes<B>(req: &Request<B>) -> Vec<KeyValue> {
+    let method = req.method().as_str();
+    let known = KNOWN_METHODS.contains(&method);
+    let route = matched_route(req);
     let mut attributes = Vec::with_capacity(10);
     if known {
         attributes.push(KeyValue::new("http.request.method", method.to_owned()));
@@ -232,7 +243,7 @@ fn server_span_start<B>(req: &Request<B>) -> (String, Vec<KeyValue>) {
             ua.chars().take(256).collect::<String>(),
         ));
     }
-    (name, attributes)
+    attributes
 }
 
 fn protocol_version(v: http::Version) -> &'static str {

@@ -1,0 +1,657 @@
+//! Checks of the deployment files, with the real tools:
+//! - `infra/compose.yaml` against the Compose specification schema
+//!   (check-jsonschema's vendored `compose-spec.json`, offline);
+//! - `infra/systemd/*.service` with `systemd-analyze verify` in a temp root;
+//! - `infra/sshd/autobot-trace-context.conf` with `sshd -T`;
+//! - `ansible/`: `--syntax-check`, `ansible-lint`, and two real runs of the
+//!   service roles against localhost into a temp prefix (the second must
+//!   change nothing);
+//! - `.env.example` lists every variable the code reads.
+//!
+//! Python tools come from `scripts/setup.d/40-ansible.sh`; a missing tool
+//! fails the test with the command to run, never a silent skip.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SERVICES: [&str; 5] = [
+    "autobot-backend",
+    "autobot-ai-stack",
+    "autobot-npu-worker",
+    "autobot-browser",
+    "autobot-pki-distributor",
+];
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root exists")
+}
+
+fn venv_bin() -> PathBuf {
+    repo().join(".run/venv-ansible/bin")
+}
+
+/// A tool from the ansible venv; panics with the setup command when absent.
+fn venv_tool(name: &str) -> PathBuf {
+    let path = venv_bin().join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh (scripts/setup.d/40-ansible.sh installs \
+         ansible-core, ansible-lint and check-jsonschema into .run/venv-ansible)",
+        path.display()
+    );
+    path
+}
+
+fn system_tool(path: &str, package: &str) -> PathBuf {
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh (or apt-get install {package})",
+        path.display()
+    );
+    path
+}
+
+/// A command with the venv first on PATH (ansible-lint calls ansible-playbook).
+fn command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = vec![venv_bin()];
+    dirs.extend(std::env::split_paths(&path));
+    cmd.env("PATH", std::env::join_paths(dirs).expect("PATH joins"))
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_NOCOLOR", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ---------------------------------------------------------------- compose
+
+fn check_compose_schema(file: &Path) -> Output {
+    run(command(&venv_tool("check-jsonschema"))
+        .args(["--builtin-schema", "vendor.compose-spec"])
+        .arg(file))
+}
+
+/// YAML → JSON with the venv's PyYAML (an ansible-core dependency).
+fn yaml_to_json(file: &Path) -> serde_json::Value {
+    let out = run(command(&venv_tool("python"))
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+        ])
+        .arg(file));
+    assert!(
+        out.status.success(),
+        "cannot read {}: {}",
+        file.display(),
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("PyYAML wrote JSON")
+}
+
+#[test]
+fn compose_file_matches_the_compose_specification() {
+    let out = check_compose_schema(&repo().join("infra/compose.yaml"));
+    assert!(
+        out.status.success(),
+        "infra/compose.yaml is not valid Compose: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn compose_schema_check_rejects_a_misspelled_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("compose.yaml");
+    fs::write(
+        &file,
+        "services:\n  jaeger:\n    imagee: jaegertracing/jaeger:2.20.0\n",
+    )
+    .unwrap();
+    let out = check_compose_schema(&file);
+    assert!(
+        !out.status.success(),
+        "the schema check accepted a broken file: {}",
+        text(&out)
+    );
+    assert!(text(&out).contains("imagee"), "{}", text(&out));
+}
+
+#[test]
+fn compose_runs_jaeger_2_20_in_memory_on_all_interfaces_and_redis() {
+    let compose = yaml_to_json(&repo().join("infra/compose.yaml"));
+    let jaeger = &compose["services"]["jaeger"];
+    assert_eq!(jaeger["image"], "jaegertracing/jaeger:2.20.0");
+    assert_eq!(jaeger["environment"]["JAEGER_LISTEN_HOST"], "0.0.0.0");
+    // No command or config: the image's built-in all-in-one config (in-memory store).
+    assert!(
+        jaeger.get("command").is_none(),
+        "jaeger must run its in-memory default: {jaeger}"
+    );
+    let ports: BTreeSet<String> = jaeger["ports"]
+        .as_array()
+        .expect("jaeger publishes ports")
+        .iter()
+        .map(|p| p.as_str().expect("short port syntax").to_owned())
+        .collect();
+    for port in ["4317:4317", "4318:4318", "16686:16686"] {
+        assert!(
+            ports.contains(port),
+            "jaeger does not publish {port}: {ports:?}"
+        );
+    }
+    let redis = &compose["services"]["redis"];
+    assert!(
+        redis["image"].as_str().unwrap_or("").starts_with("redis:"),
+        "{redis}"
+    );
+    assert_eq!(redis["ports"][0], "6379:6379");
+}
+
+// ---------------------------------------------------------------- systemd
+
+fn unit_settings(unit: &str) -> Vec<(String, String)> {
+    unit.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.starts_with('['))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn setting<'a>(settings: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `systemd-analyze verify` of one unit inside a temp root holding the
+/// system's own units (for sysinit.target & co.) and an executable stub at
+/// the unit's ExecStart path. Returns everything it printed.
+fn systemd_verify(unit_name: &str, unit: &str) -> (Output, String) {
+    let analyze = system_tool("/usr/bin/systemd-analyze", "systemd");
+    let root = tempfile::tempdir().unwrap();
+    let system_units = ["/usr/lib/systemd/system", "/lib/systemd/system"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("sysinit.target").is_file())
+        .expect("this machine has systemd's units (sysinit.target) in /usr/lib/systemd/system");
+    let target_units = root.path().join("usr/lib/systemd/system");
+    fs::create_dir_all(&target_units).unwrap();
+    for entry in fs::read_dir(system_units).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            fs::copy(entry.path(), target_units.join(entry.file_name())).unwrap();
+        }
+    }
+    let etc = root.path().join("etc/systemd/system");
+    fs::create_dir_all(&etc).unwrap();
+    let unit_path = etc.join(unit_name);
+    fs::write(&unit_path, unit).unwrap();
+    if let Some(exec) = setting(&unit_settings(unit), "ExecStart") {
+        let binary = exec
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches(['-', '@', '+', '!']);
+        let stub = root.path().join(binary.trim_start_matches('/'));
+        fs::create_dir_all(stub.parent().unwrap()).unwrap();
+        fs::write(&stub, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(Command::new(analyze)
+        .arg("verify")
+        .arg("--man=no")
+        .arg(format!("--root={}", root.path().display()))
+        .arg(&unit_path));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out, said)
+}
+
+#[test]
+fn systemd_units_verify_without_a_complaint() {
+    let dir = repo().join("infra/systemd");
+    for name in SERVICES
+        .iter()
+        .map(|s| format!("{s}.service"))
+        .chain(["jaeger.service".to_owned()])
+    {
+        let unit = fs::read_to_string(dir.join(&name))
+            .unwrap_or_else(|e| panic!("infra/systemd/{name}: {e}"));
+        let (out, said) = systemd_verify(&name, &unit);
+        // verify only warns (exit 0) about unknown keys and bad values: any output fails.
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "systemd-analyze verify infra/systemd/{name}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn systemd_verify_reports_a_broken_unit() {
+    let unit = "[Service]\nExecStart=/usr/local/bin/x\nRestart=sometimes\nTimeoutStopSecs=30\n";
+    let (_, said) = systemd_verify("broken.service", unit);
+    assert!(
+        said.contains("sometimes"),
+        "bad Restart= value not reported: {said}"
+    );
+    assert!(
+        said.contains("TimeoutStopSecs"),
+        "unknown key not reported: {said}"
+    );
+}
+
+fn seconds(value: &str) -> u64 {
+    let v = value.trim();
+    let (number, scale) = if let Some(n) = v.strip_suffix("min") {
+        (n, 60)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1)
+    } else {
+        (v, 1)
+    };
+    number
+        .trim()
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("TimeoutStopSec={value} is not N[s|min]"))
+        * scale
+}
+
+#[test]
+fn service_units_run_hardened_as_autobot_with_their_env_file() {
+    for service in SERVICES {
+        let unit =
+            fs::read_to_string(repo().join(format!("infra/systemd/{service}.service"))).unwrap();
+        let s = unit_settings(&unit);
+        let want = [
+            ("User", "autobot".to_owned()),
+            ("EnvironmentFile", format!("/etc/autobot/{service}.env")),
+            ("ExecStart", format!("/usr/local/bin/{service}")),
+            ("Restart", "on-failure".to_owned()),
+            ("NoNewPrivileges", "yes".to_owned()),
+            ("ProtectSystem", "strict".to_owned()),
+            ("ProtectHome", "yes".to_owned()),
+            ("PrivateTmp", "yes".to_owned()),
+        ];
+        for (key, value) in want {
+            assert_eq!(
+                setting(&s, key),
+                Some(value.as_str()),
+                "{service}.service: {key}"
+            );
+        }
+        // The span flush alone may take AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS (5 s), after
+        // in-flight requests end: leave at least twice that before SIGKILL.
+        let stop = seconds(setting(&s, "TimeoutStopSec").expect("TimeoutStopSec is set"));
+        assert!(
+            stop >= 10,
+            "{service}.service: TimeoutStopSec={stop}s is too short for the span flush"
+        );
+    }
+    let pki = unit_settings(
+        &fs::read_to_string(repo().join("infra/systemd/autobot-pki-distributor.service")).unwrap(),
+    );
+    assert_eq!(
+        setting(&pki, "ReadWritePaths"),
+        Some("/var/lib/autobot/pki")
+    );
+    let jaeger =
+        unit_settings(&fs::read_to_string(repo().join("infra/systemd/jaeger.service")).unwrap());
+    assert_eq!(
+        setting(&jaeger, "Environment"),
+        Some("JAEGER_LISTEN_HOST=0.0.0.0")
+    );
+}
+
+// ---------------------------------------------------------------- sshd
+
+#[test]
+fn sshd_accepts_the_trace_context_with_the_snippet() {
+    let sshd = system_tool("/usr/sbin/sshd", "openssh-server");
+    let keygen = system_tool("/usr/bin/ssh-keygen", "openssh-client");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("host_ed25519");
+    let out = run(Command::new(keygen)
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key));
+    assert!(out.status.success(), "{}", text(&out));
+    let snippet = repo().join("infra/sshd/autobot-trace-context.conf");
+    let config = dir.path().join("sshd_config");
+    fs::write(
+        &config,
+        format!("HostKey {}\nInclude {}\n", key.display(), snippet.display()),
+    )
+    .unwrap();
+    // -T: check the config and print the effective settings.
+    let out = run(Command::new(sshd).arg("-T").arg("-f").arg(&config));
+    assert!(
+        out.status.success(),
+        "sshd refuses the snippet: {}",
+        text(&out)
+    );
+    let effective = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    for name in ["traceparent", "tracestate", "baggage"] {
+        assert!(
+            effective
+                .lines()
+                .any(|l| l.starts_with("acceptenv ") && l.split_whitespace().any(|w| w == name)),
+            "sshd does not accept {name} with the snippet:\n{effective}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- ansible
+
+fn ansible(program: &str) -> Command {
+    let mut cmd = command(&venv_tool(program));
+    let dir = repo().join("ansible");
+    cmd.current_dir(&dir)
+        .env("ANSIBLE_CONFIG", dir.join("ansible.cfg"))
+        .env("ANSIBLE_ROLES_PATH", dir.join("roles"))
+        .env("ANSIBLE_LOCAL_TEMP", std::env::temp_dir())
+        .env(
+            "ANSIBLE_HOME",
+            std::env::temp_dir().join("autobot-deploy-checks-ansible"),
+        );
+    cmd
+}
+
+#[test]
+fn ansible_site_playbook_passes_syntax_check() {
+    let out = run(ansible("ansible-playbook").args(["--syntax-check", "site.yml"]));
+    assert!(
+        out.status.success(),
+        "ansible-playbook --syntax-check site.yml: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn ansible_lint_is_clean() {
+    let out = run(ansible("ansible-lint").args(["--offline", "--strict"]));
+    assert!(
+        out.status.success(),
+        "ansible-lint found problems: {}",
+        text(&out)
+    );
+}
+
+fn recap_counts(output: &str) -> (u32, u32) {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("localhost") && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no PLAY RECAP line:\n{output}"));
+    let count = |key: &str| -> u32 {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+    };
+    (count("changed="), count("failed="))
+}
+
+#[test]
+fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let bins = work.path().join("bin");
+    fs::create_dir_all(&bins).unwrap();
+    let target = repo().join("target/debug");
+    let mut stand_ins = Vec::new();
+    for bin in SERVICES.iter().copied().chain(["autobot-pki-agent"]) {
+        let built = target.join(bin);
+        if built.is_file() {
+            fs::copy(&built, bins.join(bin)).unwrap();
+        } else {
+            // Not built (yet): a small stand-in file; the roles only copy it.
+            fs::write(
+                bins.join(bin),
+                format!("#!/bin/sh\necho 'stand-in for {bin}'\n"),
+            )
+            .unwrap();
+            stand_ins.push(bin);
+        }
+    }
+    if !stand_ins.is_empty() {
+        eprintln!(
+            "stand-in files for binaries not built: {stand_ins:?} (cargo build --workspace --bins)"
+        );
+    }
+    let playbook = work.path().join("local.yml");
+    fs::write(
+        &playbook,
+        r#"- name: AutoBot service roles into a temp prefix
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  roles: [sshd_trace_context, pki_agent, backend, ai_stack, npu_worker, browser, pki_distributor]
+"#,
+    )
+    .unwrap();
+    let play = || {
+        let out = run(ansible("ansible-playbook")
+            .args(["-i", "localhost,"])
+            .arg(&playbook)
+            .args(["-e", "@group_vars/all.yml"])
+            .args(["-e", "autobot_manage_system=false"])
+            .arg("-e")
+            .arg(format!("autobot_root={}", root.display()))
+            .arg("-e")
+            .arg(format!("autobot_bin_dir={}", bins.display()))
+            .arg("-e")
+            .arg(format!("autobot_repo_dir={}", repo().display())));
+        let said = text(&out);
+        assert!(out.status.success(), "ansible-playbook failed: {said}");
+        recap_counts(&said)
+    };
+
+    let (changed, failed) = play();
+    assert_eq!(failed, 0);
+    assert!(changed > 0, "the first run installed nothing");
+
+    for service in SERVICES {
+        let installed = root.join("usr/local/bin").join(service);
+        assert_eq!(
+            fs::read(&installed).unwrap(),
+            fs::read(bins.join(service)).unwrap(),
+            "{service} binary"
+        );
+        let unit =
+            fs::read_to_string(root.join(format!("etc/systemd/system/{service}.service"))).unwrap();
+        assert_eq!(
+            unit,
+            fs::read_to_string(repo().join(format!("infra/systemd/{service}.service"))).unwrap()
+        );
+        let env = fs::read_to_string(root.join(format!("etc/autobot/{service}.env"))).unwrap();
+        for line in [
+            "AUTOBOT_JAEGER_ENDPOINT=http://172.16.168.23:4317",
+            "AUTOBOT_TRACE_SAMPLE_RATE=1.0",
+        ] {
+            assert!(
+                env.lines().any(|l| l == line),
+                "{service}.env lacks {line}:\n{env}"
+            );
+        }
+    }
+    let backend_env = fs::read_to_string(root.join("etc/autobot/autobot-backend.env")).unwrap();
+    for line in [
+        "AUTOBOT_BIND=0.0.0.0:8001",
+        "AUTOBOT_REDIS_URL=redis://172.16.168.23:6379/0",
+        "AUTOBOT_AI_STACK_URL=http://172.16.168.24:8080",
+        "AUTOBOT_BROWSER_URL=http://172.16.168.25:3000",
+        "AUTOBOT_PKI_URL=http://172.16.168.20:8002",
+    ] {
+        assert!(
+            backend_env.lines().any(|l| l == line),
+            "backend env lacks {line}:\n{backend_env}"
+        );
+    }
+    assert!(root.join("usr/local/bin/autobot-pki-agent").is_file());
+    let agent_env = fs::read_to_string(root.join("home/autobot/.env")).unwrap();
+    assert!(
+        agent_env.contains("AUTOBOT_JAEGER_ENDPOINT=http://172.16.168.23:4317"),
+        "{agent_env}"
+    );
+    assert!(
+        root.join("etc/ssh/sshd_config.d/autobot-trace-context.conf")
+            .is_file()
+    );
+    assert!(root.join("var/lib/autobot/pki").is_dir());
+
+    let (changed, failed) = play();
+    assert_eq!(
+        (changed, failed),
+        (0, 0),
+        "the second run changed something"
+    );
+}
+
+// ---------------------------------------------------------------- .env.example
+
+/// Uppercase names that are environment of the system, not AutoBot settings.
+/// (HOSTNAME: the jobs consumer's default name.)
+const NOT_SETTINGS: [&str; 5] = ["HOME", "PATH", "USER", "TMPDIR", "HOSTNAME"];
+
+/// Variable names the code reads: every `"AUTOBOT_…"`/`"OTEL_…"` literal, and
+/// any other uppercase literal passed to an env lookup (`var("X")`,
+/// `var_os("X")`, `get("X")`, `lookup("X")`, clap's `env = "X"`).
+fn variables_in(source: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let bytes = source.as_bytes();
+    // Every `"NAME"` (uppercase, digits, underscores between two quotes); no need
+    // to pair quotes, which escaped quotes and char literals would upset.
+    for (start, _) in source.match_indices('"') {
+        let name_len = bytes[start + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || **b == b'_')
+            .count();
+        let end = start + 1 + name_len;
+        if name_len < 3 || bytes.get(end) != Some(&b'"') || !bytes[start + 1].is_ascii_uppercase() {
+            continue;
+        }
+        let literal = &source[start + 1..end];
+        if literal.starts_with("AUTOBOT_") || literal.starts_with("OTEL_") {
+            found.insert(literal.to_owned());
+            continue;
+        }
+        let before = source[..start].trim_end();
+        let lookup = ["var(", "var_os(", "get(", "lookup(", "env ="]
+            .iter()
+            .any(|call| before.ends_with(call));
+        if lookup && !NOT_SETTINGS.contains(&literal) && !literal.starts_with("CARGO_") {
+            found.insert(literal.to_owned());
+        }
+    }
+    found
+}
+
+fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() {
+            // Test programs and benchmarks set variables; binaries read them from src/.
+            if !["tests", "benches", "target"].contains(&name.to_str().unwrap_or("")) {
+                rust_sources(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn variable_scanner_finds_env_lookups() {
+    let found = variables_in(
+        r#"let a = get("AUTOBOT_BIND"); std::env::var("OPENAI_API_KEY"); lookup("HOME");
+           #[arg(long, env = "RUST_LOG")] x; const X: &str = "OTEL_SDK_DISABLED"; "POST"; "a \"B\""#,
+    );
+    let want: BTreeSet<String> = [
+        "AUTOBOT_BIND",
+        "OPENAI_API_KEY",
+        "OTEL_SDK_DISABLED",
+        "RUST_LOG",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(found, want);
+}
+
+#[test]
+fn env_example_lists_every_variable_the_code_reads() {
+    let root = repo();
+    let mut sources = Vec::new();
+    for dir in ["services", "shared", "tools"] {
+        rust_sources(&root.join(dir), &mut sources);
+    }
+    // This crate names variables in its own checks; testkit is test support.
+    sources.retain(|p| {
+        !p.starts_with(root.join("tools/deploy-checks"))
+            && !p.starts_with(root.join("shared/testkit"))
+    });
+    assert!(
+        sources.len() > 10,
+        "found only {} Rust files under services/, shared/, tools/",
+        sources.len()
+    );
+
+    let example = fs::read_to_string(root.join(".env.example")).expect(".env.example exists");
+    let listed: BTreeSet<String> = example
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .filter_map(|l| l.split_once('='))
+        .map(|(name, _)| name.trim().to_owned())
+        .collect();
+
+    let mut missing = Vec::new();
+    for file in &sources {
+        let source = fs::read_to_string(file).unwrap();
+        for name in variables_in(&source) {
+            if !listed.contains(&name) {
+                missing.push(format!(
+                    "{name} (read in {})",
+                    file.strip_prefix(&root).unwrap().display()
+                ));
+            }
+        }
+    }
+    missing.sort();
+    missing.dedup();
+    assert!(
+        missing.is_empty(),
+        ".env.example does not list these variables (add each, commented, with its default):\n  {}",
+        missing.join("\n  ")
+    );
+}

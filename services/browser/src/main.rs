@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use autobot_browser::{AppState, Config, SERVICE_NAME, app};
+use autobot_lifecycle::shutdown_signal;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -40,22 +41,4 @@ async fn run() -> Result<(), String> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server: {e}"))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

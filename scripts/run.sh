@@ -24,7 +24,7 @@ done
 
 state="$repo/.run/local"
 logs="$state/logs"
-bin="$repo/target/debug"
+bin="${CARGO_TARGET_DIR:-$repo/target}/debug"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 

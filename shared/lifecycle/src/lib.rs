@@ -1,6 +1,10 @@
 //! When an AutoBot process stops: on SIGTERM (systemd, the local run, the
 //! tests) or Ctrl-C. Every binary stops serving then, finishes the work in
 //! hand, and shuts telemetry down so every span is flushed.
+//!
+//! [`env`] reads the settings every service takes from its environment.
+
+pub mod env;
 
 /// Resolves on SIGTERM or Ctrl-C, whichever comes first.
 pub async fn shutdown_signal() {

@@ -5,6 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use autobot_lifecycle::env::Env;
 use autobot_wire::chat::Provider;
 use url::Url;
 
@@ -15,13 +16,8 @@ pub const DEFAULT_OLLAMA_MODEL: &str = "llama3.2";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?} is not valid: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+/// A value that does not parse: `VAR="value" is not valid: reason`.
+pub use autobot_lifecycle::env::EnvError as ConfigError;
 
 /// The OpenAI key: never printed, never put in a span or a log line.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -76,71 +72,16 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let invalid = |variable: &'static str, value: &str, reason: String| ConfigError {
-            variable,
-            value: value.to_owned(),
-            reason,
-        };
-        let bind_text = get("AUTOBOT_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
-        let bind = bind_text.parse().map_err(|e: std::net::AddrParseError| {
-            invalid("AUTOBOT_BIND", &bind_text, e.to_string())
-        })?;
-        let url = |variable: &'static str, default: &str| -> Result<Url, ConfigError> {
-            let text = get(variable).unwrap_or_else(|| default.to_owned());
-            let url = Url::parse(&text).map_err(|e| invalid(variable, &text, e.to_string()))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(invalid(
-                    variable,
-                    &text,
-                    "expected an http:// or https:// URL with a host".into(),
-                ));
-            }
-            Ok(url)
-        };
-        let provider = match get("AUTOBOT_LLM_PROVIDER") {
-            Some(v) => v
-                .parse()
-                .map_err(|e: String| invalid("AUTOBOT_LLM_PROVIDER", &v, e))?,
-            None => Provider::Ollama,
-        };
-        let timeout_ms = match get("AUTOBOT_LLM_TIMEOUT_MS") {
-            Some(v) => match v.parse::<u64>() {
-                Ok(0) => {
-                    return Err(invalid(
-                        "AUTOBOT_LLM_TIMEOUT_MS",
-                        &v,
-                        "must be at least 1".into(),
-                    ));
-                }
-                Ok(ms) => ms,
-                Err(e) => return Err(invalid("AUTOBOT_LLM_TIMEOUT_MS", &v, e.to_string())),
-            },
-            None => DEFAULT_TIMEOUT_MS,
-        };
-        let trace_content = match get("AUTOBOT_TRACE_LLM_CONTENT") {
-            Some(v) => parse_bool(&v).ok_or_else(|| {
-                invalid(
-                    "AUTOBOT_TRACE_LLM_CONTENT",
-                    &v,
-                    "expected true or false".into(),
-                )
-            })?,
-            None => false,
-        };
+        let env = Env::new(lookup);
         Ok(Self {
-            bind,
-            ollama_url: url("AUTOBOT_OLLAMA_URL", DEFAULT_OLLAMA_URL)?,
-            openai_base_url: url("AUTOBOT_OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL)?,
-            openai_api_key: ApiKey::new(get("OPENAI_API_KEY").unwrap_or_default()),
-            default_provider: provider,
-            default_model: get("AUTOBOT_LLM_MODEL"),
-            timeout: Duration::from_millis(timeout_ms),
-            trace_content,
+            bind: env.bind(DEFAULT_BIND)?,
+            default_provider: env.parse_or("AUTOBOT_LLM_PROVIDER", Provider::Ollama)?,
+            timeout: env.millis("AUTOBOT_LLM_TIMEOUT_MS", DEFAULT_TIMEOUT_MS)?,
+            trace_content: env.bool("AUTOBOT_TRACE_LLM_CONTENT", false)?,
+            ollama_url: env.http_url_or("AUTOBOT_OLLAMA_URL", DEFAULT_OLLAMA_URL)?,
+            openai_base_url: env.http_url_or("AUTOBOT_OPENAI_BASE_URL", DEFAULT_OPENAI_BASE_URL)?,
+            openai_api_key: ApiKey::new(env.get("OPENAI_API_KEY").unwrap_or_default()),
+            default_model: env.get("AUTOBOT_LLM_MODEL"),
         })
     }
 
@@ -151,14 +92,6 @@ impl Config {
             (_, Provider::Ollama) => DEFAULT_OLLAMA_MODEL.to_owned(),
             (_, Provider::Openai) => DEFAULT_OPENAI_MODEL.to_owned(),
         }
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Some(true),
-        "false" | "0" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -218,5 +151,35 @@ mod tests {
         .unwrap();
         assert_eq!(c.default_model_for(Provider::Openai), "m1");
         assert_eq!(c.default_model_for(Provider::Ollama), DEFAULT_OLLAMA_MODEL);
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_BIND",
+                "nowhere",
+                "AUTOBOT_BIND=\"nowhere\" is not valid: invalid socket address syntax",
+            ),
+            (
+                "AUTOBOT_LLM_PROVIDER",
+                "bard",
+                "AUTOBOT_LLM_PROVIDER=\"bard\" is not valid: unknown provider \"bard\" (expected \"ollama\" or \"openai\")",
+            ),
+            (
+                "AUTOBOT_LLM_TIMEOUT_MS",
+                "0",
+                "AUTOBOT_LLM_TIMEOUT_MS=\"0\" is not valid: must be at least 1",
+            ),
+            (
+                "AUTOBOT_TRACE_LLM_CONTENT",
+                "maybe",
+                "AUTOBOT_TRACE_LLM_CONTENT=\"maybe\" is not valid: expected true or false",
+            ),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.to_string(), text);
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use autobot_lifecycle::env::Env;
 use url::Url;
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8001";
@@ -16,13 +17,8 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 130_000;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_NPU_TIMEOUT_MS: u64 = 60_000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?} is not valid: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+/// A value that does not parse: `VAR="value" is not valid: reason`.
+pub use autobot_lifecycle::env::EnvError as ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -52,68 +48,28 @@ impl Config {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let invalid = |variable: &'static str, value: &str, reason: String| ConfigError {
-            variable,
-            value: value.to_owned(),
-            reason,
-        };
-        let bind_text = get("AUTOBOT_BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned());
-        let bind = bind_text.parse().map_err(|e: std::net::AddrParseError| {
-            invalid("AUTOBOT_BIND", &bind_text, e.to_string())
-        })?;
-        let http_url = |variable: &'static str, text: String| -> Result<Url, ConfigError> {
-            let url = Url::parse(&text).map_err(|e| invalid(variable, &text, e.to_string()))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(invalid(
-                    variable,
-                    &text,
-                    "expected an http:// or https:// URL with a host".into(),
-                ));
-            }
-            Ok(url)
-        };
-        let with_default = |variable: &'static str, default: &str| {
-            http_url(
-                variable,
-                get(variable).unwrap_or_else(|| default.to_owned()),
-            )
-        };
-        let millis = |variable: &'static str, default: u64| -> Result<Duration, ConfigError> {
-            match get(variable) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => match v.parse::<u64>() {
-                    Ok(0) => Err(invalid(variable, &v, "must be at least 1".into())),
-                    Ok(ms) => Ok(Duration::from_millis(ms)),
-                    Err(e) => Err(invalid(variable, &v, e.to_string())),
-                },
-            }
-        };
-        let redis_url = get("AUTOBOT_REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
-        if let Err(e) = redis::Client::open(redis_url.as_str()) {
-            // The value may hold a password: name the variable, not the value.
-            return Err(invalid(
-                "AUTOBOT_REDIS_URL",
-                &autobot_tracing::redact::redact_url_str(&redis_url),
-                e.to_string(),
-            ));
-        }
+        let env = Env::new(lookup);
         Ok(Self {
-            bind,
-            ai_stack_url: with_default("AUTOBOT_AI_STACK_URL", DEFAULT_AI_STACK_URL)?,
-            browser_url: with_default("AUTOBOT_BROWSER_URL", DEFAULT_BROWSER_URL)?,
-            pki_url: with_default("AUTOBOT_PKI_URL", DEFAULT_PKI_URL)?,
-            npu_url: get("AUTOBOT_NPU_URL")
-                .map(|v| http_url("AUTOBOT_NPU_URL", v))
-                .transpose()?,
-            redis_url,
-            upstream_timeout: millis("AUTOBOT_UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?,
-            health_timeout: millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
-            npu_timeout: millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
+            bind: env.bind(DEFAULT_BIND)?,
+            // The value may hold a password: an error shows it without.
+            redis_url: env.parse_secret_or(
+                "AUTOBOT_REDIS_URL",
+                DEFAULT_REDIS_URL,
+                autobot_tracing::redact::redact_url_str,
+                |v| {
+                    redis::Client::open(v)
+                        .map(|_| v.to_owned())
+                        .map_err(|e| e.to_string())
+                },
+            )?,
+            ai_stack_url: env.http_url_or("AUTOBOT_AI_STACK_URL", DEFAULT_AI_STACK_URL)?,
+            browser_url: env.http_url_or("AUTOBOT_BROWSER_URL", DEFAULT_BROWSER_URL)?,
+            pki_url: env.http_url_or("AUTOBOT_PKI_URL", DEFAULT_PKI_URL)?,
+            npu_url: env.http_url("AUTOBOT_NPU_URL")?,
+            upstream_timeout: env
+                .millis("AUTOBOT_UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?,
+            health_timeout: env.millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
+            npu_timeout: env.millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
         })
     }
 }
@@ -164,5 +120,40 @@ mod tests {
     fn a_redis_password_is_not_repeated_in_the_error() {
         let e = cfg(&[("AUTOBOT_REDIS_URL", "mongodb://u:hunter2@h")]).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_BIND",
+                "8001",
+                "AUTOBOT_BIND=\"8001\" is not valid: invalid socket address syntax",
+            ),
+            (
+                "AUTOBOT_BROWSER_URL",
+                "ftp://h/",
+                "AUTOBOT_BROWSER_URL=\"ftp://h/\" is not valid: expected an http:// or https:// URL with a host",
+            ),
+            (
+                "AUTOBOT_NPU_URL",
+                "nope",
+                "AUTOBOT_NPU_URL=\"nope\" is not valid: relative URL without a base",
+            ),
+            (
+                "AUTOBOT_HEALTH_TIMEOUT_MS",
+                " 0 ",
+                "AUTOBOT_HEALTH_TIMEOUT_MS=\"0\" is not valid: must be at least 1",
+            ),
+            (
+                "AUTOBOT_UPSTREAM_TIMEOUT_MS",
+                "-1",
+                "AUTOBOT_UPSTREAM_TIMEOUT_MS=\"-1\" is not valid: invalid digit found in string",
+            ),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.to_string(), text);
+        }
     }
 }

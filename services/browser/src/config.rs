@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use autobot_lifecycle::env::{BIND_VAR, Env, EnvError, parse_bool, whole_number_in};
+
 use crate::deny::DenyList;
 
 /// Default listen address (DESIGN.md, the VM table).
@@ -27,12 +29,17 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-impl ConfigError {
-    pub(crate) fn new(variable: &'static str, value: &str, reason: impl Into<String>) -> Self {
+impl From<EnvError> for ConfigError {
+    fn from(e: EnvError) -> Self {
+        let EnvError {
+            variable,
+            value,
+            reason,
+        } = e;
         Self {
             variable,
-            value: value.to_owned(),
-            reason: reason.into(),
+            value,
+            reason,
         }
     }
 }
@@ -60,66 +67,31 @@ impl Config {
 
     /// Reads variables through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-
-        let bind = match get("AUTOBOT_BIND") {
-            Some(v) => v.trim().parse().map_err(|e| {
-                ConfigError::new("AUTOBOT_BIND", &v, format!("not HOST:PORT ({e})"))
-            })?,
-            None => DEFAULT_BIND.parse().expect("the default bind parses"),
-        };
-        let timeout_ms = match get("AUTOBOT_BROWSER_TIMEOUT_MS") {
-            Some(v) => parse_in_range("AUTOBOT_BROWSER_TIMEOUT_MS", &v, 1, MAX_TIMEOUT_MS)?,
-            None => DEFAULT_TIMEOUT_MS,
-        };
-        let max_bytes = match get("AUTOBOT_BROWSER_MAX_BYTES") {
-            Some(v) => parse_in_range("AUTOBOT_BROWSER_MAX_BYTES", &v, 1, MAX_MAX_BYTES)?,
-            None => DEFAULT_MAX_BYTES,
-        };
-        let deny = match get("AUTOBOT_BROWSER_DENY") {
-            Some(v) => DenyList::parse(&v)
-                .map_err(|reason| ConfigError::new("AUTOBOT_BROWSER_DENY", &v, reason))?,
-            None => DenyList::default_metadata(),
-        };
-        let propagate = match get("AUTOBOT_BROWSER_PROPAGATE") {
-            Some(v) => parse_bool("AUTOBOT_BROWSER_PROPAGATE", &v)?,
-            None => true,
-        };
+        let env = Env::new(lookup);
         Ok(Self {
-            bind,
-            timeout: Duration::from_millis(timeout_ms),
-            max_bytes,
-            deny,
-            propagate,
+            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
+                v.parse().map_err(|e| format!("not HOST:PORT ({e})"))
+            })?,
+            timeout: Duration::from_millis(
+                env.parse_with("AUTOBOT_BROWSER_TIMEOUT_MS", |v| {
+                    whole_number_in(v, 1, MAX_TIMEOUT_MS)
+                })?
+                .unwrap_or(DEFAULT_TIMEOUT_MS),
+            ),
+            max_bytes: env
+                .parse_with("AUTOBOT_BROWSER_MAX_BYTES", |v| {
+                    whole_number_in(v, 1, MAX_MAX_BYTES)
+                })?
+                .unwrap_or(DEFAULT_MAX_BYTES),
+            deny: env
+                .parse_with("AUTOBOT_BROWSER_DENY", DenyList::parse)?
+                .unwrap_or_else(DenyList::default_metadata),
+            propagate: env
+                .parse_with("AUTOBOT_BROWSER_PROPAGATE", |v| {
+                    parse_bool(v).ok_or_else(|| "not true or false".to_owned())
+                })?
+                .unwrap_or(true),
         })
-    }
-}
-
-fn parse_in_range(
-    variable: &'static str,
-    value: &str,
-    min: u64,
-    max: u64,
-) -> Result<u64, ConfigError> {
-    let n: u64 = value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::new(variable, value, "not a whole number"))?;
-    if !(min..=max).contains(&n) {
-        return Err(ConfigError::new(
-            variable,
-            value,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(n)
-}
-
-fn parse_bool(variable: &'static str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(variable, value, "not true or false")),
     }
 }
 
@@ -190,6 +162,36 @@ mod tests {
             assert_eq!(err.variable, var);
             let text = err.to_string();
             assert!(text.contains(var) && text.contains(value), "{text}");
+        }
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_BIND",
+                "localhost",
+                "AUTOBOT_BIND=\"localhost\": not HOST:PORT (invalid socket address syntax)",
+            ),
+            (
+                "AUTOBOT_BROWSER_TIMEOUT_MS",
+                "0",
+                "AUTOBOT_BROWSER_TIMEOUT_MS=\"0\": must be between 1 and 600000",
+            ),
+            (
+                "AUTOBOT_BROWSER_MAX_BYTES",
+                "5MiB",
+                "AUTOBOT_BROWSER_MAX_BYTES=\"5MiB\": not a whole number",
+            ),
+            (
+                "AUTOBOT_BROWSER_PROPAGATE",
+                "maybe",
+                "AUTOBOT_BROWSER_PROPAGATE=\"maybe\": not true or false",
+            ),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.to_string(), text);
         }
     }
 }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use autobot_lifecycle::env::{BIND_VAR, Env};
+
 /// Default listen address (DESIGN.md: npu-worker on 8081).
 pub const DEFAULT_BIND: &str = "0.0.0.0:8081";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
@@ -39,13 +41,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// A setting that does not parse: names the variable and the value.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{variable}={value:?} is not valid: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
+pub use autobot_lifecycle::env::EnvError as ConfigError;
 
 impl Config {
     /// From the process environment.
@@ -55,77 +51,50 @@ impl Config {
 
     /// Through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let redis_url = get("AUTOBOT_REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
-        if let Err(e) = redis::Client::open(redis_url.as_str()) {
-            return Err(ConfigError {
-                variable: "AUTOBOT_REDIS_URL",
-                // The URL may carry a password: show it without.
-                value: redacted_url(&redis_url),
-                reason: e.to_string(),
-            });
-        }
-        let claim_idle_ms: u64 = parse(&get, "AUTOBOT_NPU_CLAIM_IDLE_MS", 30_000)?;
-        if claim_idle_ms == 0 {
-            return Err(ConfigError {
-                variable: "AUTOBOT_NPU_CLAIM_IDLE_MS",
-                value: "0".into(),
-                reason: "must be at least 1 (milliseconds)".into(),
-            });
-        }
-        let max_deliveries: u64 = parse(&get, "AUTOBOT_NPU_MAX_DELIVERIES", 5)?;
-        if max_deliveries == 0 {
-            return Err(ConfigError {
-                variable: "AUTOBOT_NPU_MAX_DELIVERIES",
-                value: "0".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
-        let bind = match get("AUTOBOT_BIND") {
-            None => DEFAULT_BIND.parse().map_err(|_| ConfigError {
-                variable: "AUTOBOT_BIND",
-                value: DEFAULT_BIND.into(),
-                reason: "invalid default".into(),
-            })?,
-            Some(v) => v
-                .parse()
-                .map_err(|e: std::net::AddrParseError| ConfigError {
-                    variable: "AUTOBOT_BIND",
-                    value: v.clone(),
-                    reason: format!("{e} (expected host:port, e.g. 0.0.0.0:8081)"),
-                })?,
+        let env = Env::new(lookup);
+        // A whole number, 0 refused with `zero`.
+        let at_least_1 = |zero: &'static str| {
+            move |v: &str| match v.parse::<u64>() {
+                Ok(0) => Err(zero.to_owned()),
+                Ok(n) => Ok(n),
+                Err(e) => Err(e.to_string()),
+            }
         };
         Ok(Self {
-            redis_url,
-            model_dir: get("AUTOBOT_NPU_MODEL_DIR").map(PathBuf::from),
-            claim_idle: Duration::from_millis(claim_idle_ms),
-            max_deliveries,
-            bind,
-            consumer_name: get("AUTOBOT_NPU_CONSUMER_NAME")
+            // The URL may carry a password: an error shows it without.
+            redis_url: env.parse_secret_or(
+                "AUTOBOT_REDIS_URL",
+                DEFAULT_REDIS_URL,
+                redacted_url,
+                |v| {
+                    redis::Client::open(v)
+                        .map(|_| v.to_owned())
+                        .map_err(|e| e.to_string())
+                },
+            )?,
+            claim_idle: Duration::from_millis(
+                env.parse_with(
+                    "AUTOBOT_NPU_CLAIM_IDLE_MS",
+                    at_least_1("must be at least 1 (milliseconds)"),
+                )?
+                .unwrap_or(30_000),
+            ),
+            max_deliveries: env
+                .parse_with(
+                    "AUTOBOT_NPU_MAX_DELIVERIES",
+                    at_least_1("must be at least 1"),
+                )?
+                .unwrap_or(5),
+            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
+                v.parse().map_err(|e: std::net::AddrParseError| {
+                    format!("{e} (expected host:port, e.g. 0.0.0.0:8081)")
+                })
+            })?,
+            model_dir: env.get("AUTOBOT_NPU_MODEL_DIR").map(PathBuf::from),
+            consumer_name: env
+                .get("AUTOBOT_NPU_CONSUMER_NAME")
                 .unwrap_or_else(autobot_jobs::default_consumer_name),
         })
-    }
-}
-
-fn parse<T: std::str::FromStr>(
-    get: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match get(variable) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
-            variable,
-            value: v.clone(),
-            reason: e.to_string(),
-        }),
     }
 }
 
@@ -188,5 +157,35 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"), "{e}");
         let c = from(&[("AUTOBOT_REDIS_URL", "redis://u:hunter2@10.0.0.3:6379/0")]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_BIND",
+                "8081",
+                "AUTOBOT_BIND=\"8081\" is not valid: invalid socket address syntax (expected host:port, e.g. 0.0.0.0:8081)",
+            ),
+            (
+                "AUTOBOT_NPU_CLAIM_IDLE_MS",
+                "0",
+                "AUTOBOT_NPU_CLAIM_IDLE_MS=\"0\" is not valid: must be at least 1 (milliseconds)",
+            ),
+            (
+                "AUTOBOT_NPU_CLAIM_IDLE_MS",
+                "soon",
+                "AUTOBOT_NPU_CLAIM_IDLE_MS=\"soon\" is not valid: invalid digit found in string",
+            ),
+            (
+                "AUTOBOT_NPU_MAX_DELIVERIES",
+                "0",
+                "AUTOBOT_NPU_MAX_DELIVERIES=\"0\" is not valid: must be at least 1",
+            ),
+        ] {
+            let e = from(&[(var, value)]).unwrap_err();
+            assert_eq!(e.to_string(), text);
+        }
     }
 }

@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use autobot_lifecycle::env::{BIND_VAR, Env, EnvError, whole_number_in};
+
 /// Default listen address (DESIGN.md, the VM table).
 pub const DEFAULT_BIND: &str = "0.0.0.0:8002";
 
@@ -17,12 +19,17 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-impl ConfigError {
-    fn new(variable: &'static str, value: &str, reason: impl Into<String>) -> Self {
+impl From<EnvError> for ConfigError {
+    fn from(e: EnvError) -> Self {
+        let EnvError {
+            variable,
+            value,
+            reason,
+        } = e;
         Self {
             variable,
-            value: value.to_owned(),
-            reason: reason.into(),
+            value,
+            reason,
         }
     }
 }
@@ -56,74 +63,40 @@ impl Config {
 
     /// Reads variables through `lookup` (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let home = lookup("HOME").unwrap_or_else(|| "/root".to_owned());
-
-        let bind = match get("AUTOBOT_BIND") {
-            Some(v) => v.trim().parse().map_err(|e| {
-                ConfigError::new("AUTOBOT_BIND", &v, format!("not HOST:PORT ({e})"))
-            })?,
-            None => DEFAULT_BIND.parse().expect("the default bind parses"),
-        };
-        let validity_days = match get("AUTOBOT_PKI_VALIDITY_DAYS") {
-            Some(v) => parse_in_range("AUTOBOT_PKI_VALIDITY_DAYS", &v, 1, 3650)?,
-            None => 365,
-        };
-        let parallelism = match get("AUTOBOT_PKI_PARALLELISM") {
-            Some(v) => parse_in_range("AUTOBOT_PKI_PARALLELISM", &v, 1, 256)? as usize,
-            None => 8,
-        };
-        let ssh_timeout = match get("AUTOBOT_SSH_TIMEOUT_SECS") {
-            Some(v) => {
-                Duration::from_secs(parse_in_range("AUTOBOT_SSH_TIMEOUT_SECS", &v, 1, 3600)?.into())
-            }
-            None => Duration::from_secs(30),
-        };
-        let path = |name: &'static str, default: String| -> Result<PathBuf, ConfigError> {
-            let v = get(name).unwrap_or(default);
-            let p = PathBuf::from(v.trim());
-            if p.is_relative() {
-                return Err(ConfigError::new(name, &v, "must be an absolute path"));
-            }
-            Ok(p)
+        let env = Env::new(lookup);
+        let home = env.raw("HOME").unwrap_or_else(|| "/root".to_owned());
+        let path = |name: &'static str, default: &str| {
+            env.parse_or_with(name, default, |v| {
+                let p = PathBuf::from(v);
+                if p.is_relative() {
+                    return Err("must be an absolute path".to_owned());
+                }
+                Ok(p)
+            })
         };
         Ok(Self {
-            bind,
-            validity_days,
-            parallelism,
-            ssh_timeout,
-            pki_dir: path("AUTOBOT_PKI_DIR", "/var/lib/autobot/pki".to_owned())?,
-            targets_file: path(
-                "AUTOBOT_PKI_TARGETS",
-                "/etc/autobot/pki-targets.toml".to_owned(),
-            )?,
-            ssh_key: path("AUTOBOT_SSH_KEY", format!("{home}/.ssh/id_ed25519"))?,
+            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
+                v.parse().map_err(|e| format!("not HOST:PORT ({e})"))
+            })?,
+            validity_days: env
+                .parse_with("AUTOBOT_PKI_VALIDITY_DAYS", |v| whole_number_in(v, 1, 3650))?
+                .unwrap_or(365),
+            parallelism: env
+                .parse_with("AUTOBOT_PKI_PARALLELISM", |v| whole_number_in(v, 1, 256))?
+                .unwrap_or(8),
+            ssh_timeout: Duration::from_secs(
+                env.parse_with("AUTOBOT_SSH_TIMEOUT_SECS", |v| whole_number_in(v, 1, 3600))?
+                    .unwrap_or(30),
+            ),
+            pki_dir: path("AUTOBOT_PKI_DIR", "/var/lib/autobot/pki")?,
+            targets_file: path("AUTOBOT_PKI_TARGETS", "/etc/autobot/pki-targets.toml")?,
+            ssh_key: path("AUTOBOT_SSH_KEY", &format!("{home}/.ssh/id_ed25519"))?,
             known_hosts: path(
                 "AUTOBOT_SSH_KNOWN_HOSTS",
-                format!("{home}/.ssh/known_hosts"),
+                &format!("{home}/.ssh/known_hosts"),
             )?,
         })
     }
-}
-
-fn parse_in_range(
-    variable: &'static str,
-    value: &str,
-    min: u32,
-    max: u32,
-) -> Result<u32, ConfigError> {
-    let n: u32 = value
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError::new(variable, value, "not a whole number"))?;
-    if !(min..=max).contains(&n) {
-        return Err(ConfigError::new(
-            variable,
-            value,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(n)
 }
 
 #[cfg(test)]
@@ -188,6 +161,36 @@ mod tests {
             assert_eq!(err.variable, var);
             let text = err.to_string();
             assert!(text.contains(var) && text.contains(value), "{text}");
+        }
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_BIND",
+                "localhost",
+                "AUTOBOT_BIND=\"localhost\": not HOST:PORT (invalid socket address syntax)",
+            ),
+            (
+                "AUTOBOT_PKI_PARALLELISM",
+                "300",
+                "AUTOBOT_PKI_PARALLELISM=\"300\": must be between 1 and 256",
+            ),
+            (
+                "AUTOBOT_SSH_TIMEOUT_SECS",
+                "soon",
+                "AUTOBOT_SSH_TIMEOUT_SECS=\"soon\": not a whole number",
+            ),
+            (
+                "AUTOBOT_PKI_DIR",
+                "relative/dir",
+                "AUTOBOT_PKI_DIR=\"relative/dir\": must be an absolute path",
+            ),
+        ] {
+            let e = cfg(&[(var, value)]).unwrap_err();
+            assert_eq!(e.to_string(), text);
         }
     }
 }

@@ -29,6 +29,9 @@ mod sampler;
 pub use config::{ConfigError, LogFormat, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
+/// AutoBot's OTLP protobuf encoder, public for its equivalence tests and benchmarks.
+#[doc(hidden)]
+pub use export::encode::TraceEncoder;
 pub use init::{
     InitError, SCOPE_NAME, TelemetryGuard, init, init_with, init_with_batch_exporter,
     init_with_exporter,

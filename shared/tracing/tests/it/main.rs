@@ -6,6 +6,7 @@ mod support;
 mod env_carrier;
 mod export;
 mod http;
+mod otlp_encode;
 mod propagation;
 mod redis_spans;
 mod sampling;

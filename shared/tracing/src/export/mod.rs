@@ -1,5 +1,10 @@
 //! The OTLP exporter and the counters around it.
 //!
+//! The exporter is AutoBot's own ([`transport::OtlpExporter`]): it encodes a
+//! batch straight into OTLP protobuf bytes ([`encode::TraceEncoder`]) instead
+//! of going through `opentelemetry_proto`'s structs, and sends them over gRPC
+//! or HTTP/protobuf.
+//!
 //! The SDK's batch processor drops spans when its bounded queue is full and
 //! discards a batch whose export failed; it keeps those numbers to itself.
 //! AutoBot counts them here: spans ended (queued), exported, and lost in a
@@ -11,12 +16,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
-use opentelemetry_otlp::{SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter as SdkSpanExporter, SpanProcessor};
 
 use crate::config::{Protocol, TracingConfig};
+
+pub mod encode;
+mod transport;
+
+pub(crate) use transport::OtlpExporter;
 
 /// How often an ongoing export failure is logged again.
 const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
@@ -29,6 +38,11 @@ pub struct ExportCounters {
     failed: AtomicU64,
     failed_batches: AtomicU64,
     last_failure_log_ms: AtomicU64,
+    /// Spans the receiver rejected in an accepted request (OTLP partial
+    /// success), reported by the exporter during its current export and
+    /// moved from "exported" to "failed" when that export returns.
+    rejected_pending: AtomicU64,
+    started: std::sync::OnceLock<Instant>,
 }
 
 /// A snapshot of [`ExportCounters`].
@@ -50,6 +64,22 @@ impl ExportStats {
 }
 
 impl ExportCounters {
+    pub(crate) fn note_rejected(&self, spans: u64) {
+        self.rejected_pending.fetch_add(spans, Ordering::Relaxed);
+    }
+
+    /// Whether a warning about the pipeline may be logged now: the first
+    /// one, then at most one per [`FAILURE_LOG_INTERVAL`].
+    pub(crate) fn log_due(&self) -> bool {
+        let now = self.started.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1;
+        let last = self.last_failure_log_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= FAILURE_LOG_INTERVAL.as_millis() as u64;
+        due && self
+            .last_failure_log_ms
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
     pub fn snapshot(&self) -> ExportStats {
         ExportStats {
             ended: self.ended.load(Ordering::Relaxed),
@@ -91,7 +121,6 @@ pub(crate) struct CountingExporter<E> {
     inner: E,
     counters: Arc<ExportCounters>,
     endpoint: String,
-    started: Instant,
 }
 
 impl<E> CountingExporter<E> {
@@ -100,7 +129,6 @@ impl<E> CountingExporter<E> {
             inner,
             counters,
             endpoint,
-            started: Instant::now(),
         }
     }
 }
@@ -109,24 +137,22 @@ impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len() as u64;
         let result = self.inner.export(batch).await;
+        let rejected = self
+            .counters
+            .rejected_pending
+            .swap(0, Ordering::Relaxed)
+            .min(n);
         match &result {
             Ok(()) => {
-                self.counters.exported.fetch_add(n, Ordering::Relaxed);
+                self.counters
+                    .exported
+                    .fetch_add(n - rejected, Ordering::Relaxed);
+                self.counters.failed.fetch_add(rejected, Ordering::Relaxed);
             }
             Err(e) => {
                 let failed = self.counters.failed.fetch_add(n, Ordering::Relaxed) + n;
-                let batches = self.counters.failed_batches.fetch_add(1, Ordering::Relaxed) + 1;
-                let now = self.started.elapsed().as_millis() as u64;
-                let last = self.counters.last_failure_log_ms.load(Ordering::Relaxed);
-                let due = batches == 1
-                    || now.saturating_sub(last) >= FAILURE_LOG_INTERVAL.as_millis() as u64;
-                if due
-                    && self
-                        .counters
-                        .last_failure_log_ms
-                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
+                self.counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+                if self.counters.log_due() {
                     tracing::warn!(
                         target: "autobot_tracing::export",
                         endpoint = %self.endpoint,
@@ -156,13 +182,13 @@ pub enum ExporterError {
     #[error("OTLP over gRPC needs a running tokio runtime: call init from inside #[tokio::main]")]
     NoRuntime,
     #[error("the OTLP exporter could not be built: {0}")]
-    Build(#[from] opentelemetry_otlp::ExporterBuildError),
+    Build(String),
 }
 
 pub(crate) fn build_otlp(
     cfg: &TracingConfig,
     counters: Arc<ExportCounters>,
-) -> Result<CountingExporter<SpanExporter>, ExporterError> {
+) -> Result<CountingExporter<OtlpExporter>, ExporterError> {
     let endpoint = cfg.endpoint.to_string();
     let exporter = match cfg.protocol {
         Protocol::Grpc => {
@@ -172,36 +198,41 @@ pub(crate) fn build_otlp(
             }
             let mut metadata = tonic::metadata::MetadataMap::new();
             for h in &cfg.headers {
-                if let (Ok(k), Ok(v)) = (
-                    tonic::metadata::MetadataKey::from_bytes(h.name.as_bytes()),
-                    h.value.parse(),
-                ) {
-                    metadata.insert(k, v);
-                }
+                // Only the name is ever reported: values are credentials.
+                let key = tonic::metadata::MetadataKey::from_bytes(h.name.as_bytes())
+                    .map_err(|_| invalid_header(&h.name))?;
+                let value = h.value.parse().map_err(|_| invalid_header(&h.name))?;
+                metadata.insert(key, value);
             }
-            let mut b = SpanExporter::builder()
-                .with_tonic()
-                .with_protocol(opentelemetry_otlp::Protocol::Grpc)
-                .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_timeout(cfg.export_timeout)
-                .with_metadata(metadata);
-            if cfg.endpoint.scheme() == "https" {
-                b = b.with_tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots());
-            }
-            b.build()?
-        }
-        Protocol::HttpProtobuf => SpanExporter::builder()
-            .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-            .with_endpoint(endpoint.clone())
-            .with_timeout(cfg.export_timeout)
-            .with_headers(
-                cfg.headers
-                    .iter()
-                    .map(|h| (h.name.clone(), h.value.clone()))
-                    .collect(),
+            OtlpExporter::grpc(
+                endpoint.trim_end_matches('/'),
+                cfg.endpoint.scheme() == "https",
+                metadata,
+                cfg.export_timeout,
+                counters.clone(),
             )
-            .build()?,
+            .map_err(ExporterError::Build)?
+        }
+        Protocol::HttpProtobuf => {
+            // The configuration already made the endpoint the full traces
+            // URL (…/v1/traces, or the signal-specific endpoint verbatim).
+            let mut headers = reqwest::header::HeaderMap::new();
+            for h in &cfg.headers {
+                let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes())
+                    .map_err(|_| invalid_header(&h.name))?;
+                let mut value = reqwest::header::HeaderValue::from_str(&h.value)
+                    .map_err(|_| invalid_header(&h.name))?;
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+            OtlpExporter::http(&endpoint, headers, cfg.export_timeout, counters.clone())
+        }
     };
     Ok(CountingExporter::new(exporter, counters, endpoint))
+}
+
+fn invalid_header(name: &str) -> ExporterError {
+    ExporterError::Build(format!(
+        "the export header {name:?} is not a valid HTTP header name and value"
+    ))
 }

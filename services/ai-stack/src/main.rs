@@ -2,53 +2,24 @@
 
 use std::process::ExitCode;
 
-use autobot_ai_stack::{AppState, Config, app, shutdown_signal};
+use autobot_ai_stack::{AppState, Config, app};
+use autobot_lifecycle::http::HttpService;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let telemetry = match autobot_tracing::init("autobot-ai-stack", env!("CARGO_PKG_VERSION")) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("autobot-ai-stack: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let code = run().await;
-    telemetry.shutdown().await;
-    code
-}
-
-async fn run() -> ExitCode {
-    let cfg = match Config::from_env() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            tracing::error!("configuration: {e}");
-            eprintln!("autobot-ai-stack: configuration: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let listener = match tokio::net::TcpListener::bind(cfg.bind).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("autobot-ai-stack: cannot listen on {}: {e}", cfg.bind);
-            return ExitCode::FAILURE;
-        }
-    };
-    match listener.local_addr() {
-        Ok(addr) => tracing::info!(
-            provider = %cfg.default_provider,
-            "autobot-ai-stack listening on http://{addr}"
-        ),
-        Err(e) => tracing::warn!("listening, address unknown: {e}"),
+    HttpService {
+        name: "autobot-ai-stack",
+        version: env!("CARGO_PKG_VERSION"),
+        config: Config::from_env,
+        bind: |cfg| cfg.bind,
+        listening: |cfg, addr| {
+            tracing::info!(
+                provider = %cfg.default_provider,
+                "autobot-ai-stack listening on http://{addr}"
+            )
+        },
+        app: |cfg| Ok(app(AppState::new(cfg))),
     }
-    let served = axum::serve(listener, app(AppState::new(cfg)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
-    match served {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("autobot-ai-stack: server failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    .run()
+    .await
 }

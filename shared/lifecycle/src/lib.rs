@@ -2,9 +2,12 @@
 //! tests) or Ctrl-C. Every binary stops serving then, finishes the work in
 //! hand, and shuts telemetry down so every span is flushed.
 //!
-//! [`env`] reads the settings every service takes from its environment.
+//! [`env`] reads the settings every service takes from its environment;
+//! [`http`] runs an HTTP service from start to flush and shapes its error
+//! answers.
 
 pub mod env;
+pub mod http;
 
 /// Resolves on SIGTERM or Ctrl-C, whichever comes first.
 pub async fn shutdown_signal() {

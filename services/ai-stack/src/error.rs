@@ -1,8 +1,7 @@
 //! Every failure the ai-stack answers with, mapped to HTTP in one place:
 //! `{"error": "...", "trace_id": "..."}`.
 
-use autobot_wire::error::ErrorBody;
-use axum::Json;
+use autobot_lifecycle::http::{error_response, json_rejection};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -25,15 +24,8 @@ pub enum AppError {
 
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
-        // A body of the wrong shape is a bad request like any other (axum says 422).
-        let status = match r.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-            other => other,
-        };
-        Self::Rejected {
-            status,
-            message: r.body_text(),
-        }
+        let (status, message) = json_rejection(&r);
+        Self::Rejected { status, message }
     }
 }
 
@@ -59,10 +51,6 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.to_string(),
-            trace_id: autobot_tracing::current_trace_id(),
-        };
-        (self.status(), Json(body)).into_response()
+        error_response(self.status(), self.to_string())
     }
 }

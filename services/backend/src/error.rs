@@ -1,8 +1,7 @@
 //! Every failure the backend answers with, mapped to HTTP in one place:
 //! `{"error": "...", "trace_id": "..."}`.
 
-use autobot_wire::error::ErrorBody;
-use axum::Json;
+use autobot_lifecycle::http::{error_response, json_rejection};
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -52,15 +51,8 @@ pub enum AppError {
 
 impl From<JsonRejection> for AppError {
     fn from(r: JsonRejection) -> Self {
-        // A body of the wrong shape is a bad request like any other (axum says 422).
-        let status = match r.status() {
-            StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
-            other => other,
-        };
-        Self::Rejected {
-            status,
-            message: r.body_text(),
-        }
+        let (status, message) = json_rejection(&r);
+        Self::Rejected { status, message }
     }
 }
 
@@ -88,11 +80,7 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), "{self}");
         }
-        let body = ErrorBody {
-            error: self.to_string(),
-            trace_id: autobot_tracing::current_trace_id(),
-        };
-        (status, Json(body)).into_response()
+        error_response(status, self.to_string())
     }
 }
 

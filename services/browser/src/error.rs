@@ -10,8 +10,7 @@
 //!   not 415, which is about the request's own body);
 //! - 504: the fetch did not end within its time limit.
 
-use autobot_wire::error::ErrorBody;
-use axum::Json;
+use autobot_lifecycle::http::error_response;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -88,10 +87,6 @@ impl NavigateError {
 
 impl IntoResponse for NavigateError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: self.to_string(),
-            trace_id: autobot_tracing::current_trace_id(),
-        };
-        (self.status(), Json(body)).into_response()
+        error_response(self.status(), self.to_string())
     }
 }

@@ -1,7 +1,6 @@
 //! The one place where errors become HTTP responses.
 
-use autobot_wire::error::ErrorBody;
-use axum::Json;
+use autobot_lifecycle::http::error_response;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -39,10 +38,6 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let body = ErrorBody {
-            error: self.to_string(),
-            trace_id: autobot_tracing::current_trace_id(),
-        };
-        (status, Json(body)).into_response()
+        error_response(status, self.to_string())
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use autobot_wire::error::ErrorBody;
+use autobot_lifecycle::http::error_response;
 use autobot_wire::pki::{DistributeRequest, DistributeResponse, StatusResponse};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -48,11 +48,7 @@ impl IntoResponse for AppError {
                 DistributeError::UnknownTargets(_) | DistributeError::NoTargets,
             ) => StatusCode::BAD_REQUEST,
         };
-        let body = ErrorBody {
-            error: self.to_string(),
-            trace_id: autobot_tracing::current_trace_id(),
-        };
-        (status, Json(body)).into_response()
+        error_response(status, self.to_string())
     }
 }
 

@@ -38,8 +38,9 @@ pub use init::{
 };
 pub use opentelemetry::Context;
 pub use propagation::{
-    MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id, extract_from_map, extract_headers,
-    inject_current_into_map, inject_headers, traceresponse_value,
+    AutobotPropagator, MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id,
+    extract_from_map, extract_headers, inject_current_into_map, inject_headers,
+    traceresponse_value,
 };
 pub use sampler::AutobotSampler;
 

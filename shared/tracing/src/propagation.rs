@@ -1,17 +1,33 @@
-//! Context propagation: the global composite propagator and the carriers
-//! AutoBot uses (HTTP headers, string maps). Extraction never fails: a
-//! malformed or oversized value is ignored and the caller starts a new root.
+//! Context propagation: AutoBot's propagator and the carriers it uses (HTTP
+//! headers, string maps). Extraction never fails: a malformed or oversized
+//! value is ignored and the caller starts a new root.
+//!
+//! Each format's rules are written once, over a small carrier trait, and
+//! used by two doors:
+//! - [`inject_headers`] / [`extract_headers`], the HTTP fast path: static
+//!   header names, the ids hex-encoded once into stack buffers, no `String`
+//!   per header and no header-name parsing (every request and response of
+//!   every service goes through it, docs/performance.md);
+//! - [`AutobotPropagator`] as a `TextMapPropagator` (installed as the
+//!   global propagator by `init`), for the string-map carriers.
+//!
+//! The W3C and B3 rules are the SDK's (`TraceContextPropagator`,
+//! `opentelemetry_propagator_b3::Propagator`) to the letter, including their
+//! leniencies; `tests/it/propagation.rs` compares both on generated headers.
+//! Baggage goes through the SDK's `BaggagePropagator`, only when there is
+//! baggage to carry.
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use http::HeaderMap;
-use opentelemetry::propagation::{
-    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
-};
-use opentelemetry::trace::TraceContextExt;
-use opentelemetry::{Context, global};
-use opentelemetry_propagator_b3::{B3Encoding, Propagator as B3Propagator};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::Context;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::config::Propagators;
 
@@ -19,61 +35,521 @@ use crate::config::Propagators;
 /// tracestate and 8192 of baggage; nothing legitimate is longer.
 pub const MAX_CONTEXT_VALUE_BYTES: usize = 8192;
 
-/// Builds the composite propagator. B3 comes first and W3C after it:
-/// extraction is a fold in which the last valid context wins, so a caller
-/// that sends both is continued from its `traceparent`.
-pub(crate) fn build_propagator(p: &Propagators) -> TextMapCompositePropagator {
-    let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
-    let b3 = match (p.b3_single, p.b3_multi) {
-        (true, true) => Some(B3Encoding::SingleAndMultiHeader),
-        (true, false) => Some(B3Encoding::SingleHeader),
-        (false, true) => Some(B3Encoding::MultipleHeader),
-        (false, false) => None,
-    };
-    if let Some(encoding) = b3 {
-        list.push(Box::new(B3Propagator::with_encoding(encoding)));
-    }
-    if p.tracecontext {
-        list.push(Box::new(TraceContextPropagator::new()));
-    }
-    if p.baggage {
-        list.push(Box::new(BaggagePropagator::new()));
-    }
-    TextMapCompositePropagator::new(list)
+/// B3's "deferred" flag (ids without a sampling decision), as the B3
+/// propagator stores it in the trace flags; `sampler.rs` honours it.
+const B3_DEFERRED: TraceFlags = TraceFlags::new(0x02);
+/// B3's debug flag, as the B3 propagator stores it.
+const B3_DEBUG: TraceFlags = TraceFlags::new(0x04);
+
+/// The propagation fields, with their header names built at compile time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Traceparent,
+    Tracestate,
+    Baggage,
+    B3,
+    B3TraceId,
+    B3SpanId,
+    B3Sampled,
+    B3Flags,
+    B3ParentSpanId,
 }
 
-/// Hides values that are too large to be a trace context.
-struct Bounded<'a>(&'a dyn Extractor);
+impl Field {
+    const fn name(self) -> &'static str {
+        match self {
+            Field::Traceparent => "traceparent",
+            Field::Tracestate => "tracestate",
+            Field::Baggage => "baggage",
+            Field::B3 => "b3",
+            Field::B3TraceId => "x-b3-traceid",
+            Field::B3SpanId => "x-b3-spanid",
+            Field::B3Sampled => "x-b3-sampled",
+            Field::B3Flags => "x-b3-flags",
+            Field::B3ParentSpanId => "x-b3-parentspanid",
+        }
+    }
 
-impl Extractor for Bounded<'_> {
+    /// The header name, built at compile time: no parsing, no allocation.
+    fn header(self) -> HeaderName {
+        const TRACEPARENT: HeaderName = HeaderName::from_static(Field::Traceparent.name());
+        const TRACESTATE: HeaderName = HeaderName::from_static(Field::Tracestate.name());
+        const BAGGAGE: HeaderName = HeaderName::from_static(Field::Baggage.name());
+        const B3: HeaderName = HeaderName::from_static(Field::B3.name());
+        const B3_TRACE_ID: HeaderName = HeaderName::from_static(Field::B3TraceId.name());
+        const B3_SPAN_ID: HeaderName = HeaderName::from_static(Field::B3SpanId.name());
+        const B3_SAMPLED: HeaderName = HeaderName::from_static(Field::B3Sampled.name());
+        const B3_FLAGS: HeaderName = HeaderName::from_static(Field::B3Flags.name());
+        const B3_PARENT: HeaderName = HeaderName::from_static(Field::B3ParentSpanId.name());
+        match self {
+            Field::Traceparent => TRACEPARENT,
+            Field::Tracestate => TRACESTATE,
+            Field::Baggage => BAGGAGE,
+            Field::B3 => B3,
+            Field::B3TraceId => B3_TRACE_ID,
+            Field::B3SpanId => B3_SPAN_ID,
+            Field::B3Sampled => B3_SAMPLED,
+            Field::B3Flags => B3_FLAGS,
+            Field::B3ParentSpanId => B3_PARENT,
+        }
+    }
+}
+
+/// Where a format reads its fields.
+trait Carrier {
+    fn get(&self, field: Field) -> Option<&str>;
+}
+
+/// Where a format writes its fields.
+trait Sink {
+    fn set(&mut self, field: Field, value: &str);
+}
+
+/// A field's value, unless it is too large to be a trace context.
+fn read(carrier: &dyn Carrier, field: Field) -> Option<&str> {
+    carrier
+        .get(field)
+        .filter(|v| v.len() <= MAX_CONTEXT_VALUE_BYTES)
+}
+
+impl Carrier for HeaderMap {
+    fn get(&self, field: Field) -> Option<&str> {
+        // First value only, visible ASCII only: what `HeaderExtractor` did.
+        HeaderMap::get(self, field.header()).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Sink for HeaderMap {
+    fn set(&mut self, field: Field, value: &str) {
+        if value.is_empty() {
+            // An empty tracestate is not sent (W3C: SHOULD avoid sending
+            // it); a stale one the caller set must not pair with our ids.
+            self.remove(field.header());
+        } else if let Ok(value) = HeaderValue::from_str(value) {
+            self.insert(field.header(), value);
+        }
+    }
+}
+
+impl Carrier for &dyn Extractor {
+    fn get(&self, field: Field) -> Option<&str> {
+        Extractor::get(*self, field.name())
+    }
+}
+
+impl Sink for &mut dyn Injector {
+    fn set(&mut self, field: Field, value: &str) {
+        Injector::set(*self, field.name(), value.to_owned());
+    }
+}
+
+// ---------------------------------------------------------------- hex ids
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn put_hex(out: &mut [u8], bytes: &[u8]) {
+    for (i, b) in bytes.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+    }
+}
+
+/// `{trace}{span}` as 48 lower-case hex digits, encoded once per inject.
+struct HexIds([u8; 48]);
+
+impl HexIds {
+    fn new(sc: &SpanContext) -> Self {
+        let mut out = [0u8; 48];
+        put_hex(&mut out[..32], &sc.trace_id().to_bytes());
+        put_hex(&mut out[32..], &sc.span_id().to_bytes());
+        Self(out)
+    }
+    fn trace(&self) -> &str {
+        ascii(&self.0[..32])
+    }
+    fn span(&self) -> &str {
+        ascii(&self.0[32..])
+    }
+}
+
+/// The buffers here hold only ASCII hex, dashes and flag letters.
+fn ascii(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------- W3C
+
+/// `00-{trace}-{span}-{flags}` for a valid span context: the `traceparent`
+/// value, and the `traceresponse` value of every HTTP response.
+fn traceparent_bytes(sc: &SpanContext) -> Option<[u8; 55]> {
+    if !sc.is_valid() {
+        return None;
+    }
+    let ids = HexIds::new(sc);
+    let mut out = [b'-'; 55];
+    out[..2].copy_from_slice(b"00");
+    out[3..35].copy_from_slice(&ids.0[..32]);
+    out[36..52].copy_from_slice(&ids.0[32..]);
+    put_hex(
+        &mut out[53..],
+        &[(sc.trace_flags() & TraceFlags::SAMPLED).to_u8()],
+    );
+    Some(out)
+}
+
+fn inject_w3c(sc: &SpanContext, sink: &mut dyn Sink) {
+    if let Some(value) = traceparent_bytes(sc) {
+        sink.set(Field::Traceparent, ascii(&value));
+        sink.set(Field::Tracestate, &sc.trace_state().header());
+    }
+}
+
+/// `TraceContextPropagator`'s rules: version ≤ 0xfe (exactly four fields
+/// for version 00), lower-case ids, only the sampled flag kept.
+fn extract_w3c(carrier: &dyn Carrier) -> Option<SpanContext> {
+    let value = read(carrier, Field::Traceparent)?.trim();
+    let mut parts = value.split_terminator('-');
+    let (Some(version), Some(trace), Some(span), Some(flags)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let version = u8::from_str_radix(version, 16).ok()?;
+    if version == 0xff || (version == 0 && parts.next().is_some()) {
+        return None;
+    }
+    if has_upper(trace) || has_upper(span) || has_upper(flags) {
+        return None;
+    }
+    let trace_id = TraceId::from_hex(trace).ok()?;
+    let span_id = SpanId::from_hex(span).ok()?;
+    let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
+    let state = read(carrier, Field::Tracestate)
+        .map(|s| TraceState::from_str(s).unwrap_or_default())
+        .unwrap_or_default();
+    let sc = SpanContext::new(trace_id, span_id, flags, true, state);
+    sc.is_valid().then_some(sc)
+}
+
+fn has_upper(s: &str) -> bool {
+    s.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+// ---------------------------------------------------------------- B3
+
+/// B3 single (`b3`) and/or multi (`x-b3-*`), as `opentelemetry_propagator_b3` writes them.
+fn inject_b3(sc: &SpanContext, single: bool, multi: bool, sink: &mut dyn Sink) {
+    if !sc.is_valid() {
+        // The B3 propagator's "no trace" form: a bare sampling decision.
+        let flag = if sc.is_sampled() { "1" } else { "0" };
+        if single {
+            sink.set(Field::B3, flag);
+        }
+        if multi {
+            sink.set(Field::B3Sampled, flag);
+        }
+        return;
+    }
+    let ids = HexIds::new(sc);
+    let flags = sc.trace_flags();
+    let deferred = flags & B3_DEFERRED == B3_DEFERRED;
+    let debug = flags & B3_DEBUG == B3_DEBUG;
+    let sampled = if sc.is_sampled() { "1" } else { "0" };
+    if single {
+        let mut value = [b'-'; 51];
+        value[..32].copy_from_slice(&ids.0[..32]);
+        value[33..49].copy_from_slice(&ids.0[32..]);
+        let len = if deferred {
+            49
+        } else {
+            value[50] = match (debug, sampled) {
+                (true, _) => b'd',
+                (false, "1") => b'1',
+                _ => b'0',
+            };
+            51
+        };
+        sink.set(Field::B3, ascii(&value[..len]));
+    }
+    if multi {
+        sink.set(Field::B3TraceId, ids.trace());
+        sink.set(Field::B3SpanId, ids.span());
+        if debug {
+            sink.set(Field::B3Flags, "1");
+        } else if !deferred {
+            sink.set(Field::B3Sampled, sampled);
+        }
+    }
+}
+
+/// The single header first, the multi headers if it is absent or invalid.
+/// `single` is whether the single encoding is configured: the B3 propagator
+/// accepts `d` only then, and `true` only otherwise.
+fn extract_b3(carrier: &dyn Carrier, single: bool) -> Option<SpanContext> {
+    extract_b3_single(carrier, single)
+        .or_else(|| extract_b3_multi(carrier, single))
+        .filter(SpanContext::is_valid)
+}
+
+fn extract_b3_single(carrier: &dyn Carrier, single: bool) -> Option<SpanContext> {
+    let value = read(carrier, Field::B3)?;
+    let mut it = value.split_terminator('-');
+    let parts = [it.next(), it.next(), it.next(), it.next()];
+    let count = parts.iter().flatten().count();
+    if count < 2 || it.next().is_some() {
+        return None;
+    }
+    let trace_id = b3_trace_id(parts[0]?)?;
+    let span_id = b3_span_id(parts[1]?)?;
+    let flags = match parts[2] {
+        Some(sampled) => b3_sampled(sampled, single)?,
+        None => B3_DEFERRED,
+    };
+    if let Some(parent) = parts[3] {
+        b3_span_id(parent)?;
+    }
+    let sc = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
+    sc.is_valid().then_some(sc)
+}
+
+fn extract_b3_multi(carrier: &dyn Carrier, single: bool) -> Option<SpanContext> {
+    let trace_id = b3_trace_id(read(carrier, Field::B3TraceId).unwrap_or(""))?;
+    let span_id = b3_span_id(read(carrier, Field::B3SpanId).unwrap_or(""))?;
+    // x-b3-parentspanid is read but, as in the B3 propagator, never decides.
+    let _ = read(carrier, Field::B3ParentSpanId);
+    let debug = match read(carrier, Field::B3Flags).unwrap_or("") {
+        "0" => Some(TraceFlags::default()),
+        "1" => Some(B3_DEBUG | TraceFlags::SAMPLED),
+        _ => None,
+    };
+    let flags = match (debug, read(carrier, Field::B3Sampled)) {
+        (Some(debug), _) => debug,
+        (None, Some(sampled)) => b3_sampled(sampled, single)?,
+        (None, None) => B3_DEFERRED,
+    };
+    let sc = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
+    sc.is_valid().then_some(sc)
+}
+
+fn b3_trace_id(s: &str) -> Option<TraceId> {
+    if has_upper_any(s) || (s.len() != 16 && s.len() != 32) {
+        return None;
+    }
+    TraceId::from_hex(s).ok()
+}
+
+fn b3_span_id(s: &str) -> Option<SpanId> {
+    if has_upper_any(s) || s.len() != 16 {
+        return None;
+    }
+    SpanId::from_hex(s).ok()
+}
+
+/// The B3 propagator's test is `to_lowercase() != s`: any upper-case letter.
+fn has_upper_any(s: &str) -> bool {
+    if s.is_ascii() {
+        has_upper(s)
+    } else {
+        s.to_lowercase() != s
+    }
+}
+
+fn b3_sampled(s: &str, single: bool) -> Option<TraceFlags> {
+    match s {
+        "0" | "false" => Some(TraceFlags::default()),
+        "1" => Some(TraceFlags::SAMPLED),
+        "true" if !single => Some(TraceFlags::SAMPLED),
+        "d" if single => Some(B3_DEBUG),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- baggage
+
+/// Takes the one value `BaggagePropagator` writes.
+struct BaggageValue(Option<String>);
+
+impl Injector for BaggageValue {
+    fn set(&mut self, _key: &str, value: String) {
+        self.0 = Some(value);
+    }
+}
+
+/// Hands `BaggagePropagator` the one header it reads.
+struct BaggageHeader<'a>(&'a str);
+
+impl Extractor for BaggageHeader<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .get(key)
-            .filter(|v| v.len() <= MAX_CONTEXT_VALUE_BYTES)
+        (key == Field::Baggage.name()).then_some(self.0)
     }
     fn keys(&self) -> Vec<&str> {
-        self.0.keys()
+        vec![Field::Baggage.name()]
     }
 }
 
-/// Extracts a context with the global propagator; never fails.
-pub fn extract(carrier: &dyn Extractor) -> Context {
-    global::get_text_map_propagator(|p| p.extract(&Bounded(carrier)))
+// ---------------------------------------------------------------- the propagator
+
+/// The formats in the configured set, injected in the composite's order
+/// (B3, W3C, baggage) and extracted with its precedence: a valid W3C
+/// `traceparent` wins over B3, B3's single header over its multi headers.
+fn inject_into(formats: &Propagators, cx: &Context, sink: &mut dyn Sink) {
+    let span = cx.span();
+    let sc = span.span_context();
+    if formats.b3_single || formats.b3_multi {
+        inject_b3(sc, formats.b3_single, formats.b3_multi, sink);
+    }
+    if formats.tracecontext {
+        inject_w3c(sc, sink);
+    }
+    if formats.baggage && !cx.baggage().is_empty() {
+        let mut value = BaggageValue(None);
+        BaggagePropagator::new().inject_context(cx, &mut value);
+        if let Some(value) = value.0 {
+            sink.set(Field::Baggage, &value);
+        }
+    }
 }
 
-/// Injects `cx` with the global propagator.
-pub fn inject(cx: &Context, carrier: &mut dyn Injector) {
-    global::get_text_map_propagator(|p| p.inject_context(cx, carrier));
+fn extract_from(formats: &Propagators, base: &Context, carrier: &dyn Carrier) -> Context {
+    let mut remote = None;
+    if formats.b3_single || formats.b3_multi {
+        remote = extract_b3(carrier, formats.b3_single);
+    }
+    if formats.tracecontext
+        && let Some(sc) = extract_w3c(carrier)
+    {
+        remote = Some(sc);
+    }
+    let cx = match remote {
+        Some(sc) => base.with_remote_span_context(sc),
+        None => base.clone(),
+    };
+    match formats
+        .baggage
+        .then(|| read(carrier, Field::Baggage))
+        .flatten()
+    {
+        Some(value) => BaggagePropagator::new().extract_with_context(&cx, &BaggageHeader(value)),
+        None => cx,
+    }
+}
+
+/// AutoBot's propagator: the configured set of tracecontext, baggage, b3
+/// and b3multi (`OTEL_PROPAGATORS`). `init` installs it; public so tools and
+/// tests can use the same rules with another set.
+#[derive(Clone, Debug)]
+pub struct AutobotPropagator {
+    formats: Propagators,
+    fields: Vec<String>,
+}
+
+impl AutobotPropagator {
+    pub fn new(formats: Propagators) -> Self {
+        let mut fields = Vec::new();
+        if formats.b3_single {
+            fields.push(Field::B3);
+        }
+        if formats.b3_multi {
+            fields.extend([
+                Field::B3TraceId,
+                Field::B3SpanId,
+                Field::B3Sampled,
+                Field::B3Flags,
+            ]);
+        }
+        if formats.tracecontext {
+            fields.extend([Field::Traceparent, Field::Tracestate]);
+        }
+        if formats.baggage {
+            fields.push(Field::Baggage);
+        }
+        Self {
+            formats,
+            fields: fields.into_iter().map(|f| f.name().to_owned()).collect(),
+        }
+    }
+
+    /// Writes `cx` into HTTP headers (replacing values already there).
+    pub fn inject_headers(&self, cx: &Context, headers: &mut HeaderMap) {
+        inject_into(&self.formats, cx, headers);
+    }
+
+    /// Reads the caller's context from HTTP headers, on top of the current context.
+    pub fn extract_headers(&self, headers: &HeaderMap) -> Context {
+        Context::map_current(|base| extract_from(&self.formats, base, headers))
+    }
+}
+
+impl TextMapPropagator for AutobotPropagator {
+    fn inject_context(&self, cx: &Context, mut injector: &mut dyn Injector) {
+        inject_into(&self.formats, cx, &mut injector);
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        extract_from(&self.formats, cx, &extractor)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(&self.fields)
+    }
+}
+
+/// The set `init` installed, for the free functions below (which run on
+/// every request, so they read one atomic instead of the global
+/// propagator's lock). `NONE`: `init` has not run, nothing is propagated,
+/// as with OpenTelemetry's default no-op propagator.
+static INSTALLED: AtomicU8 = AtomicU8::new(NONE);
+const NONE: u8 = 0x80;
+
+fn installed() -> Option<Propagators> {
+    let bits = INSTALLED.load(Ordering::Relaxed);
+    (bits & NONE == 0).then_some(Propagators {
+        tracecontext: bits & 1 != 0,
+        baggage: bits & 2 != 0,
+        b3_single: bits & 4 != 0,
+        b3_multi: bits & 8 != 0,
+    })
+}
+
+/// The propagator `init` installs globally; the HTTP fast path and the map
+/// carriers use the same set from now on.
+pub(crate) fn build_propagator(p: &Propagators) -> AutobotPropagator {
+    let bits = u8::from(p.tracecontext)
+        | u8::from(p.baggage) << 1
+        | u8::from(p.b3_single) << 2
+        | u8::from(p.b3_multi) << 3;
+    INSTALLED.store(bits, Ordering::Relaxed);
+    AutobotPropagator::new(*p)
+}
+
+/// Extracts a context with the installed propagator; never fails.
+pub fn extract(carrier: &dyn Extractor) -> Context {
+    match installed() {
+        Some(formats) => Context::map_current(|base| extract_from(&formats, base, &carrier)),
+        None => Context::current(),
+    }
+}
+
+/// Injects `cx` with the installed propagator.
+pub fn inject(cx: &Context, mut carrier: &mut dyn Injector) {
+    if let Some(formats) = installed() {
+        inject_into(&formats, cx, &mut carrier);
+    }
 }
 
 /// Extracts the caller's context from HTTP headers.
 pub fn extract_headers(headers: &HeaderMap) -> Context {
-    extract(&opentelemetry_http::HeaderExtractor(headers))
+    match installed() {
+        Some(formats) => Context::map_current(|base| extract_from(&formats, base, headers)),
+        None => Context::current(),
+    }
 }
 
 /// Injects `cx` into HTTP headers (traceparent, tracestate, baggage, b3, x-b3-*).
 pub fn inject_headers(cx: &Context, headers: &mut HeaderMap) {
-    inject(cx, &mut opentelemetry_http::HeaderInjector(headers));
+    if let Some(formats) = installed() {
+        inject_into(&formats, cx, headers);
+    }
 }
 
 /// A string map carrier with lower-case keys (the Redis job envelope's `trace` map).
@@ -128,24 +604,7 @@ pub fn traceresponse_value(cx: &Context) -> Option<String> {
 
 /// `traceresponse` written as hex into a fixed buffer: it is on every
 /// response, and `format!` cost ten times as much (docs/performance.md).
+/// Same layout as `traceparent`.
 pub(crate) fn traceresponse_bytes(cx: &Context) -> Option<[u8; 55]> {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let span = cx.span();
-    let sc = span.span_context();
-    if !sc.is_valid() {
-        return None;
-    }
-    let mut out = [b'-'; 55];
-    out[0] = b'0';
-    out[1] = b'0';
-    let mut put = |at: usize, bytes: &[u8]| {
-        for (i, b) in bytes.iter().enumerate() {
-            out[at + 2 * i] = HEX[usize::from(b >> 4)];
-            out[at + 2 * i + 1] = HEX[usize::from(b & 0x0f)];
-        }
-    };
-    put(3, &sc.trace_id().to_bytes());
-    put(36, &sc.span_id().to_bytes());
-    put(53, &[sc.trace_flags().to_u8() & 0x01]);
-    Some(out)
+    traceparent_bytes(cx.span().span_context())
 }

@@ -345,3 +345,217 @@ async fn untraced_paths_and_no_propagation() {
         "B starts its own trace"
     );
 }
+
+/// The attributes of a span, by key.
+fn keys(span: &SpanData) -> Vec<String> {
+    let mut k: Vec<String> = attrs(span).into_keys().collect();
+    k.sort();
+    k
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_span_contract() {
+    use tracing::Instrument as _;
+    let (_g, exporter) = in_memory(1.0);
+    let b = serve(downstream()).await;
+
+    // Inside a `tracing` span: the CLIENT span is its child.
+    let caller = tracing::info_span!("caller.operation");
+    let body = async {
+        client()
+            .get(format!("http://{b}/echo/3?q=1"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+    .instrument(caller)
+    .await;
+    let missing = client()
+        .get(format!("http://{b}/missing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let purge = client()
+        .request(
+            reqwest::Method::from_bytes(b"PURGE").unwrap(),
+            format!("http://{b}/echo/3"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purge.status(), 405);
+
+    let done = spans(&exporter);
+    let caller = find(&done, "caller.operation");
+    let clients = by_kind(&done, SpanKind::Client, "GET");
+    assert_eq!(clients.len(), 2, "{done:#?}");
+    let ok = clients
+        .iter()
+        .find(|s| attrs(s)["http.response.status_code"] == "200")
+        .unwrap();
+    let server = find(&done, "GET /echo/{id}");
+    assert_eq!(ok.parent_span_id, caller.span_context.span_id());
+    assert_eq!(ok.span_context.trace_id(), caller.span_context.trace_id());
+    assert_eq!(server.parent_span_id, ok.span_context.span_id());
+    assert!(body.starts_with(&format!(
+        "00-{}-{}-01|",
+        ok.span_context.trace_id(),
+        ok.span_context.span_id()
+    )));
+    assert_eq!(ok.instrumentation_scope.name(), "autobot-tracing");
+    assert_eq!(ok.status, Status::Unset);
+    assert!(ok.events.is_empty());
+    assert_eq!(
+        keys(ok),
+        [
+            "http.request.method",
+            "http.response.status_code",
+            "server.address",
+            "server.port",
+            "url.full",
+        ]
+    );
+    let a = attrs(ok);
+    assert_eq!(a["http.request.method"], "GET");
+    assert_eq!(a["url.full"], format!("http://{b}/echo/3?q=1"));
+    assert_eq!(a["server.address"], "127.0.0.1");
+    assert_eq!(a["server.port"], b.port().to_string());
+    assert!(ok.end_time >= ok.start_time);
+
+    // 4xx: an error on a CLIENT span, recorded as `record_error_message` does.
+    let not_found = clients
+        .iter()
+        .find(|s| attrs(s)["http.response.status_code"] == "404")
+        .unwrap();
+    assert_eq!(not_found.status, Status::error("HTTP 404"));
+    assert_eq!(attrs(not_found)["error.type"], "404");
+    let event = &not_found.events[0];
+    assert_eq!(event.name, "exception");
+    let event_attrs: Vec<(String, String)> = event
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+        .collect();
+    assert_eq!(
+        event_attrs,
+        [
+            ("exception.type".to_owned(), "404".to_owned()),
+            ("exception.message".to_owned(), "HTTP 404".to_owned()),
+        ]
+    );
+
+    // A method semantic conventions do not know.
+    let other = find(&done, "HTTP");
+    assert_eq!(other.span_kind, SpanKind::Client);
+    assert_eq!(attrs(other)["http.request.method"], "_OTHER");
+    assert_eq!(attrs(other)["error.type"], "405");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propagate_false_records_the_span_and_sends_no_header() {
+    let (_g, exporter) = in_memory(1.0);
+    let b = serve(downstream()).await;
+    let quiet = autobot_tracing::http::client_builder(reqwest::Client::builder())
+        .propagate(false)
+        .build()
+        .unwrap();
+    let body = quiet
+        .get(format!("http://{b}/echo/1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with("-|-|"), "no trace header was sent: {body}");
+    let done = spans(&exporter);
+    let client_span = by_kind(&done, SpanKind::Client, "GET")[0];
+    assert_eq!(attrs(client_span)["http.response.status_code"], "200");
+    let server = find(&done, "GET /echo/{id}");
+    assert_ne!(
+        server.span_context.trace_id(),
+        client_span.span_context.trace_id()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_sdk_disabled_the_callers_context_is_passed_on_unchanged() {
+    let cfg = autobot_tracing::TracingConfig {
+        sdk_disabled: true,
+        log_filter: "warn".into(),
+        ..autobot_tracing::TracingConfig::default()
+    };
+    let guard = autobot_tracing::init_with("test-service", "0.0.0", cfg).unwrap();
+    assert!(!guard.is_enabled());
+    let b = serve(downstream()).await;
+    let a = serve(upstream(b)).await;
+    let body = reqwest::Client::new()
+        .get(format!("http://{a}/call"))
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.starts_with(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01|4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1|"
+        ),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_request_still_ends_its_span() {
+    let (_g, exporter) = in_memory(1.0);
+    // Accepts the connection and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let (socket, _) = silent.accept().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(socket);
+    });
+    let call = client().get(format!("http://{addr}/slow")).send();
+    let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), call).await;
+    assert!(outcome.is_err(), "the caller gave up");
+
+    let done = spans(&exporter);
+    let span = by_kind(&done, SpanKind::Client, "GET")
+        .into_iter()
+        .next()
+        .expect("the cancelled request's span ended and was exported");
+    assert!(!attrs(span).contains_key("http.response.status_code"));
+    let ran = span.end_time.duration_since(span.start_time).unwrap();
+    assert!(ran >= std::time::Duration::from_millis(250), "{ran:?}");
+    held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsampled_root_still_propagates_its_decision() {
+    let (_g, exporter) = in_memory(0.0);
+    let b = serve(downstream()).await;
+    let body = client()
+        .get(format!("http://{b}/echo/1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (traceparent, rest) = body.split_once('|').unwrap();
+    assert!(
+        traceparent.starts_with("00-") && traceparent.ends_with("-00"),
+        "{body}"
+    );
+    assert!(rest.starts_with(&traceparent[3..51]), "b3 too: {body}");
+    assert!(spans(&exporter).is_empty(), "nothing sampled, nothing kept");
+}

@@ -20,7 +20,8 @@ pub const MAX_REDIRECTS: u32 = 5;
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 const MAX_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 
-/// A variable that is set but unusable.
+/// A variable that is set but unusable: an [`EnvError`] worded
+/// `VAR="value": reason`, as this service has always said it.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}={value:?}: {reason}")]
 pub struct ConfigError {
@@ -98,14 +99,10 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use autobot_lifecycle::env::pairs;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(pairs(vars))
     }
 
     #[test]

@@ -10,7 +10,8 @@ use autobot_lifecycle::env::{BIND_VAR, Env, EnvError, whole_number_in};
 /// Default listen address (DESIGN.md, the VM table).
 pub const DEFAULT_BIND: &str = "0.0.0.0:8002";
 
-/// A variable that is set but unusable.
+/// A variable that is set but unusable: an [`EnvError`] worded
+/// `VAR="value": reason`, as this service has always said it.
 #[derive(Debug, thiserror::Error)]
 #[error("{variable}={value:?}: {reason}")]
 pub struct ConfigError {
@@ -102,14 +103,10 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use autobot_lifecycle::env::pairs;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(pairs(vars))
     }
 
     #[test]

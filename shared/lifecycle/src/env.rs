@@ -6,6 +6,7 @@
 //! the value may hold a secret ([`Env::parse_secret_or`]): then the error
 //! shows only what the caller's redaction leaves of it.
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -164,6 +165,16 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// A lookup over fixed pairs, as tests drive a config:
+/// `Config::from_lookup(pairs(&[("AUTOBOT_BIND", "127.0.0.1:0")]))`.
+pub fn pairs(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
 /// true/1/yes/on or false/0/no/off, in any case, around blanks.
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -200,14 +211,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn env(vars: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Env::new(move |k: &str| map.get(k).cloned())
+        Env::new(pairs(vars))
     }
 
     /// Asserts the error names `variable` and shows `value`, in its text too.

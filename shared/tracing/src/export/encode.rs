@@ -98,7 +98,7 @@ impl TraceEncoder {
 
     /// The protobuf bytes of an `ExportTraceServiceRequest` carrying `spans`.
     pub fn encode_to_vec(&self, spans: &[SpanData]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.resource.len() + 64 + 320 * spans.len());
+        let mut out = Vec::with_capacity(self.resource.len() + 64 + 400 * spans.len());
         self.encode(spans, &mut out);
         out
     }
@@ -157,10 +157,10 @@ impl<'a> ScopeGroups<'a> {
         let mut last = 0usize;
         for (i, span) in spans.iter().enumerate() {
             let scope = &span.instrumentation_scope;
-            let g = if scopes[last] == scope {
+            let g = if same_scope(scopes[last], scope) {
                 last
             } else {
-                match scopes.iter().position(|s| *s == scope) {
+                match scopes.iter().position(|s| same_scope(s, scope)) {
                     Some(g) => g,
                     None => {
                         scopes.push(scope);
@@ -180,6 +180,15 @@ impl<'a> ScopeGroups<'a> {
         }
         Self { scopes, index }
     }
+}
+
+/// `a == b` as the SDK groups scopes, without its two `Vec`s per comparison
+/// when neither scope has attributes (the common case).
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    if a.name() != b.name() || a.version() != b.version() || a.schema_url() != b.schema_url() {
+        return false;
+    }
+    (a.attributes().next().is_none() && b.attributes().next().is_none()) || a == b
 }
 
 /// ScopeSpans.scope (1): InstrumentationScope { name, version, attributes }.
@@ -203,7 +212,7 @@ fn put_span(out: &mut Vec<u8>, span: &SpanData) {
     let cx = &span.span_context;
     put_ids(out, cx);
     if span.parent_span_id != SpanId::INVALID {
-        put_bytes_field(out, 4, &span.parent_span_id.to_bytes());
+        put_span_id(out, 4, span.parent_span_id.to_bytes());
     }
     put_str_field(out, 5, &span.name);
     put_varint_field(out, 6, span_kind(&span.span_kind));
@@ -245,12 +254,24 @@ fn put_span(out: &mut Vec<u8>, span: &SpanData) {
 /// trace_id (1), span_id (2), trace_state (3): the same numbers in Span and Link.
 fn put_ids(out: &mut Vec<u8>, cx: &SpanContext) {
     // Always 16 and 8 bytes, so always present (even all zeroes), as in the SDK.
-    put_bytes_field(out, 1, &cx.trace_id().to_bytes());
-    put_bytes_field(out, 2, &cx.span_id().to_bytes());
+    let mut trace_id = [0u8; 18];
+    trace_id[0] = tag(1, LEN);
+    trace_id[1] = 16;
+    trace_id[2..].copy_from_slice(&cx.trace_id().to_bytes());
+    out.extend_from_slice(&trace_id);
+    put_span_id(out, 2, cx.span_id().to_bytes());
     let state = cx.trace_state();
     if *state != opentelemetry::trace::TraceState::NONE {
         put_str_field(out, 3, &state.header());
     }
+}
+
+fn put_span_id(out: &mut Vec<u8>, field: u32, id: [u8; 8]) {
+    let mut b = [0u8; 10];
+    b[0] = tag(field, LEN);
+    b[1] = 8;
+    b[2..].copy_from_slice(&id);
+    out.extend_from_slice(&b);
 }
 
 /// The trace flags plus the "is the parent remote" bits (OTLP `SpanFlags`),
@@ -303,6 +324,54 @@ fn put_attributes(out: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
 }
 
 fn put_key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
+    // The common attribute: a short key and a short string or an integer,
+    // every length one byte; written with a few copies.
+    let k = key.as_bytes();
+    if !k.is_empty() && k.len() < 120 {
+        match value {
+            Value::String(v) if v.as_str().len() < 120 => {
+                let v = v.as_str().as_bytes();
+                let value_len = 2 + v.len();
+                let body = 2 + k.len() + 2 + value_len;
+                if body < 128 {
+                    out.reserve(2 + body);
+                    out.extend_from_slice(&[
+                        tag(field, LEN),
+                        body as u8,
+                        tag(1, LEN),
+                        k.len() as u8,
+                    ]);
+                    out.extend_from_slice(k);
+                    out.extend_from_slice(&[
+                        tag(2, LEN),
+                        value_len as u8,
+                        tag(1, LEN),
+                        v.len() as u8,
+                    ]);
+                    out.extend_from_slice(v);
+                    return;
+                }
+            }
+            Value::I64(i) => {
+                let n = varint_len(*i as u64);
+                let body = 2 + k.len() + 2 + 1 + n;
+                if body < 128 {
+                    out.reserve(2 + body);
+                    out.extend_from_slice(&[
+                        tag(field, LEN),
+                        body as u8,
+                        tag(1, LEN),
+                        k.len() as u8,
+                    ]);
+                    out.extend_from_slice(k);
+                    out.extend_from_slice(&[tag(2, LEN), (1 + n) as u8, tag(3, VARINT)]);
+                    put_varint(out, *i as u64);
+                    return;
+                }
+            }
+            _ => {}
+        }
+    }
     let value_len = any_value_len(value);
     let body = field_str_len(1, key) + 1 + varint_len(value_len as u64) + value_len;
     out.push(tag(field, LEN));
@@ -438,12 +507,17 @@ fn varint_len(v: u64) -> usize {
     (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-#[inline]
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+#[inline(always)]
+fn put_varint(out: &mut Vec<u8>, v: u64) {
     if v < 0x80 {
         out.push(v as u8);
-        return;
+    } else {
+        put_long_varint(out, v);
     }
+}
+
+#[inline(never)]
+fn put_long_varint(out: &mut Vec<u8>, mut v: u64) {
     let mut buf = [0u8; 10];
     let mut n = 0;
     while v >= 0x80 {
@@ -489,8 +563,10 @@ fn put_varint_field(out: &mut Vec<u8>, field: u32, v: u64) {
 
 fn put_fixed64_field(out: &mut Vec<u8>, field: u32, v: u64) {
     if v != 0 {
-        out.push(tag(field, I64));
-        out.extend_from_slice(&v.to_le_bytes());
+        let mut b = [0u8; 9];
+        b[0] = tag(field, I64);
+        b[1..].copy_from_slice(&v.to_le_bytes());
+        out.extend_from_slice(&b);
     }
 }
 

@@ -5,8 +5,6 @@
 //! layer and client the services use. A third role, `black-hole`, accepts
 //! TCP connections and never answers: the exporter's worst case.
 
-pub mod experiment;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -156,12 +154,7 @@ struct HopState {
 /// Service A.
 pub fn app_a(leaf_url: String) -> Router {
     let state = Arc::new(HopState {
-        // TWO_HOP_CLIENT=otel-api: the experiment of `experiment.rs` (profile only).
-        client: if std::env::var("TWO_HOP_CLIENT").as_deref() == Ok("otel-api") {
-            experiment::otel_api_client()
-        } else {
-            autobot_tracing::http::client()
-        },
+        client: autobot_tracing::http::client(),
         leaf_url,
     });
     Router::new()

@@ -1,8 +1,11 @@
 //! What one span costs end to end: created, given attributes, ended and
 //! queued to the real batch processor (whose exporter discards, so no network
 //! noise), at sampling rate 1.0 and 0.0, through the `tracing` bridge and
-//! through the OpenTelemetry API the server layer uses; and what one
-//! inject + extract of the HTTP headers costs.
+//! through the OpenTelemetry API the server layer uses; what one inject +
+//! extract of the HTTP headers costs, through the fast path and through the
+//! SDK's composite propagator with `HeaderInjector`/`HeaderExtractor` (the
+//! path before it), side by side; and what the traced client's CLIENT span
+//! adds to a request that never leaves the process.
 //!
 //! Run: `cargo bench -p autobot-tracing --bench span_cost`
 //! Each mode runs in a child process of its own (a process holds one
@@ -13,10 +16,14 @@ use std::process::Command;
 use std::time::Instant;
 
 use autobot_tracing::{TracingConfig, extract_headers, inject_headers};
+use opentelemetry::propagation::{Extractor, TextMapCompositePropagator};
 use opentelemetry::trace::{SpanKind, Tracer, TracerProvider as _};
 use opentelemetry::{KeyValue, global};
+use opentelemetry_propagator_b3::{B3Encoding, Propagator as B3Propagator};
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
 const ITERATIONS: u32 = 200_000;
 
@@ -44,12 +51,17 @@ fn parent() {
         "autobot-tracing span cost, {ITERATIONS} iterations per row, ns per operation (median of 3 runs)"
     );
     println!("{:<62} {:>8} {:>14}", "operation", "ns/op", "not exported");
+    let mut results = std::collections::HashMap::new();
     for mode in [
         "tracing-span-rate-1.0",
         "tracing-span-rate-0.0",
         "otel-api-span-rate-1.0",
         "otel-api-span-rate-0.0",
         "inject+extract",
+        "inject+extract-sdk",
+        "request-untraced",
+        "request-client-span-rate-1.0",
+        "request-client-span-rate-0.0",
     ] {
         let mut runs: Vec<(f64, u64)> = (0..3)
             .map(|_| {
@@ -69,7 +81,19 @@ fn parent() {
             .collect();
         runs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (ns, lost) = runs[1];
+        results.insert(mode, ns);
         println!("{:<62} {:>8.0} {:>14}", describe(mode), ns, lost);
+    }
+    println!(
+        "propagation, fast path / SDK composite: {:.2}",
+        results["inject+extract"] / results["inject+extract-sdk"]
+    );
+    for rate in ["1.0", "0.0"] {
+        println!(
+            "CLIENT span, added to a request at rate {rate}: {:.0} ns",
+            results[format!("request-client-span-rate-{rate}").as_str()]
+                - results["request-untraced"]
+        );
     }
 }
 
@@ -79,7 +103,11 @@ fn describe(mode: &str) -> &'static str {
         "tracing-span-rate-0.0" => "tracing span, 6 attributes, end (rate 0.0)",
         "otel-api-span-rate-1.0" => "OTel API span (server layer), 8 attributes, end, queue (1.0)",
         "otel-api-span-rate-0.0" => "OTel API span (server layer), 8 attributes, end (0.0)",
-        _ => "inject + extract of W3C, B3 and baggage headers",
+        "inject+extract-sdk" => "the same via SDK composite + HeaderInjector/Extractor (before)",
+        "inject+extract" => "inject + extract of W3C, B3 (single + multi), baggage headers",
+        "request-untraced" => "request through reqwest-middleware, canned response, no span",
+        "request-client-span-rate-1.0" => "the same with the CLIENT span (ClientTrace), rate 1.0",
+        _ => "the same with the CLIENT span (ClientTrace), rate 0.0",
     }
 }
 
@@ -125,16 +153,50 @@ fn child(mode: &str) {
                 drop(black_box(span));
             })
         }
-        _ => {
+        m if m.starts_with("inject+extract") => {
             let span = tracing::info_span!("client");
             let cx = {
                 let _in = span.enter();
                 autobot_tracing::current_context()
             };
+            if m == "inject+extract-sdk" {
+                // The path before the fast path: the global composite
+                // propagator, HeaderInjector/HeaderExtractor, values bounded.
+                global::set_text_map_propagator(sdk_composite());
+                measure(|_| {
+                    let mut headers = http::HeaderMap::new();
+                    global::get_text_map_propagator(|p| {
+                        p.inject_context(&cx, &mut opentelemetry_http::HeaderInjector(&mut headers))
+                    });
+                    black_box(global::get_text_map_propagator(|p| {
+                        p.extract(&Bounded(&opentelemetry_http::HeaderExtractor(&headers)))
+                    }));
+                })
+            } else {
+                measure(|_| {
+                    let mut headers = http::HeaderMap::new();
+                    inject_headers(&cx, &mut headers);
+                    black_box(extract_headers(&headers));
+                })
+            }
+        }
+        m => {
+            // A request that never leaves the process: reqwest-middleware
+            // with a last middleware that answers, with or without ClientTrace
+            // in front; inside a SERVER-like span so it has a parent.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime");
+            let mut builder = ClientBuilder::new(reqwest::Client::new());
+            if m != "request-untraced" {
+                builder = builder.with(autobot_tracing::http::ClientTrace::new());
+            }
+            let client: ClientWithMiddleware = builder.with(Canned).build();
+            let parent = tracing::info_span!("parent");
+            let _in = parent.enter();
             measure(|_| {
-                let mut headers = http::HeaderMap::new();
-                inject_headers(&cx, &mut headers);
-                black_box(extract_headers(&headers));
+                let response = runtime.block_on(client.get("http://127.0.0.1:9/leaf").send());
+                black_box(response.expect("canned"));
             })
         }
     };
@@ -152,4 +214,50 @@ fn measure(mut op: impl FnMut(u32)) -> f64 {
         op(i);
     }
     start.elapsed().as_nanos() as f64 / f64::from(ITERATIONS)
+}
+
+/// The composite `build_propagator` returned before the fast path.
+fn sdk_composite() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(B3Propagator::with_encoding(
+            B3Encoding::SingleAndMultiHeader,
+        )),
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ])
+}
+
+/// The extractor wrapper of the path before: values over the bound hidden.
+struct Bounded<'a>(&'a dyn Extractor);
+
+impl Extractor for Bounded<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .filter(|v| v.len() <= autobot_tracing::MAX_CONTEXT_VALUE_BYTES)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys()
+    }
+}
+
+/// Answers every request with 200 and an empty body, without a socket.
+struct Canned;
+
+#[async_trait::async_trait]
+impl Middleware for Canned {
+    async fn handle(
+        &self,
+        req: reqwest::Request,
+        _extensions: &mut http::Extensions,
+        _next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        black_box(req);
+        Ok(reqwest::Response::from(
+            http::Response::builder()
+                .status(200)
+                .body(Vec::<u8>::new())
+                .expect("a response"),
+        ))
+    }
 }

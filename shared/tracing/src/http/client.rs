@@ -59,17 +59,36 @@ impl HttpClientBuilder {
 
     pub fn build(self) -> Result<ClientWithMiddleware, reqwest::Error> {
         Ok(ClientBuilder::new(self.builder.build()?)
-            .with(ClientTrace {
-                propagate: self.propagate,
-            })
+            .with(ClientTrace::new().propagate(self.propagate))
             .build())
     }
 }
 
-/// The one middleware: CLIENT span, inject from inside it, run the request
-/// with its context attached, end it on the outcome.
-struct ClientTrace {
+/// The middleware [`client`] uses, for a client with more middleware: CLIENT
+/// span, inject from inside it, run the request with its context attached,
+/// end it on the outcome. Put it after a retry middleware, so that each
+/// attempt is a span of its own (as the semantic conventions ask).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientTrace {
     propagate: bool,
+}
+
+impl Default for ClientTrace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientTrace {
+    pub fn new() -> Self {
+        Self { propagate: true }
+    }
+
+    /// See [`HttpClientBuilder::propagate`].
+    pub fn propagate(mut self, propagate: bool) -> Self {
+        self.propagate = propagate;
+        self
+    }
 }
 
 #[async_trait::async_trait]

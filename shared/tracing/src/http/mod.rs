@@ -3,5 +3,5 @@
 mod client;
 mod server;
 
-pub use client::{HttpClientBuilder, NoPropagation, classify, client, client_builder};
+pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
 pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -7,6 +7,7 @@ mod env_carrier;
 mod export;
 mod http;
 mod otlp_encode;
+mod otlp_partial;
 mod propagation;
 mod redis_spans;
 mod sampling;

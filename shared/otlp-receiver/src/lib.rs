@@ -1,7 +1,9 @@
 //! An OTLP trace receiver, over gRPC and over HTTP (`POST /v1/traces`,
-//! protobuf or JSON), that hands every valid export request to a [`SpanSink`].
-//! A malformed request is refused whole (gRPC `InvalidArgument`, HTTP 400)
-//! and nothing of it reaches the sink.
+//! protobuf or JSON), that hands every valid export request to a [`SpanSink`]
+//! as a [`SpanBatch`] (the spans as received, checked and indexed, decoded
+//! only when asked for). A malformed request is refused whole (gRPC
+//! `InvalidArgument`, HTTP 400, with the reason) and nothing of it reaches
+//! the sink.
 //!
 //! The trace tool's `serve` stores what it receives; tests use [`MemorySink`]
 //! and the flat view of spans in [`FlatSpan`].
@@ -17,17 +19,21 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Where received spans go.
+mod batch;
+mod grpc;
+
+pub use batch::{Refused, SpanBatch, SpanGroup, SpanMeta, service_name};
+pub use grpc::{GrpcTraceService, SERVICE_NAME};
+
+/// Where received spans go: every span of a batch is valid.
 pub trait SpanSink: Send + Sync + 'static {
-    fn accept(&self, request: ExportTraceServiceRequest);
+    fn accept(&self, batch: SpanBatch);
 }
 
 /// Why an export request was refused.
@@ -115,33 +121,16 @@ pub fn validate(request: &ExportTraceServiceRequest) -> Result<(), InvalidExport
     Ok(())
 }
 
-struct Grpc(Arc<dyn SpanSink>);
-
-#[tonic::async_trait]
-impl TraceService for Grpc {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let request = request.into_inner();
-        validate(&request).map_err(|e| tonic::Status::invalid_argument(e.to_string()))?;
-        self.0.accept(request);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
 /// The gRPC service (`opentelemetry.proto.collector.trace.v1.TraceService`).
-pub fn grpc_service(sink: Arc<dyn SpanSink>) -> TraceServiceServer<impl TraceService> {
-    TraceServiceServer::new(Grpc(sink)).max_decoding_message_size(64 * 1024 * 1024)
+pub fn grpc_service(sink: Arc<dyn SpanSink>) -> GrpcTraceService {
+    GrpcTraceService::new(sink)
 }
 
 /// The largest export body accepted, compressed or after decompression.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Decompresses a `Content-Encoding: gzip` body, refusing more than [`MAX_BODY_BYTES`].
-fn gunzip(body: &[u8]) -> Result<Bytes, String> {
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::with_capacity(body.len() * 4);
     flate2::read::GzDecoder::new(body)
@@ -153,7 +142,7 @@ fn gunzip(body: &[u8]) -> Result<Bytes, String> {
             "body larger than {MAX_BODY_BYTES} bytes once decompressed"
         ));
     }
-    Ok(out.into())
+    Ok(out)
 }
 
 /// The HTTP router: `POST /v1/traces` with `application/x-protobuf` or `application/json`.
@@ -193,8 +182,8 @@ async fn http_export(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let body = match encoding.as_str() {
-        "" | "identity" => body,
+    let body: Vec<u8> = match encoding.as_str() {
+        "" | "identity" => body.into(),
         "gzip" => match gunzip(&body) {
             Ok(b) => b,
             Err(e) => return refuse(StatusCode::BAD_REQUEST, e),
@@ -206,20 +195,13 @@ async fn http_export(
             );
         }
     };
-    let (request, json) = match content_type.as_str() {
-        "application/x-protobuf" | "application/protobuf" => {
-            match ExportTraceServiceRequest::decode(body) {
-                Ok(r) => (r, false),
-                Err(e) => {
-                    return refuse(
-                        StatusCode::BAD_REQUEST,
-                        format!("not an OTLP protobuf export request: {e}"),
-                    );
-                }
-            }
-        }
+    let (batch, json) = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => (
+            SpanBatch::from_protobuf(body).map_err(|e| e.to_string()),
+            false,
+        ),
         "application/json" => match serde_json::from_slice::<ExportTraceServiceRequest>(&body) {
-            Ok(r) => (r, true),
+            Ok(r) => (SpanBatch::from_request(r).map_err(|e| e.to_string()), true),
             Err(e) => {
                 return refuse(
                     StatusCode::BAD_REQUEST,
@@ -236,10 +218,10 @@ async fn http_export(
             );
         }
     };
-    if let Err(e) = validate(&request) {
-        return refuse(StatusCode::BAD_REQUEST, e.to_string());
+    match batch {
+        Ok(batch) => sink.accept(batch),
+        Err(reason) => return refuse(StatusCode::BAD_REQUEST, reason),
     }
-    sink.accept(request);
     let empty = ExportTraceServiceResponse {
         partial_success: None,
     };
@@ -421,6 +403,51 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+fn flat_span(
+    service_name: &str,
+    resource: &BTreeMap<String, AttrValue>,
+    scope_name: &str,
+    s: Span,
+) -> FlatSpan {
+    let status = s.status.unwrap_or_default();
+    FlatSpan {
+        service_name: service_name.to_owned(),
+        resource: resource.clone(),
+        scope_name: scope_name.to_owned(),
+        kind: s.kind,
+        trace_id: hex(&s.trace_id),
+        span_id: hex(&s.span_id),
+        parent_span_id: hex(&s.parent_span_id),
+        attributes: attributes(&s.attributes),
+        events: s
+            .events
+            .iter()
+            .map(|e| FlatEvent {
+                name: e.name.clone(),
+                time_unix_nano: e.time_unix_nano,
+                attributes: attributes(&e.attributes),
+            })
+            .collect(),
+        links: s
+            .links
+            .iter()
+            .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+            .collect(),
+        status_code: status.code,
+        status_message: status.message,
+        start_unix_nano: s.start_time_unix_nano,
+        end_unix_nano: s.end_time_unix_nano,
+        name: s.name,
+    }
+}
+
+fn resource_service(resource: &BTreeMap<String, AttrValue>) -> String {
+    resource
+        .get("service.name")
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
 /// Flattens an export request into spans.
 pub fn flatten(request: &ExportTraceServiceRequest) -> Vec<FlatSpan> {
     let mut out = Vec::new();
@@ -430,74 +457,59 @@ pub fn flatten(request: &ExportTraceServiceRequest) -> Vec<FlatSpan> {
             .as_ref()
             .map(|r| attributes(&r.attributes))
             .unwrap_or_default();
-        let service_name = resource
-            .get("service.name")
-            .map(ToString::to_string)
-            .unwrap_or_default();
+        let service_name = resource_service(&resource);
         for ss in &rs.scope_spans {
-            let scope_name = ss
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
+            let scope_name = ss.scope.as_ref().map(|s| s.name.as_str()).unwrap_or("");
             for s in &ss.spans {
-                let status = s.status.clone().unwrap_or_default();
-                out.push(FlatSpan {
-                    service_name: service_name.clone(),
-                    resource: resource.clone(),
-                    scope_name: scope_name.clone(),
-                    name: s.name.clone(),
-                    kind: s.kind,
-                    trace_id: hex(&s.trace_id),
-                    span_id: hex(&s.span_id),
-                    parent_span_id: hex(&s.parent_span_id),
-                    attributes: attributes(&s.attributes),
-                    events: s
-                        .events
-                        .iter()
-                        .map(|e| FlatEvent {
-                            name: e.name.clone(),
-                            time_unix_nano: e.time_unix_nano,
-                            attributes: attributes(&e.attributes),
-                        })
-                        .collect(),
-                    links: s
-                        .links
-                        .iter()
-                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
-                        .collect(),
-                    status_code: status.code,
-                    status_message: status.message,
-                    start_unix_nano: s.start_time_unix_nano,
-                    end_unix_nano: s.end_time_unix_nano,
-                });
+                out.push(flat_span(&service_name, &resource, scope_name, s.clone()));
             }
         }
     }
     out
 }
 
+/// Flattens a batch into spans (each span decoded).
+pub fn flatten_batch(batch: &SpanBatch) -> Vec<FlatSpan> {
+    let groups: Vec<(String, BTreeMap<String, AttrValue>)> = batch
+        .groups()
+        .iter()
+        .map(|g| {
+            let resource = attributes(&g.resource.attributes);
+            (resource_service(&resource), resource)
+        })
+        .collect();
+    batch
+        .metas()
+        .iter()
+        .map(|meta| {
+            let (service_name, resource) = &groups[meta.group as usize];
+            let scope = &batch.group_of(meta).scope;
+            flat_span(service_name, resource, &scope.name, batch.span(meta))
+        })
+        .collect()
+}
+
 /// Keeps every accepted request in memory (tests).
 #[derive(Clone, Default)]
 pub struct MemorySink {
-    requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
+    batches: Arc<Mutex<Vec<SpanBatch>>>,
     changed: Arc<tokio::sync::Notify>,
 }
 
 impl SpanSink for MemorySink {
-    fn accept(&self, request: ExportTraceServiceRequest) {
-        self.requests.lock().expect("sink lock").push(request);
+    fn accept(&self, batch: SpanBatch) {
+        self.batches.lock().expect("sink lock").push(batch);
         self.changed.notify_waiters();
     }
 }
 
 impl MemorySink {
     pub fn spans(&self) -> Vec<FlatSpan> {
-        self.requests
+        self.batches
             .lock()
             .expect("sink lock")
             .iter()
-            .flat_map(flatten)
+            .flat_map(flatten_batch)
             .collect()
     }
 
@@ -730,6 +742,63 @@ mod tests {
             tokio::net::TcpStream::connect(http_addr).await.is_err(),
             "nothing listens after shutdown"
         );
+    }
+
+    /// Bytes that are no OTLP request, over gRPC: refused with
+    /// InvalidArgument and prost's reason; an unknown method is Unimplemented.
+    #[tokio::test]
+    async fn grpc_refuses_undecodable_bytes_with_a_reason() {
+        let sink = MemorySink::default();
+        let rx = start(
+            Arc::new(sink.clone()),
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let client = reqwest::Client::builder()
+            .http2_prior_knowledge()
+            .build()
+            .unwrap();
+        let call = |method: &'static str, message: Vec<u8>| {
+            let mut frame = vec![0u8];
+            frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+            frame.extend_from_slice(&message);
+            client
+                .post(format!(
+                    "{}/opentelemetry.proto.collector.trace.v1.TraceService/{method}",
+                    rx.grpc_endpoint()
+                ))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(frame)
+                .send()
+        };
+        let status = |r: &reqwest::Response| {
+            let header = |name: &str| {
+                r.headers()
+                    .get(name)
+                    .map(|v| v.to_str().unwrap().to_owned())
+                    .unwrap_or_default()
+            };
+            (header("grpc-status"), header("grpc-message"))
+        };
+        // A ResourceSpans that claims 5 bytes and has 1.
+        let r = call("Export", vec![0x0a, 0x05, 0x01]).await.unwrap();
+        let (code, message) = status(&r);
+        assert_eq!(code, "3", "InvalidArgument: {message}");
+        assert!(
+            message.contains("not%20an%20OTLP%20protobuf%20export%20request"),
+            "{message}"
+        );
+        let r = call("Export", request(good()).encode_to_vec())
+            .await
+            .unwrap();
+        assert_eq!(status(&r).0, "", "OK comes in the trailers");
+        let _ = r.bytes().await;
+        let r = call("Nope", Vec::new()).await.unwrap();
+        assert_eq!(status(&r).0, "12", "Unimplemented");
+        assert_eq!(sink.spans().len(), 1);
     }
 
     /// An exporter keeps its connection open between exports (and its

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use autobot_otlp_receiver::SpanBatch;
 use autobot_trace::serve::{ServeConfig, Server};
 use autobot_trace::store::Store;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -123,13 +124,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(600);
 
-    // Memory first, while the heap is fresh: a store filled directly,
-    // measured by the RSS it adds (freed memory would hide it later).
+    // Memory first, while the heap is fresh: a store filled directly with
+    // what the receiver makes of each request's bytes, measured by the RSS
+    // it adds (freed memory would hide it later).
     let memory_spans = 200_000u64;
     let fresh = Arc::new(Store::new(usize::MAX));
     let before = rss();
     for seed in 0..memory_spans / BATCH as u64 {
-        fresh.insert(batch(1_000_000 + seed));
+        let bytes = batch(1_000_000 + seed).encode_to_vec();
+        fresh.insert_batch(SpanBatch::from_protobuf(bytes).expect("a valid batch"));
     }
     let added = rss().saturating_sub(before);
     let filled = fresh.stats().spans as u64;

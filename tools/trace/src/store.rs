@@ -1,21 +1,93 @@
 //! The bounded in-memory span store behind `serve`.
 //!
-//! Spans are kept as received (protobuf structs), grouped by trace; the
-//! Jaeger JSON is built only when somebody asks. When the total number of
-//! spans passes the bound, whole traces go, oldest first (by the arrival of
-//! their first span), so a trace is never half there.
+//! Spans are kept as received: each export request's bytes in one
+//! [`SpanBatch`] (checked and indexed by the receiver), and per trace a list
+//! of (batch, span) references. Nothing is decoded on ingest; a span is
+//! decoded, and the Jaeger JSON built, only when somebody asks. When the
+//! total number of spans passes the bound, whole traces go, oldest first (by
+//! the arrival of their first span), so a trace is never half there; a
+//! batch's bytes go with the last of its spans.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use autobot_otlp_receiver::{ExportTraceServiceRequest, SpanSink};
-use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, any_value};
+use autobot_otlp_receiver::{ExportTraceServiceRequest, SpanBatch, SpanMeta, SpanSink};
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 use crate::trace_id::TraceId;
 
-/// A span with the resource and scope it came with.
+/// One stored span: which batch, which of its spans.
+#[derive(Clone)]
+struct Entry {
+    batch: Arc<SpanBatch>,
+    index: u32,
+}
+
+impl Entry {
+    fn meta(&self) -> &SpanMeta {
+        &self.batch.metas()[self.index as usize]
+    }
+
+    fn decode(&self) -> StoredSpan {
+        let meta = self.meta();
+        let group = self.batch.group_of(meta);
+        StoredSpan {
+            service: group.service.clone(),
+            resource: group.resource.clone(),
+            scope: group.scope.clone(),
+            span: self.batch.span(meta),
+        }
+    }
+}
+
+/// Trace ids are random (W3C): their own bits, mixed once with a per-store
+/// key, are hash enough; SipHash costs more than the rest of an insert.
+#[derive(Clone, Copy)]
+struct TraceIdHash(u64);
+
+impl Default for TraceIdHash {
+    fn default() -> Self {
+        Self(std::collections::hash_map::RandomState::new().hash_one(0u8) | 1)
+    }
+}
+
+impl BuildHasher for TraceIdHash {
+    type Hasher = TraceIdHasher;
+    fn build_hasher(&self) -> TraceIdHasher {
+        TraceIdHasher(self.0)
+    }
+}
+
+struct TraceIdHasher(u64);
+
+impl Hasher for TraceIdHasher {
+    fn finish(&self) -> u64 {
+        // A multiply-xorshift finaliser (the low bits pick the bucket).
+        let h = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(31);
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
+    }
+}
+
+/// A span decoded, with the resource and scope it came with.
 #[derive(Clone, Debug)]
 pub struct StoredSpan {
     pub service: Arc<str>,
@@ -44,7 +116,7 @@ pub struct StoreStats {
 
 #[derive(Default)]
 struct Inner {
-    traces: HashMap<TraceId, Vec<StoredSpan>>,
+    traces: HashMap<TraceId, Vec<Entry>, TraceIdHash>,
     /// Trace ids in the order their first span arrived (eviction order).
     arrival: VecDeque<TraceId>,
     spans: usize,
@@ -87,34 +159,54 @@ impl Store {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Stores a decoded request (tests and tools); a request that is not
+    /// valid (see `autobot_otlp_receiver::validate`) is not stored.
     pub fn insert(&self, request: ExportTraceServiceRequest) {
+        if let Ok(batch) = SpanBatch::from_request(request) {
+            self.insert_batch(batch);
+        }
+    }
+
+    /// Stores the spans of a batch (what `serve` receives).
+    pub fn insert_batch(&self, batch: SpanBatch) {
+        if batch.is_empty() {
+            return;
+        }
+        let batch = Arc::new(batch);
         let mut inner = self.lock();
         let inner = &mut *inner;
-        for resource_spans in request.resource_spans {
-            let resource = Arc::new(resource_spans.resource.unwrap_or_default());
-            let service: Arc<str> = Arc::from(service_name(&resource));
-            for scope_spans in resource_spans.scope_spans {
-                let scope = Arc::new(scope_spans.scope.unwrap_or_default());
-                for span in scope_spans.spans {
-                    // validate() has checked the id; a bad one cannot get here.
-                    let Some(trace_id) = TraceId::from_bytes(&span.trace_id) else {
-                        continue;
-                    };
-                    remember_operation(&mut inner.operations, &service, &span.name, span.kind);
-                    let spans = inner.traces.entry(trace_id).or_insert_with(|| {
-                        inner.arrival.push_back(trace_id);
-                        Vec::new()
-                    });
-                    spans.push(StoredSpan {
-                        service: service.clone(),
-                        resource: resource.clone(),
-                        scope: scope.clone(),
-                        span,
-                    });
-                    inner.spans += 1;
+        // (group, name, kind) already in `operations`: spans of a batch
+        // mostly repeat a few operations.
+        let mut known: Vec<(u32, &[u8], i32)> = Vec::new();
+        for (index, meta) in batch.metas().iter().enumerate() {
+            let name = batch.name_bytes(meta);
+            if !known
+                .iter()
+                .any(|(g, n, k)| *g == meta.group && *k == meta.kind && *n == name)
+            {
+                let service = &batch.group_of(meta).service;
+                remember_operation(&mut inner.operations, service, batch.name(meta), meta.kind);
+                if known.len() < 16 {
+                    known.push((meta.group, name, meta.kind));
                 }
             }
+            let trace_id = TraceId(u128::from_be_bytes(meta.trace_id));
+            let entry = Entry {
+                batch: batch.clone(),
+                index: index as u32,
+            };
+            match inner.traces.get_mut(&trace_id) {
+                Some(spans) => spans.push(entry),
+                None => {
+                    inner.arrival.push_back(trace_id);
+                    let mut spans = Vec::with_capacity(4);
+                    spans.push(entry);
+                    inner.traces.insert(trace_id, spans);
+                }
+            }
+            inner.spans += 1;
         }
+        drop(known);
         while inner.spans > self.max_spans {
             let Some(oldest) = inner.arrival.pop_front() else {
                 break;
@@ -134,8 +226,10 @@ impl Store {
         }
     }
 
+    /// A trace's spans, decoded (outside the lock), in arrival order.
     pub fn trace(&self, id: TraceId) -> Option<Vec<StoredSpan>> {
-        self.lock().traces.get(&id).cloned()
+        let entries = self.lock().traces.get(&id).cloned()?;
+        Some(entries.iter().map(Entry::decode).collect())
     }
 
     pub fn services(&self) -> Vec<String> {
@@ -180,32 +274,41 @@ impl Store {
 
     /// Traces with at least one span matching every condition, newest first.
     pub fn search(&self, query: &SpanQuery) -> Vec<(TraceId, Vec<StoredSpan>)> {
-        let inner = self.lock();
-        let mut found: Vec<(u64, TraceId)> = inner
-            .traces
-            .iter()
-            .filter(|(_, spans)| spans.iter().any(|s| query.matches(s)))
-            .map(|(id, spans)| {
-                let newest = spans
-                    .iter()
-                    .map(|s| s.span.start_time_unix_nano)
-                    .max()
-                    .unwrap_or(0);
-                (newest, *id)
-            })
-            .collect();
-        found.sort_by(|a, b| b.cmp(a));
+        let found: Vec<Vec<Entry>> = {
+            let inner = self.lock();
+            let mut found: Vec<(u64, TraceId)> = inner
+                .traces
+                .iter()
+                .filter(|(_, spans)| spans.iter().any(|s| query.matches_entry(s)))
+                .map(|(id, spans)| {
+                    let newest = spans
+                        .iter()
+                        .map(|s| s.meta().start_unix_nano)
+                        .max()
+                        .unwrap_or(0);
+                    (newest, *id)
+                })
+                .collect();
+            found.sort_by(|a, b| b.cmp(a));
+            found
+                .into_iter()
+                .take(query.limit)
+                .map(|(_, id)| inner.traces[&id].clone())
+                .collect()
+        };
         found
             .into_iter()
-            .take(query.limit)
-            .map(|(_, id)| (id, inner.traces[&id].clone()))
+            .map(|entries| {
+                let id = TraceId(u128::from_be_bytes(entries[0].meta().trace_id));
+                (id, entries.iter().map(Entry::decode).collect())
+            })
             .collect()
     }
 }
 
 impl SpanSink for Store {
-    fn accept(&self, request: ExportTraceServiceRequest) {
-        self.insert(request);
+    fn accept(&self, batch: SpanBatch) {
+        self.insert_batch(batch);
     }
 }
 
@@ -231,21 +334,44 @@ fn remember_operation(
     }
 }
 
-pub fn service_name(resource: &Resource) -> String {
-    resource
-        .attributes
-        .iter()
-        .find(|kv| kv.key == "service.name")
-        .and_then(|kv| kv.value.as_ref())
-        .and_then(|v| match &v.value {
-            Some(any_value::Value::StringValue(s)) => Some(s.clone()),
-            _ => None,
-        })
-        // What the OpenTelemetry SDKs and Jaeger show for a resource without a name.
-        .unwrap_or_else(|| "unknown_service".to_owned())
-}
+pub use autobot_otlp_receiver::service_name;
 
 impl SpanQuery {
+    /// [`matches`](Self::matches) on a stored span: the span is decoded
+    /// only when tags must be compared.
+    fn matches_entry(&self, e: &Entry) -> bool {
+        let meta = e.meta();
+        if *e.batch.group_of(meta).service != *self.service {
+            return false;
+        }
+        if self
+            .operation
+            .as_deref()
+            .is_some_and(|op| op != e.batch.name(meta))
+        {
+            return false;
+        }
+        let start = meta.start_unix_nano;
+        if self.start_min.is_some_and(|min| start < min)
+            || self.start_max.is_some_and(|max| start > max)
+        {
+            return false;
+        }
+        let duration = meta.duration_nanos();
+        if self.duration_min.is_some_and(|min| duration < min)
+            || self.duration_max.is_some_and(|max| duration > max)
+        {
+            return false;
+        }
+        if self.tags.is_empty() {
+            return true;
+        }
+        let decoded = e.decode();
+        self.tags
+            .iter()
+            .all(|(key, want)| tag_matches(&decoded, key, want))
+    }
+
     pub fn matches(&self, s: &StoredSpan) -> bool {
         if *s.service != *self.service {
             return false;
@@ -292,6 +418,7 @@ fn tag_matches(s: &StoredSpan, key: &str, want: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::any_value;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 
     fn request(trace: u8, spans: u8) -> ExportTraceServiceRequest {

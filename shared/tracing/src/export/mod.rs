@@ -36,7 +36,6 @@ pub struct ExportCounters {
     ended: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
-    failed_batches: AtomicU64,
     last_failure_log_ms: AtomicU64,
     /// Spans the receiver rejected in an accepted request (OTLP partial
     /// success), reported by the exporter during its current export and
@@ -151,7 +150,6 @@ impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
             }
             Err(e) => {
                 let failed = self.counters.failed.fetch_add(n, Ordering::Relaxed) + n;
-                self.counters.failed_batches.fetch_add(1, Ordering::Relaxed);
                 if self.counters.log_due() {
                     tracing::warn!(
                         target: "autobot_tracing::export",

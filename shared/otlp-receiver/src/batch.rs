@@ -235,14 +235,21 @@ fn simple_value(value: &[u8]) -> bool {
     }
 }
 
+/// A `KeyValue`: the common shape (a short ASCII key, then one simple
+/// value) inline, anything else in [`check_key_value_in_full`].
+#[inline(always)]
 fn check_key_value(bytes: &[u8], depth: u32) -> Fast<()> {
-    // The common shape first: a short ASCII key, then one simple value.
     if let Some([0x12, len, value @ ..]) = short_ascii_field(bytes, 0x0a)
         && usize::from(*len) == value.len()
         && simple_value(value)
     {
         return Ok(());
     }
+    check_key_value_in_full(bytes, depth)
+}
+
+#[inline(never)]
+fn check_key_value_in_full(bytes: &[u8], depth: u32) -> Fast<()> {
     let mut r = Reader::new(bytes);
     while r.more() {
         match r.key()? {

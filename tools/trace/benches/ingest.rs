@@ -105,8 +105,8 @@ fn rss() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-/// User + system CPU time of one thread of this process (Linux, 100 Hz ticks).
-fn thread_cpu(tid: &str) -> Duration {
+/// (user, system) CPU time of one thread of this process (Linux, 100 Hz ticks).
+fn thread_cpu(tid: &str) -> (Duration, Duration) {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     // Fields after the command name in parentheses: utime is 14th, stime 15th overall.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -114,8 +114,8 @@ fn thread_cpu(tid: &str) -> Duration {
         .split_whitespace()
         .map(|f| f.parse().unwrap_or(0))
         .collect();
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+    let ticks = |i: usize| Duration::from_millis(fields.get(i).copied().unwrap_or(0) * 10);
+    (ticks(11), ticks(12))
 }
 
 fn main() {
@@ -196,7 +196,11 @@ fn main() {
                 None => break,
             }
         }
-        (started.elapsed(), thread_cpu(&server_tid) - cpu_before)
+        let cpu_after = thread_cpu(&server_tid);
+        (
+            started.elapsed(),
+            (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1),
+        )
     });
     let spans = batches * BATCH as u64;
     let stored = store.stats().spans as u64;
@@ -219,10 +223,14 @@ fn main() {
         elapsed.as_secs_f64(),
         spans as f64 / elapsed.as_secs_f64()
     );
+    let (server_user, server_system) = server_cpu;
+    let server_cpu = server_user + server_system;
     if server_cpu > Duration::ZERO {
         println!(
-            "  server thread CPU {:.2}s -> {:.0} spans per CPU-second",
+            "  server thread CPU {:.2}s (user {:.2}s, system {:.2}s) -> {:.0} spans per CPU-second",
             server_cpu.as_secs_f64(),
+            server_user.as_secs_f64(),
+            server_system.as_secs_f64(),
             spans as f64 / server_cpu.as_secs_f64()
         );
     }

@@ -519,4 +519,101 @@ mod tests {
         let one = SpanQuery { limit: 1, ..all };
         assert_eq!(store.search(&one).len(), 1);
     }
+
+    /// What gRPC hands over: the request's bytes, indexed. Operations are
+    /// remembered per service and kind, tag filters decode the span.
+    #[test]
+    fn a_protobuf_batch_is_stored_searched_and_decoded() {
+        use autobot_otlp_receiver::SpanBatch;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+        use prost::Message;
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(v.into())),
+            }),
+            ..Default::default()
+        };
+        let group = |service: &str, trace: u8, spans: Vec<(u8, i32, &str)>| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", service), kv("host.name", "h1")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: spans
+                    .into_iter()
+                    .map(|(id, kind, route)| Span {
+                        trace_id: vec![trace; 16],
+                        span_id: vec![id; 8],
+                        name: "GET".into(),
+                        kind,
+                        start_time_unix_nano: 1_000 * u64::from(id),
+                        end_time_unix_nano: 1_000 * u64::from(id) + 10,
+                        attributes: vec![kv("http.route", route)],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                group("a", 1, vec![(1, 2, "/x"), (2, 2, "/y"), (3, 3, "/x")]),
+                group("b", 2, vec![(4, 2, "/z")]),
+            ],
+        };
+        let store = Store::new(100);
+        store.insert_batch(SpanBatch::from_protobuf(request.encode_to_vec()).unwrap());
+        assert_eq!(store.services(), ["a", "b"]);
+        assert_eq!(
+            store.operations_with_kind("a"),
+            [("GET".to_owned(), 2), ("GET".to_owned(), 3)]
+        );
+        assert_eq!(store.operations_with_kind("b"), [("GET".to_owned(), 2)]);
+
+        let spans = store.trace(TraceId(u128::from_be_bytes([1; 16]))).unwrap();
+        assert_eq!(spans.len(), 3);
+        assert_eq!(
+            spans[1].span,
+            request.resource_spans[0].scope_spans[0].spans[1]
+        );
+        assert_eq!(&*spans[1].service, "a");
+        assert_eq!(
+            *spans[1].resource,
+            request.resource_spans[0].resource.clone().unwrap()
+        );
+
+        let tagged = |service: &str, tags: &[(&str, &str)]| SpanQuery {
+            service: service.into(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(store.search(&tagged("a", &[("http.route", "/y")])).len(), 1);
+        assert_eq!(
+            store.search(&tagged("a", &[("http.route", "/y"), ("host.name", "h1")]))[0]
+                .1
+                .len(),
+            3,
+            "a resource attribute matches too; the whole trace comes back"
+        );
+        assert!(
+            store
+                .search(&tagged("a", &[("http.route", "/z")]))
+                .is_empty()
+        );
+        assert!(
+            store
+                .search(&tagged("b", &[("span.kind", "client")]))
+                .is_empty()
+        );
+        assert_eq!(
+            store.search(&tagged("a", &[("span.kind", "client")])).len(),
+            1
+        );
+    }
 }

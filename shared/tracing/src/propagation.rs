@@ -218,11 +218,11 @@ fn extract_w3c(carrier: &dyn Carrier) -> Option<SpanContext> {
     if version == 0xff || (version == 0 && parts.next().is_some()) {
         return None;
     }
-    if has_upper(trace) || has_upper(span) || has_upper(flags) {
+    if has_upper(flags) {
         return None;
     }
-    let trace_id = TraceId::from_hex(trace).ok()?;
-    let span_id = SpanId::from_hex(span).ok()?;
+    let trace_id = trace_id(trace)?;
+    let span_id = span_id(span)?;
     let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
     let state = read(carrier, Field::Tracestate)
         .map(|s| TraceState::from_str(s).unwrap_or_default())
@@ -233,6 +233,43 @@ fn extract_w3c(carrier: &dyn Carrier) -> Option<SpanContext> {
 
 fn has_upper(s: &str) -> bool {
     s.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+/// 1 to `max` lower-case hex digits, decoded in one pass: the form every
+/// caller sends. Anything else returns `None` and takes the exact slow path.
+fn lower_hex(s: &str, max: usize) -> Option<u128> {
+    if s.is_empty() || s.len() > max {
+        return None;
+    }
+    let mut value = 0u128;
+    for b in s.bytes() {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            _ => return None,
+        };
+        value = value << 4 | u128::from(digit);
+    }
+    Some(value)
+}
+
+/// A trace id as the SDK propagators read it: no upper case, then
+/// `TraceId::from_hex` (`u128::from_str_radix`, with its leniencies).
+fn trace_id(s: &str) -> Option<TraceId> {
+    match lower_hex(s, 32) {
+        Some(v) => Some(TraceId::from(v)),
+        None if has_upper_any(s) => None,
+        None => TraceId::from_hex(s).ok(),
+    }
+}
+
+/// A span id, likewise (`u64::from_str_radix`).
+fn span_id(s: &str) -> Option<SpanId> {
+    match lower_hex(s, 16) {
+        Some(v) => u64::try_from(v).ok().map(SpanId::from),
+        None if has_upper_any(s) => None,
+        None => SpanId::from_hex(s).ok(),
+    }
 }
 
 // ---------------------------------------------------------------- B3
@@ -332,20 +369,21 @@ fn extract_b3_multi(carrier: &dyn Carrier, single: bool) -> Option<SpanContext> 
 }
 
 fn b3_trace_id(s: &str) -> Option<TraceId> {
-    if has_upper_any(s) || (s.len() != 16 && s.len() != 32) {
+    if s.len() != 16 && s.len() != 32 {
         return None;
     }
-    TraceId::from_hex(s).ok()
+    trace_id(s)
 }
 
 fn b3_span_id(s: &str) -> Option<SpanId> {
-    if has_upper_any(s) || s.len() != 16 {
+    if s.len() != 16 {
         return None;
     }
-    SpanId::from_hex(s).ok()
+    span_id(s)
 }
 
-/// The B3 propagator's test is `to_lowercase() != s`: any upper-case letter.
+/// Any upper-case letter: the W3C propagator tests ASCII, the B3 one
+/// `to_lowercase() != s`; a non-ASCII id fails to parse either way.
 fn has_upper_any(s: &str) -> bool {
     if s.is_ascii() {
         has_upper(s)
@@ -411,14 +449,13 @@ fn inject_into(formats: &Propagators, cx: &Context, sink: &mut dyn Sink) {
 }
 
 fn extract_from(formats: &Propagators, base: &Context, carrier: &dyn Carrier) -> Context {
+    // A valid traceparent wins, so B3 is read only without one.
     let mut remote = None;
-    if formats.b3_single || formats.b3_multi {
-        remote = extract_b3(carrier, formats.b3_single);
+    if formats.tracecontext {
+        remote = extract_w3c(carrier);
     }
-    if formats.tracecontext
-        && let Some(sc) = extract_w3c(carrier)
-    {
-        remote = Some(sc);
+    if remote.is_none() && (formats.b3_single || formats.b3_multi) {
+        remote = extract_b3(carrier, formats.b3_single);
     }
     let cx = match remote {
         Some(sc) => base.with_remote_span_context(sc),

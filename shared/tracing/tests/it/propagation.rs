@@ -299,12 +299,14 @@ mod differential {
                 S.to_owned(),
                 format!("+{}", &good[1..]),
                 format!("{good}ab"),
+                format!("{good}a"),
+                format!("{}g", &good[1..]),
                 good[1..].to_owned(),
                 "1".to_owned(),
                 String::new(),
                 "zz".to_owned(),
             ]),
-            1 => "[0-9a-fA-F+]{0,34}",
+            1 => "[0-9a-gA-G+]{0,34}",
         ]
     }
 

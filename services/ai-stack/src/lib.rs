@@ -46,5 +46,3 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(autobot_tracing::http::server_layer())
 }
-
-pub use autobot_lifecycle::shutdown_signal;

@@ -7,8 +7,7 @@
 # machine's perf has no hardware counters (`perf stat -e instructions` says
 # <not supported>).
 #
-# Usage: bench/profile.sh [N] [MODE...]   MODE: untraced, traced-1.0, traced-0.01, w3c-1.0,
-#        otel-client-1.0, otel-client-0.01
+# Usage: bench/profile.sh [N] [MODE...]   MODE: untraced, traced-1.0, traced-0.01, w3c-1.0
 # Output: .run/bench/profile/<mode>/callgrind.<role>.out, and per mode a line
 # of instructions per request for A, B and the sink, then the top functions
 # (inclusive) of A at rate 1.0 (callgrind_annotate --inclusive=yes).
@@ -79,9 +78,6 @@ for mode in "${MODES[@]}"; do
     traced-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0) ;;
     traced-0.01) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.01) ;;
     w3c-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 OTEL_PROPAGATORS=tracecontext,baggage) ;;
-    # A's CLIENT span made with the OpenTelemetry API (bench/two-hop/src/experiment.rs)
-    otel-client-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 TWO_HOP_CLIENT=otel-api) ;;
-    otel-client-0.01) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.01 TWO_HOP_CLIENT=otel-api) ;;
     *) echo "bench/profile.sh: unknown mode $mode" >&2; exit 2 ;;
   esac
   grind "$dir/callgrind.sink.out" "$TRACE_BIN" serve --otlp-grpc "127.0.0.1:$SINK_GRPC" \
@@ -106,3 +102,10 @@ for mode in "${MODES[@]}"; do
   printf '%-12s instructions/request: A %8d  B %8d  A+B %8d  sink %8d\n' "$mode" \
     $((a / N)) $((b / N)) $(((a + b) / N)) $((s / N)) | tee "$dir/summary.txt"
 done
+
+top="$OUT/traced-1.0/callgrind.a.out.1"
+if [ -f "$top" ]; then
+  echo "== A at rate 1.0, top functions (inclusive), from $top"
+  # sed reads everything (no early exit), so callgrind_annotate never gets SIGPIPE.
+  callgrind_annotate --inclusive=yes "$top" | sed -n '1,45p'
+fi

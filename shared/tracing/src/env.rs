@@ -7,25 +7,32 @@
 //! that `AcceptEnv` does not name); the child continues from its environment.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{
-    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
-};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::propagation::MAX_CONTEXT_VALUE_BYTES;
+use crate::config::Propagators;
+use crate::propagation::AutobotPropagator;
 
 /// The variables this carrier uses.
 pub const VARIABLES: [&str; 3] = ["TRACEPARENT", "TRACESTATE", "BAGGAGE"];
 
-/// W3C only: the env carrier's names are defined for trace context and baggage.
-fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ])
+/// W3C only: the env carrier's names are defined for trace context and
+/// baggage. This set is fixed (`OTEL_PROPAGATORS` does not change it); the
+/// rules, size limit included, are those of [`AutobotPropagator`], written once.
+static PROPAGATOR: LazyLock<AutobotPropagator> = LazyLock::new(|| {
+    AutobotPropagator::new(Propagators {
+        tracecontext: true,
+        baggage: true,
+        b3_single: false,
+        b3_multi: false,
+    })
+});
+
+fn propagator() -> &'static AutobotPropagator {
+    &PROPAGATOR
 }
 
 /// Env variable name for a propagation key: upper-case, others → `_`.
@@ -45,7 +52,7 @@ struct EnvInjector<'a>(&'a mut BTreeMap<String, String>);
 
 impl Injector for EnvInjector<'_> {
     fn set(&mut self, key: &str, value: String) {
-        // TraceContextPropagator always writes tracestate, even empty.
+        // The W3C rules write tracestate even when it is empty.
         if !value.is_empty() {
             self.0.insert(variable_name(key), value);
         }
@@ -59,7 +66,7 @@ impl Extractor for EnvExtractor {
         self.0
             .get(&variable_name(key))
             .map(String::as_str)
-            .filter(|v| !v.is_empty() && v.len() <= MAX_CONTEXT_VALUE_BYTES)
+            .filter(|v| !v.is_empty())
     }
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(String::as_str).collect()

@@ -10,7 +10,6 @@
 //! (tracing-opentelemetry activates its context on enter) or the context the
 //! server layer attached to the request.
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use http::Extensions;
@@ -108,7 +107,11 @@ impl Middleware for ClientTrace {
             }
             return next.run(req, extensions).await;
         };
-        let (name, method) = span_name_and_method(req.method());
+        // Semantic conventions: name `{METHOD}`, or `HTTP` with `_OTHER`.
+        let (name, method) = match known_method(req.method()) {
+            Some(m) => (m, m),
+            None => ("HTTP", "_OTHER"),
+        };
         let mut span = tracer
             .span_builder(name)
             .with_kind(SpanKind::Client)
@@ -139,16 +142,14 @@ impl Middleware for ClientTrace {
     }
 }
 
-/// Semantic conventions: name `{METHOD}`, or `HTTP` with `_OTHER` for a
-/// method they do not know.
-fn span_name_and_method(method: &http::Method) -> (Cow<'static, str>, &'static str) {
+/// The method as the semantic conventions name it: one of the nine methods
+/// they know, or `None` (span name `HTTP`, `http.request.method` `_OTHER`).
+/// The server layer uses it too.
+pub(crate) fn known_method(method: &http::Method) -> Option<&'static str> {
     const KNOWN: [&str; 9] = [
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
     ];
-    match KNOWN.iter().find(|m| **m == method.as_str()) {
-        Some(m) => (Cow::Borrowed(m), m),
-        None => (Cow::Borrowed("HTTP"), "_OTHER"),
-    }
+    KNOWN.iter().copied().find(|m| *m == method.as_str())
 }
 
 /// Owns the CLIENT span's context and ends the span when dropped, so a

@@ -19,6 +19,7 @@ use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer}
 use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
+use super::client::known_method;
 use crate::propagation::{extract_headers, traceresponse_bytes};
 use crate::redact::redact_query;
 
@@ -167,19 +168,12 @@ where
     }
 }
 
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
-
 /// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).
 fn server_span_name<B>(req: &Request<B>) -> String {
-    let method = req.method().as_str();
-    let known = KNOWN_METHODS.contains(&method);
-    match (known, matched_route(req)) {
-        (true, Some(route)) => format!("{method} {route}"),
-        (true, None) => method.to_owned(),
-        (false, Some(route)) => format!("HTTP {route}"),
-        (false, None) => "HTTP".to_owned(),
+    let method = known_method(req.method()).unwrap_or("HTTP");
+    match matched_route(req) {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
     }
 }
 
@@ -191,18 +185,17 @@ fn matched_route<B>(req: &Request<B>) -> Option<&str> {
 
 /// The attributes known when the request arrives.
 fn server_span_attributes<B>(req: &Request<B>) -> Vec<KeyValue> {
-    let method = req.method().as_str();
-    let known = KNOWN_METHODS.contains(&method);
     let route = matched_route(req);
     let mut attributes = Vec::with_capacity(10);
-    if known {
-        attributes.push(KeyValue::new("http.request.method", method.to_owned()));
-    } else {
-        attributes.push(KeyValue::new("http.request.method", "_OTHER"));
-        attributes.push(KeyValue::new(
-            "http.request.method_original",
-            method.to_owned(),
-        ));
+    match known_method(req.method()) {
+        Some(method) => attributes.push(KeyValue::new("http.request.method", method)),
+        None => {
+            attributes.push(KeyValue::new("http.request.method", "_OTHER"));
+            attributes.push(KeyValue::new(
+                "http.request.method_original",
+                req.method().as_str().to_owned(),
+            ));
+        }
     }
     attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
     attributes.push(KeyValue::new(
@@ -253,5 +246,52 @@ fn protocol_version(v: http::Version) -> &'static str {
         http::Version::HTTP_2 => "2",
         http::Version::HTTP_3 => "3",
         _ => "1.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute(attributes: &[KeyValue], key: &str) -> Option<String> {
+        attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    }
+
+    #[test]
+    fn a_known_method_names_the_span_and_the_attribute() {
+        let req = Request::builder()
+            .method("PATCH")
+            .uri("/x")
+            .body(())
+            .unwrap();
+        assert_eq!(server_span_name(&req), "PATCH");
+        let attributes = server_span_attributes(&req);
+        assert_eq!(
+            attribute(&attributes, "http.request.method").as_deref(),
+            Some("PATCH")
+        );
+        assert_eq!(attribute(&attributes, "http.request.method_original"), None);
+    }
+
+    #[test]
+    fn an_unknown_method_is_http_and_other_with_the_original_kept() {
+        let req = Request::builder()
+            .method("PURGE")
+            .uri("/x")
+            .body(())
+            .unwrap();
+        assert_eq!(server_span_name(&req), "HTTP");
+        let attributes = server_span_attributes(&req);
+        assert_eq!(
+            attribute(&attributes, "http.request.method").as_deref(),
+            Some("_OTHER")
+        );
+        assert_eq!(
+            attribute(&attributes, "http.request.method_original").as_deref(),
+            Some("PURGE")
+        );
     }
 }

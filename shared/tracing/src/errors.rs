@@ -1,8 +1,11 @@
 //! Recording a failure on a span the way OpenTelemetry expects it: status
-//! ERROR with the message, an `exception` event, and `error.type`.
+//! ERROR with the message, an `exception` event, and `error.type`. Two doors,
+//! the same record: a `tracing` span ([`record_error_message`]) and an
+//! OpenTelemetry span ([`record_error_on_span`], for the spans made with the
+//! OpenTelemetry API directly, such as the HTTP CLIENT span).
 
 use opentelemetry::KeyValue;
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{SpanRef, Status};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Marks `span` failed. `error_type` is a low-cardinality class such as
@@ -16,12 +19,28 @@ pub fn record_error_message(span: &tracing::Span, error_type: &str, message: &st
     span.set_attribute("error.type", error_type.to_owned());
     span.add_event(
         "exception",
-        vec![
-            KeyValue::new("exception.type", error_type.to_owned()),
-            KeyValue::new("exception.message", message.to_owned()),
-        ],
+        exception_attributes(error_type.to_owned(), message.to_owned()),
     );
     span.set_status(Status::error(message.to_owned()));
+}
+
+/// [`record_error_message`] on an OpenTelemetry span: the same `error.type`,
+/// `exception` event and status.
+pub(crate) fn record_error_on_span(span: &SpanRef<'_>, error_type: String, message: String) {
+    span.set_attribute(KeyValue::new("error.type", error_type.clone()));
+    span.add_event(
+        "exception",
+        exception_attributes(error_type, message.clone()),
+    );
+    span.set_status(Status::error(message));
+}
+
+/// The `exception` event's attributes.
+fn exception_attributes(error_type: String, message: String) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("exception.type", error_type),
+        KeyValue::new("exception.message", message),
+    ]
 }
 
 /// `outer: inner: innermost`, the way operators read errors.

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use http::Extensions;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
+use crate::errors::record_error_on_span;
 use crate::propagation::inject_headers;
 use crate::redact::redact_url;
 
@@ -170,12 +171,12 @@ impl EndOnDrop {
                     ));
                     // Semantic conventions: on a CLIENT span any 4xx/5xx is an error.
                     if status >= 400 {
-                        record_error(&span, status.to_string(), format!("HTTP {status}"));
+                        record_error_on_span(&span, status.to_string(), format!("HTTP {status}"));
                     }
                 }
                 Err(e) => {
                     let (error_type, message) = classify(e);
-                    record_error(&span, error_type.to_owned(), message);
+                    record_error_on_span(&span, error_type.to_owned(), message);
                 }
             }
         }
@@ -187,21 +188,6 @@ impl Drop for EndOnDrop {
     fn drop(&mut self) {
         self.0.span().end();
     }
-}
-
-/// What `crate::errors::record_error_message` records on a `tracing` span,
-/// on an OpenTelemetry span: `error.type`, an `exception` event, status
-/// ERROR with the message.
-fn record_error(span: &opentelemetry::trace::SpanRef<'_>, error_type: String, message: String) {
-    span.set_attribute(KeyValue::new("error.type", error_type.clone()));
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", error_type),
-            KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_status(Status::error(message));
 }
 
 /// A low-cardinality error class and a message without the URL (which may carry secrets).

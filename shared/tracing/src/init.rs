@@ -31,8 +31,9 @@ pub const SCOPE_NAME: &str = "autobot-tracing";
 
 /// Targets whose own spans never reach OpenTelemetry: the exporter's
 /// transport would otherwise trace itself (opentelemetry-rust#761). Targets
-/// are prefixes, so `reqwest` is deliberately absent (it would also silence
-/// `reqwest_tracing`, the client spans).
+/// are prefixes. `reqwest` needs no entry: it makes no `tracing` spans (it
+/// logs through `log`), and the HTTP CLIENT spans are made with the
+/// OpenTelemetry API (`http/client.rs`), which this filter does not see.
 const SPAN_FILTER: &str =
     "info,h2=off,hyper=off,hyper_util=off,tonic=off,tower=off,opentelemetry=off,rustls=off";
 

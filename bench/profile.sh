@@ -7,7 +7,8 @@
 # machine's perf has no hardware counters (`perf stat -e instructions` says
 # <not supported>).
 #
-# Usage: bench/profile.sh [N] [MODE...]   MODE: untraced, traced-1.0, traced-0.01, w3c-1.0
+# Usage: bench/profile.sh [N] [MODE...]   MODE: untraced, traced-1.0, traced-0.01, w3c-1.0,
+#        b3single-1.0 (W3C + baggage + the single b3 header, no X-B3-*)
 # Output: .run/bench/profile/<mode>/callgrind.<role>.out, and per mode a line
 # of instructions per request for A, B and the sink, then the top functions
 # (inclusive) of A at rate 1.0 (callgrind_annotate --inclusive=yes).
@@ -78,6 +79,7 @@ for mode in "${MODES[@]}"; do
     traced-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0) ;;
     traced-0.01) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.01) ;;
     w3c-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 OTEL_PROPAGATORS=tracecontext,baggage) ;;
+    b3single-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 OTEL_PROPAGATORS=tracecontext,baggage,b3) ;;
     *) echo "bench/profile.sh: unknown mode $mode" >&2; exit 2 ;;
   esac
   grind "$dir/callgrind.sink.out" "$TRACE_BIN" serve --otlp-grpc "127.0.0.1:$SINK_GRPC" \

@@ -11,7 +11,9 @@ use opentelemetry::{Context, KeyValue};
 use proptest::prelude::*;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::support::in_memory;
+use autobot_tracing::Propagators;
+
+use crate::support::{in_memory, in_memory_with};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN: &str = "00f067aa0ba902b7";
@@ -52,9 +54,40 @@ fn w3c_traceparent_and_tracestate_are_continued() {
     assert_eq!(out["tracestate"], "vendor=opaque,other=1");
 }
 
+/// `OTEL_PROPAGATORS=tracecontext,baggage,b3,b3multi`.
+const ALL_FOUR: Propagators = Propagators {
+    tracecontext: true,
+    baggage: true,
+    b3_single: true,
+    b3_multi: true,
+};
+
+#[test]
+fn by_default_b3_is_injected_as_the_single_header_only() {
+    let (_g, _e) = in_memory(1.0);
+    let span = tracing::info_span!("client");
+    let cx = span.context();
+    let mut out = HeaderMap::new();
+    inject_headers(&cx, &mut out);
+    let (trace, span_id, _) = ids(&cx);
+    assert_eq!(out["b3"], format!("{trace}-{span_id}-1").as_str());
+    assert!(out.contains_key("traceparent"));
+    let multi: Vec<_> = out
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-b3-"))
+        .collect();
+    assert!(multi.is_empty(), "X-B3-* sent by default: {multi:?}");
+    // The multi form is still understood when a caller sends it.
+    let mut h = HeaderMap::new();
+    h.insert("x-b3-traceid", trace.parse().unwrap());
+    h.insert("x-b3-spanid", span_id.parse().unwrap());
+    h.insert("x-b3-sampled", "1".parse().unwrap());
+    assert_eq!(ids(&extract_headers(&h)), (trace, span_id, true));
+}
+
 #[test]
 fn every_format_is_injected_and_each_alone_is_extracted() {
-    let (_g, _e) = in_memory(1.0);
+    let (_g, _e) = in_memory_with(1.0, ALL_FOUR);
     let span = tracing::info_span!("client");
     let cx = span
         .context()

@@ -2,15 +2,24 @@
 
 use std::collections::HashMap;
 
-use autobot_tracing::{TelemetryGuard, TracingConfig};
+use autobot_tracing::{Propagators, TelemetryGuard, TracingConfig};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 
 /// Installs telemetry that keeps finished spans in memory.
 pub fn in_memory(rate: f64) -> (TelemetryGuard, InMemorySpanExporter) {
+    in_memory_with(rate, Propagators::default())
+}
+
+/// [`in_memory`] with the given propagators (`OTEL_PROPAGATORS`).
+pub fn in_memory_with(
+    rate: f64,
+    propagators: Propagators,
+) -> (TelemetryGuard, InMemorySpanExporter) {
     let exporter = InMemorySpanExporter::default();
     let cfg = TracingConfig {
         sample_rate: rate,
         log_filter: "warn".into(),
+        propagators,
         ..TracingConfig::default()
     };
     let guard = autobot_tracing::init_with_exporter("test-service", "0.0.0", cfg, exporter.clone())

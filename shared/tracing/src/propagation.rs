@@ -277,14 +277,10 @@ fn span_id(s: &str) -> Option<SpanId> {
 /// B3 single (`b3`) and/or multi (`x-b3-*`), as `opentelemetry_propagator_b3` writes them.
 fn inject_b3(sc: &SpanContext, single: bool, multi: bool, sink: &mut dyn Sink) {
     if !sc.is_valid() {
-        // The B3 propagator's "no trace" form: a bare sampling decision.
-        let flag = if sc.is_sampled() { "1" } else { "0" };
-        if single {
-            sink.set(Field::B3, flag);
-        }
-        if multi {
-            sink.set(Field::B3Sampled, flag);
-        }
+        // No trace: send nothing, as for W3C. The SDK's B3 propagator sends a
+        // bare `b3: 0` here, which B3 defines as "deny": a Zipkin-instrumented
+        // callee would stop sampling calls from a service whose tracing is
+        // merely off. (A caller's bare decision is not kept on extraction.)
         return;
     }
     let ids = HexIds::new(sc);

@@ -86,6 +86,14 @@ fn by_default_b3_is_injected_as_the_single_header_only() {
 }
 
 #[test]
+fn without_a_trace_nothing_is_injected() {
+    let (_g, _e) = in_memory_with(1.0, ALL_FOUR);
+    let mut out = HeaderMap::new();
+    inject_headers(&Context::new(), &mut out);
+    assert!(out.is_empty(), "headers sent without a trace: {out:?}");
+}
+
+#[test]
 fn every_format_is_injected_and_each_alone_is_extracted() {
     let (_g, _e) = in_memory_with(1.0, ALL_FOUR);
     let span = tracing::info_span!("client");
@@ -581,6 +589,12 @@ mod differential {
                 let mut theirs = HeaderMap::new();
                 sdk(&set).inject_context(&cx, &mut opentelemetry_http::HeaderInjector(&mut theirs));
                 theirs.retain_non_empty();
+                if !valid {
+                    // Without a trace we send no B3 at all; the SDK sends a
+                    // bare "deny" (`b3: 0` / `x-b3-sampled: 0`).
+                    theirs.remove("b3");
+                    theirs.remove("x-b3-sampled");
+                }
                 if set.b3_single && !set.b3_multi {
                     // opentelemetry-propagator-b3 0.33.1 writes the multi
                     // headers for every encoding (`support(&UnSpecified)` is

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autobot_lifecycle::env::{BIND_VAR, Env, EnvError, parse_bool, whole_number_in};
+use autobot_lifecycle::env::{BIND_VAR, Env, parse_bool, whole_number_in};
 
 use crate::deny::DenyList;
 
@@ -20,30 +20,8 @@ pub const MAX_REDIRECTS: u32 = 5;
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 const MAX_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 
-/// A variable that is set but unusable: an [`EnvError`] worded
-/// `VAR="value": reason`, as this service has always said it.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}={value:?}: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
-
-impl From<EnvError> for ConfigError {
-    fn from(e: EnvError) -> Self {
-        let EnvError {
-            variable,
-            value,
-            reason,
-        } = e;
-        Self {
-            variable,
-            value,
-            reason,
-        }
-    }
-}
+/// A variable that is set but unusable, worded `VAR="value": reason`.
+pub use autobot_lifecycle::env::TerseEnvError as ConfigError;
 
 /// Everything the browser reads from its environment.
 #[derive(Clone, Debug)]

@@ -5,35 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use autobot_lifecycle::env::{BIND_VAR, Env, EnvError, whole_number_in};
+use autobot_lifecycle::env::{BIND_VAR, Env, whole_number_in};
 
 /// Default listen address (DESIGN.md, the VM table).
 pub const DEFAULT_BIND: &str = "0.0.0.0:8002";
 
-/// A variable that is set but unusable: an [`EnvError`] worded
-/// `VAR="value": reason`, as this service has always said it.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}={value:?}: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
-}
-
-impl From<EnvError> for ConfigError {
-    fn from(e: EnvError) -> Self {
-        let EnvError {
-            variable,
-            value,
-            reason,
-        } = e;
-        Self {
-            variable,
-            value,
-            reason,
-        }
-    }
-}
+/// A variable that is set but unusable, worded `VAR="value": reason`.
+pub use autobot_lifecycle::env::TerseEnvError as ConfigError;
 
 /// Everything the distributor reads from its environment.
 #[derive(Clone, Debug)]

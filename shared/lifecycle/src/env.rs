@@ -37,6 +37,31 @@ impl EnvError {
     }
 }
 
+/// An [`EnvError`] worded `VAR="value": reason`, as the browser and the
+/// pki-distributor have always reported a bad setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?}: {reason}")]
+pub struct TerseEnvError {
+    pub variable: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl From<EnvError> for TerseEnvError {
+    fn from(e: EnvError) -> Self {
+        let EnvError {
+            variable,
+            value,
+            reason,
+        } = e;
+        Self {
+            variable,
+            value,
+            reason,
+        }
+    }
+}
+
 /// Reads variables through a lookup function.
 pub struct Env<F> {
     lookup: F,

@@ -39,7 +39,10 @@ pub fn server_layer() -> ServerTraceLayer {
 }
 
 impl ServerTraceLayer {
-    /// Paths (exact) that get no span, such as `/health` polled by a load balancer.
+    /// Paths (exact) that start no trace, such as `/health` polled by a load
+    /// balancer: a request to one gets no span of its own. A caller that
+    /// brings its trace (the backend's cluster health check) still finds the
+    /// request in it, as on any other path, so that trace stays whole.
     pub fn untraced_paths<I, S>(mut self, paths: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -81,13 +84,13 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let parent = extract_headers(req.headers());
         let path = req.uri().path();
-        if self.untraced.iter().any(|p| p == path) {
+        if self.untraced.iter().any(|p| p == path) && !parent.span().span_context().is_valid() {
             return ResponseFuture::Untraced {
                 inner: self.inner.call(req),
             };
         }
-        let parent = extract_headers(req.headers());
         let cx = match crate::init::tracer() {
             Some(tracer) => {
                 let mut span = tracer

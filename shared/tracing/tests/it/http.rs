@@ -346,6 +346,24 @@ async fn untraced_paths_and_no_propagation() {
     );
 }
 
+/// An untraced path starts no trace, but a trace its caller brings runs through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untraced_path_joins_a_callers_trace() {
+    let (_g, exporter) = in_memory(1.0);
+    let b = serve(downstream()).await;
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = reqwest::Client::new()
+        .get(format!("http://{b}/health"))
+        .header("traceparent", caller)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("traceresponse"));
+    let done = spans(&exporter);
+    let server = find(&done, "GET /health");
+    assert_eq!(server.parent_span_id.to_string(), "00f067aa0ba902b7");
+}
+
 /// The attributes of a span, by key.
 fn keys(span: &SpanData) -> Vec<String> {
     let mut k: Vec<String> = attrs(span).into_keys().collect();

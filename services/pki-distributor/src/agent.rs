@@ -45,7 +45,7 @@ pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, Ag
         pki.files_installed = tracing::field::Empty,
         pki.cert_fingerprint = tracing::field::Empty,
     );
-    autobot_tracing::env::continue_from_env(&span);
+    autobot_tracing::env_carrier::continue_from_env(&span);
     report.trace_id = autobot_tracing::trace_id_of(&span);
 
     let exit = span.in_scope(|| match install_from_staging(staging, dest) {

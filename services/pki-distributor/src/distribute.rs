@@ -223,7 +223,7 @@ impl Distributor {
             return Err(e);
         }
         // The agent's pki.install becomes a child of THIS span.
-        let vars = span.in_scope(autobot_tracing::env::inject_current);
+        let vars = span.in_scope(autobot_tracing::env_carrier::inject_current);
         let executed = connection
             .exec_agent(target, &staging, &vars, self.ssh.step_timeout)
             .await;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autobot_tracing::env::{shell_prefix, shell_quote};
+use autobot_tracing::env_carrier::{shell_prefix, shell_quote};
 use autobot_wire::pki::AgentInstallReport;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect, client};

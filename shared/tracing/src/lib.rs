@@ -2,7 +2,7 @@
 //!
 //! The one place in AutoBot that knows OpenTelemetry. A service calls
 //! [`init`] once, adds [`http::server_layer`] to its router, makes its calls
-//! with [`http::client`], and uses [`redis`] and [`env`] to carry the trace
+//! with [`http::client`], and uses [`redis`] and [`env_carrier`] to carry the trace
 //! across Redis and SSH. Domain spans are plain `tracing` spans
 //! (`tracing::info_span!("llm.inference", otel.kind = "client", …)`).
 //!
@@ -15,7 +15,7 @@
 //! - secrets never reach a span (see [`redact`]).
 
 pub mod config;
-pub mod env;
+pub mod env_carrier;
 mod errors;
 mod export;
 pub mod http;

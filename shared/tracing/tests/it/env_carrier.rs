@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use autobot_tracing::env;
+use autobot_tracing::env_carrier;
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
@@ -16,7 +16,7 @@ fn inject_names_the_w3c_variables_and_skips_empty_ones() {
     let span = tracing::info_span!("ssh.exec");
     let vars = {
         let _in = span.enter();
-        env::inject_current()
+        env_carrier::inject_current()
     };
     let tp = &vars["TRACEPARENT"];
     assert!(tp.starts_with("00-") && tp.ends_with("-01"), "{tp}");
@@ -25,7 +25,8 @@ fn inject_names_the_w3c_variables_and_skips_empty_ones() {
         "empty tracestate is not sent: {vars:?}"
     );
     assert!(
-        vars.keys().all(|k| env::VARIABLES.contains(&k.as_str())),
+        vars.keys()
+            .all(|k| env_carrier::VARIABLES.contains(&k.as_str())),
         "only W3C names: {vars:?}"
     );
 }
@@ -37,12 +38,12 @@ fn a_child_continues_the_trace_from_its_environment() {
     let cx = parent
         .context()
         .with_baggage(vec![KeyValue::new("vm", "npu-worker")]);
-    let vars = env::inject(&cx);
+    let vars = env_carrier::inject(&cx);
     assert_eq!(vars["BAGGAGE"], "vm=npu-worker");
 
     // What the child sees: exactly these variables.
     let child_env: HashMap<String, String> = vars.clone().into_iter().collect();
-    let extracted = env::extract_with(|k| child_env.get(k).cloned());
+    let extracted = env_carrier::extract_with(|k| child_env.get(k).cloned());
     assert_eq!(
         extracted.span().span_context().trace_id(),
         cx.span().span_context().trace_id()
@@ -69,7 +70,7 @@ fn a_child_continues_the_trace_from_its_environment() {
 #[test]
 fn a_process_without_context_starts_a_new_root() {
     let (_g, _e) = in_memory(1.0);
-    let cx = env::extract_with(|k| (k == "TRACEPARENT").then(|| "garbage".to_owned()));
+    let cx = env_carrier::extract_with(|k| (k == "TRACEPARENT").then(|| "garbage".to_owned()));
     assert!(!cx.span().span_context().is_valid());
 }
 
@@ -85,7 +86,7 @@ fn the_shell_prefix_survives_a_real_shell() {
         "a=1,b='quoted' $HOME `x`".to_owned(),
     );
     vars.insert("bad name".to_owned(), "x".to_owned());
-    let prefix = env::shell_prefix(&vars);
+    let prefix = env_carrier::shell_prefix(&vars);
     assert!(!prefix.contains("bad name"));
     let out = std::process::Command::new("sh")
         .arg("-c")

@@ -100,7 +100,7 @@ pub fn extract_from_env() -> Context {
 }
 
 /// Makes `span` continue the trace this process was started in. One call at
-/// the top of a child process: `env::continue_from_env(&span)` before entering it.
+/// the top of a child process: `env_carrier::continue_from_env(&span)` before entering it.
 pub fn continue_from_env(span: &tracing::Span) {
     let cx = extract_from_env();
     if opentelemetry::trace::TraceContextExt::span(&cx)

@@ -5,7 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autobot_lifecycle::env::Env;
+use autobot_lifecycle::ServiceConfig;
+use autobot_settings::{Env, SettingError};
 use autobot_wire::chat::Provider;
 use url::Url;
 
@@ -15,9 +16,6 @@ pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
 pub const DEFAULT_OLLAMA_MODEL: &str = "llama3.2";
 pub const DEFAULT_OPENAI_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_TIMEOUT_MS: u64 = 120_000;
-
-/// A value that does not parse: `VAR="value" is not valid: reason`.
-pub use autobot_lifecycle::env::EnvError as ConfigError;
 
 /// The OpenAI key: never printed, never put in a span or a log line.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -66,12 +64,8 @@ pub struct Config {
     pub trace_content: bool,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let env = Env::new(lookup);
         Ok(Self {
             bind: env.bind(DEFAULT_BIND)?,
@@ -85,6 +79,12 @@ impl Config {
         })
     }
 
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
+}
+
+impl Config {
     /// The model a request without one is sent to.
     pub fn default_model_for(&self, provider: Provider) -> String {
         match (&self.default_model, provider) {
@@ -98,9 +98,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autobot_lifecycle::env::pairs;
+    use autobot_settings::pairs;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         Config::from_lookup(pairs(vars))
     }
 
@@ -156,7 +156,7 @@ mod tests {
             (
                 "AUTOBOT_BIND",
                 "nowhere",
-                "AUTOBOT_BIND=\"nowhere\" is not valid: invalid socket address syntax",
+                "AUTOBOT_BIND=\"nowhere\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8080)",
             ),
             (
                 "AUTOBOT_LLM_PROVIDER",

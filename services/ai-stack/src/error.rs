@@ -16,8 +16,6 @@ pub enum AppError {
     /// The body parsed but asks for something impossible.
     #[error("{0}")]
     Invalid(String),
-    #[error("no route for {0}")]
-    NotFound(String),
     #[error(transparent)]
     Llm(#[from] LlmError),
 }
@@ -43,7 +41,6 @@ impl AppError {
         match self {
             Self::Rejected { status, .. } => *status,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Llm(e) => e.status(),
         }
     }

@@ -10,6 +10,7 @@ mod routes;
 
 use std::sync::Arc;
 
+use autobot_lifecycle::{Failure, Started};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -17,6 +18,9 @@ use axum::routing::{get, post};
 pub use config::Config;
 pub use error::AppError;
 pub use llm::Gateway;
+
+/// service.name, and the prefix of the process's lines on stderr.
+pub const SERVICE_NAME: &str = "autobot-ai-stack";
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,15 +38,20 @@ impl AppState {
     }
 }
 
-/// The HTTP API; the tracing layer is outermost so every answer, the
-/// extractor's rejections included, carries `traceresponse`.
+/// The HTTP API, with the layers every service has
+/// (`autobot_lifecycle::http::service_router`).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/chat", post(routes::chat))
         .route("/v1/models", get(routes::models))
         .route("/health", get(routes::health))
-        .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
-        .layer(autobot_tracing::http::server_layer())
+        .with_state(state);
+    autobot_lifecycle::http::service_router(routes, "/health")
+}
+
+/// What `main` runs: the gateway to the providers the settings name.
+pub async fn start(config: Config) -> Result<Started, Failure> {
+    tracing::info!(provider = %config.default_provider, "default LLM provider");
+    Ok(Started::http(app(AppState::new(config))))
 }

@@ -1,25 +1,7 @@
-//! autobot-ai-stack: telemetry, configuration, serve until SIGTERM, flush.
+//! autobot-ai-stack: the library says what it does, autobot-lifecycle's
+//! runner how it starts, serves and stops.
 
-use std::process::ExitCode;
-
-use autobot_ai_stack::{AppState, Config, app};
-use autobot_lifecycle::http::HttpService;
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    HttpService {
-        name: "autobot-ai-stack",
-        version: env!("CARGO_PKG_VERSION"),
-        config: Config::from_env,
-        bind: |cfg| cfg.bind,
-        listening: |cfg, addr| {
-            tracing::info!(
-                provider = %cfg.default_provider,
-                "autobot-ai-stack listening on http://{addr}"
-            )
-        },
-        app: |cfg| Ok(app(AppState::new(cfg))),
-    }
-    .run()
-    .await
+fn main() -> std::process::ExitCode {
+    autobot_lifecycle::Service::new(autobot_ai_stack::SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .run(autobot_ai_stack::start)
 }

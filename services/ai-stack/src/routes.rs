@@ -4,7 +4,6 @@ use autobot_wire::chat::{ChatRequest, ChatResponse, ModelsResponse, Provider};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
-use axum::http::Uri;
 use serde::Deserialize;
 
 use crate::{AppError, AppState};
@@ -38,12 +37,8 @@ pub async fn models(
 pub async fn health(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "status": "ok",
-        "service": "autobot-ai-stack",
+        "service": crate::SERVICE_NAME,
         "version": env!("CARGO_PKG_VERSION"),
         "default_provider": state.gateway.config().default_provider,
     }))
-}
-
-pub async fn not_found(uri: Uri) -> AppError {
-    AppError::NotFound(uri.path().to_owned())
 }

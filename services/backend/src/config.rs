@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autobot_lifecycle::env::Env;
+use autobot_lifecycle::ServiceConfig;
+use autobot_settings::{Env, SettingError};
 use url::Url;
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8001";
@@ -16,9 +17,6 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 130_000;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_NPU_TIMEOUT_MS: u64 = 60_000;
-
-/// A value that does not parse: `VAR="value" is not valid: reason`.
-pub use autobot_lifecycle::env::EnvError as ConfigError;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -42,12 +40,8 @@ pub struct Config {
     pub npu_timeout: Duration,
 }
 
-impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let env = Env::new(lookup);
         Ok(Self {
             bind: env.bind(DEFAULT_BIND)?,
@@ -72,14 +66,18 @@ impl Config {
             npu_timeout: env.millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
         })
     }
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autobot_lifecycle::env::pairs;
+    use autobot_settings::pairs;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         Config::from_lookup(pairs(vars))
     }
 
@@ -125,7 +123,7 @@ mod tests {
             (
                 "AUTOBOT_BIND",
                 "8001",
-                "AUTOBOT_BIND=\"8001\" is not valid: invalid socket address syntax",
+                "AUTOBOT_BIND=\"8001\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8001)",
             ),
             (
                 "AUTOBOT_BROWSER_URL",

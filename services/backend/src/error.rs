@@ -14,8 +14,6 @@ pub enum AppError {
     /// The body parsed but is not a valid request.
     #[error("{0}")]
     Invalid(String),
-    #[error("no route for {0}")]
-    NotFound(String),
     /// No answer from a peer service: connection refused, reset, DNS.
     #[error("{peer} is unreachable at {url}: {detail}")]
     UpstreamUnreachable {
@@ -61,7 +59,6 @@ impl AppError {
         match self {
             Self::Rejected { status, .. } => *status,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::UpstreamUnreachable { .. } | Self::UpstreamInvalid { .. } => {
                 StatusCode::BAD_GATEWAY
             }

@@ -17,9 +17,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use reqwest_middleware::ClientWithMiddleware;
 
-pub use config::{Config, ConfigError};
+use autobot_lifecycle::{Failure, Started};
+use autobot_settings::SettingError;
+
+pub use config::Config;
 pub use error::AppError;
 use upstream::Peer;
+
+/// service.name, and the prefix of the process's lines on stderr.
+pub const SERVICE_NAME: &str = "autobot-backend";
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -45,11 +51,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
-        let redis_error = |reason: String| ConfigError {
-            variable: "AUTOBOT_REDIS_URL",
-            value: autobot_tracing::redact::redact_url_str(&cfg.redis_url),
-            reason,
+    pub fn new(cfg: Config) -> Result<Self, SettingError> {
+        let redis_error = |reason: String| {
+            SettingError::new(
+                "AUTOBOT_REDIS_URL",
+                &autobot_tracing::redact::redact_url_str(&cfg.redis_url),
+                reason,
+            )
         };
         let redis =
             redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
@@ -76,19 +84,24 @@ impl AppState {
     }
 }
 
-/// The HTTP API. The tracing layer is outermost, so every answer — the
-/// extractors' 400/413 rejections and the 404 fallback included — carries
-/// `traceresponse`.
+/// The HTTP API, with the layers every service has
+/// (`autobot_lifecycle::http::service_router`). `GET /api/health` starts no
+/// trace; `GET /api/health/cluster` does: it calls every peer, and its trace
+/// shows each check.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .merge(routes::chat::routes())
         .merge(routes::health::routes())
         .merge(routes::browse::routes())
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
-        .fallback(routes::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
-        .layer(autobot_tracing::http::server_layer())
+        .with_state(state);
+    autobot_lifecycle::http::service_router(routes, "/api/health")
+}
+
+/// What `main` runs: the API over the peers and the job queue the settings name.
+pub async fn start(config: Config) -> Result<Started, Failure> {
+    Ok(Started::http(app(AppState::new(config)?)))
 }

@@ -4,11 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use autobot_lifecycle::env::{BIND_VAR, Env, parse_bool, whole_number_in};
+use autobot_lifecycle::ServiceConfig;
+use autobot_settings::{Env, SettingError, whole_number_in};
 
 use crate::deny::DenyList;
 
-/// Default listen address (DESIGN.md, the VM table).
+/// Default listen address: the browser's port on its VM.
 pub const DEFAULT_BIND: &str = "0.0.0.0:3000";
 /// Default bound of one whole fetch (all redirects and the body).
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
@@ -19,9 +20,6 @@ pub const MAX_REDIRECTS: u32 = 5;
 
 const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 const MAX_MAX_BYTES: u64 = 1024 * 1024 * 1024;
-
-/// A variable that is set but unusable, worded `VAR="value": reason`.
-pub use autobot_lifecycle::env::TerseEnvError as ConfigError;
 
 /// Everything the browser reads from its environment.
 #[derive(Clone, Debug)]
@@ -38,19 +36,11 @@ pub struct Config {
     pub propagate: bool,
 }
 
-impl Config {
-    /// Reads the process environment (call after `autobot_tracing::init`, which loads `.env`).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads variables through `lookup` (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let env = Env::new(lookup);
         Ok(Self {
-            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
-                v.parse().map_err(|e| format!("not HOST:PORT ({e})"))
-            })?,
+            bind: env.bind(DEFAULT_BIND)?,
             timeout: Duration::from_millis(
                 env.parse_with("AUTOBOT_BROWSER_TIMEOUT_MS", |v| {
                     whole_number_in(v, 1, MAX_TIMEOUT_MS)
@@ -65,26 +55,26 @@ impl Config {
             deny: env
                 .parse_with("AUTOBOT_BROWSER_DENY", DenyList::parse)?
                 .unwrap_or_else(DenyList::default_metadata),
-            propagate: env
-                .parse_with("AUTOBOT_BROWSER_PROPAGATE", |v| {
-                    parse_bool(v).ok_or_else(|| "not true or false".to_owned())
-                })?
-                .unwrap_or(true),
+            propagate: env.bool("AUTOBOT_BROWSER_PROPAGATE", true)?,
         })
+    }
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autobot_lifecycle::env::pairs;
+    use autobot_settings::pairs;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         Config::from_lookup(pairs(vars))
     }
 
     #[test]
-    fn defaults_follow_the_design() {
+    fn defaults() {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.bind.to_string(), "0.0.0.0:3000");
         assert_eq!(c.timeout, Duration::from_secs(10));
@@ -147,22 +137,22 @@ mod tests {
             (
                 "AUTOBOT_BIND",
                 "localhost",
-                "AUTOBOT_BIND=\"localhost\": not HOST:PORT (invalid socket address syntax)",
+                "AUTOBOT_BIND=\"localhost\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:3000)",
             ),
             (
                 "AUTOBOT_BROWSER_TIMEOUT_MS",
                 "0",
-                "AUTOBOT_BROWSER_TIMEOUT_MS=\"0\": must be between 1 and 600000",
+                "AUTOBOT_BROWSER_TIMEOUT_MS=\"0\" is not valid: must be between 1 and 600000",
             ),
             (
                 "AUTOBOT_BROWSER_MAX_BYTES",
                 "5MiB",
-                "AUTOBOT_BROWSER_MAX_BYTES=\"5MiB\": not a whole number",
+                "AUTOBOT_BROWSER_MAX_BYTES=\"5MiB\" is not valid: not a whole number",
             ),
             (
                 "AUTOBOT_BROWSER_PROPAGATE",
                 "maybe",
-                "AUTOBOT_BROWSER_PROPAGATE=\"maybe\": not true or false",
+                "AUTOBOT_BROWSER_PROPAGATE=\"maybe\" is not valid: expected true or false",
             ),
         ] {
             let e = cfg(&[(var, value)]).unwrap_err();

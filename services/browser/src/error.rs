@@ -1,4 +1,5 @@
-//! Every way a navigation fails, and the ONE place they become HTTP answers.
+//! Every way a request fails (navigations, bad bodies), and the ONE place
+//! they become HTTP answers: `{"error": "...", "trace_id": "..."}`.
 //!
 //! Status codes (docs/browser.md explains them to operators):
 //! - 400: the request itself is wrong (JSON, URL, scheme, a zero limit);
@@ -17,9 +18,12 @@ use axum::response::{IntoResponse, Response};
 use crate::config::MAX_REDIRECTS;
 use crate::deny::DeniedAddress;
 
-/// Why a navigation failed. Messages carry redacted URLs only.
+/// Why a request failed. Messages carry redacted URLs only.
 #[derive(Debug, thiserror::Error)]
-pub enum NavigateError {
+pub enum AppError {
+    /// The body could not be read as a navigation request (400, or 413 over the limit).
+    #[error(r#"the body must be JSON {{"url", "timeout_ms"?, "max_bytes"?}}: {message}"#)]
+    RequestBody { status: StatusCode, message: String },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("not a URL ({reason}): {url}")]
@@ -48,11 +52,11 @@ pub enum NavigateError {
     Internal(String),
 }
 
-impl NavigateError {
+impl AppError {
     /// Low-cardinality class, for `error.type` and `GET /status`.
-    pub fn kind(&self) -> &'static str {
+    pub fn error_type(&self) -> &'static str {
         match self {
-            Self::BadRequest(_) => "bad_request",
+            Self::RequestBody { .. } | Self::BadRequest(_) => "bad_request",
             Self::InvalidUrl { .. } => "invalid_url",
             Self::UnsupportedScheme(_) => "unsupported_scheme",
             Self::Denied(_) => "denied_address",
@@ -69,6 +73,7 @@ impl NavigateError {
 
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::RequestBody { status, .. } => *status,
             Self::BadRequest(_) | Self::InvalidUrl { .. } | Self::UnsupportedScheme(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -85,7 +90,7 @@ impl NavigateError {
     }
 }
 
-impl IntoResponse for NavigateError {
+impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         error_response(self.status(), self.to_string())
     }

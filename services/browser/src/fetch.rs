@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::config::MAX_REDIRECTS;
 use crate::deny::{CheckedResolver, DeniedAddress, DenyList};
-use crate::error::NavigateError;
+use crate::error::AppError;
 
 /// Media types read as HTML.
 const HTML_TYPES: &[&str] = &["text/html", "application/xhtml+xml"];
@@ -73,7 +73,7 @@ impl Fetcher {
         max_bytes: u64,
         redirects: &AtomicU32,
         span: &Span,
-    ) -> Result<FetchedPage, NavigateError> {
+    ) -> Result<FetchedPage, AppError> {
         let mut url = url;
         let mut response = loop {
             self.check_target(&url)?;
@@ -89,18 +89,18 @@ impl Fetcher {
             match (status.is_redirection(), location) {
                 (true, Some(location)) => {
                     if redirects.load(Ordering::Relaxed) == MAX_REDIRECTS {
-                        return Err(NavigateError::TooManyRedirects {
+                        return Err(AppError::TooManyRedirects {
                             last: autobot_tracing::redact::redact_url(&url),
                         });
                     }
-                    let location = location.to_str().map_err(|_| {
-                        NavigateError::BadRedirect("a Location that is not text".into())
-                    })?;
+                    let location = location
+                        .to_str()
+                        .map_err(|_| AppError::BadRedirect("a Location that is not text".into()))?;
                     url = url.join(location).map_err(|e| {
-                        NavigateError::BadRedirect(format!("a Location that is not a URL ({e})"))
+                        AppError::BadRedirect(format!("a Location that is not a URL ({e})"))
                     })?;
                     if !matches!(url.scheme(), "http" | "https") {
-                        return Err(NavigateError::BadRedirect(format!(
+                        return Err(AppError::BadRedirect(format!(
                             "a {} URL (only http and https are fetched)",
                             url.scheme()
                         )));
@@ -115,7 +115,7 @@ impl Fetcher {
         // The final response's status, once (the hops' are on their CLIENT spans).
         span.record("http.response.status_code", i64::from(status.as_u16()));
         if !status.is_success() {
-            return Err(NavigateError::SiteStatus(status.as_u16()));
+            return Err(AppError::SiteStatus(status.as_u16()));
         }
         let content_type = response
             .headers()
@@ -135,7 +135,7 @@ impl Fetcher {
             } else {
                 content_type.chars().take(100).collect()
             };
-            return Err(NavigateError::NotHtml(shown));
+            return Err(AppError::NotHtml(shown));
         }
         let charset = content_type.split(';').skip(1).find_map(|p| {
             let (k, v) = p.split_once('=')?;
@@ -155,7 +155,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| NavigateError::Body(clean_reqwest_message(e)))?
+            .map_err(|e| AppError::Body(clean_reqwest_message(e)))?
         {
             let room = limit - body.len();
             if chunk.len() > room {
@@ -177,11 +177,11 @@ impl Fetcher {
     }
 
     /// Scheme and IP-literal checks, before every hop.
-    fn check_target(&self, url: &Url) -> Result<(), NavigateError> {
+    fn check_target(&self, url: &Url) -> Result<(), AppError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(NavigateError::UnsupportedScheme(url.scheme().to_owned()));
+            return Err(AppError::UnsupportedScheme(url.scheme().to_owned()));
         }
-        let host = url.host().ok_or_else(|| NavigateError::InvalidUrl {
+        let host = url.host().ok_or_else(|| AppError::InvalidUrl {
             url: autobot_tracing::redact::redact_url(url),
             reason: "no host".into(),
         })?;
@@ -191,18 +191,18 @@ impl Fetcher {
 }
 
 /// A failed send: a refusal by the resolver, else the site is unreachable.
-fn send_error(error: reqwest_middleware::Error) -> NavigateError {
+fn send_error(error: reqwest_middleware::Error) -> AppError {
     if let reqwest_middleware::Error::Reqwest(e) = &error {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
         while let Some(s) = source {
             if let Some(denied) = s.downcast_ref::<DeniedAddress>() {
-                return NavigateError::Denied(denied.clone());
+                return AppError::Denied(denied.clone());
             }
             source = s.source();
         }
     }
     let (_, message) = autobot_tracing::http::classify(&error);
-    NavigateError::Unreachable(message)
+    AppError::Unreachable(message)
 }
 
 /// A reqwest error's chain without the URL (which may carry secrets).

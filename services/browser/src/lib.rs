@@ -17,10 +17,11 @@ pub mod stats;
 
 use std::sync::Arc;
 
+use autobot_lifecycle::{Failure, Started};
 use axum::Router;
 
-pub use config::{Config, ConfigError};
-pub use error::NavigateError;
+pub use config::Config;
+pub use error::AppError;
 
 /// The service name in traces and answers.
 pub const SERVICE_NAME: &str = "autobot-browser";
@@ -45,7 +46,15 @@ impl AppState {
     }
 }
 
-/// The service's router, traced (tests drive it too).
+/// The HTTP API, with the layers every service has
+/// (`autobot_lifecycle::http::service_router`).
 pub fn app(state: AppState) -> Router {
-    routes::router(state).layer(autobot_tracing::http::server_layer().untraced_paths(["/health"]))
+    autobot_lifecycle::http::service_router(routes::routes(state), "/health")
+}
+
+/// What `main` runs: the API over a fetcher with the configured limits.
+pub async fn start(config: Config) -> Result<Started, Failure> {
+    let state = AppState::new(config)
+        .map_err(|e| Failure::runtime(format_args!("cannot build the HTTP client: {e}")))?;
+    Ok(Started::http(app(state)))
 }

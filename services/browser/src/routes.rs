@@ -3,11 +3,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use autobot_lifecycle::http::json_body;
 use autobot_wire::browse::{
     HealthResponse, Limits, NavigateRequest, NavigateResponse, StatusResponse,
 };
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tracing::Instrument as _;
@@ -15,11 +17,12 @@ use tracing::field::Empty;
 use url::Url;
 
 use crate::config::MAX_REDIRECTS;
-use crate::error::NavigateError;
+use crate::error::AppError;
 use crate::extract::{decode, extract};
 use crate::{AppState, SERVICE_NAME};
 
-pub fn router(state: AppState) -> Router {
+/// The routes, with their state; `crate::app` adds the layers every service has.
+pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/navigate", post(navigate))
         .route("/health", get(health))
@@ -53,27 +56,27 @@ async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
     })
 }
 
-/// The body is parsed here rather than by axum's `Json`, so that every bad
-/// body is a 400 with our error shape (axum answers 415/422).
+/// The body is read whatever its Content-Type says (callers have always
+/// sent some without one), and refused the way every service refuses a body.
 async fn navigate(
     State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Json<NavigateResponse>, NavigateError> {
-    let result = navigate_page(&state, &body).await;
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<NavigateResponse>, AppError> {
+    let result = navigate_page(&state, body).await;
     match &result {
         Ok(_) => state.stats.page_fetched(),
-        Err(e) => state.stats.error(e.kind()),
+        Err(e) => state.stats.error(e.error_type()),
     }
     result.map(Json)
 }
 
-async fn navigate_page(state: &AppState, body: &[u8]) -> Result<NavigateResponse, NavigateError> {
-    let request: NavigateRequest = serde_json::from_slice(body).map_err(|e| {
-        NavigateError::BadRequest(format!(
-            r#"the body must be JSON {{"url", "timeout_ms"?, "max_bytes"?}}: {e}"#
-        ))
-    })?;
-    let url = Url::parse(request.url.trim()).map_err(|e| NavigateError::InvalidUrl {
+async fn navigate_page(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<NavigateResponse, AppError> {
+    let request: NavigateRequest =
+        json_body(body).map_err(|(status, message)| AppError::RequestBody { status, message })?;
+    let url = Url::parse(request.url.trim()).map_err(|e| AppError::InvalidUrl {
         url: autobot_tracing::redact::redact_url_str(&request.url)
             .chars()
             .take(200)
@@ -101,7 +104,7 @@ async fn navigate_page(state: &AppState, body: &[u8]) -> Result<NavigateResponse
         .instrument(span.clone())
         .await;
     if let Err(e) = &result {
-        autobot_tracing::record_error(&span, e.kind(), e);
+        autobot_tracing::record_error(&span, e.error_type(), e);
     }
     result
 }
@@ -112,7 +115,7 @@ async fn fetch_and_extract(
     timeout_ms: u64,
     max_bytes: u64,
     span: &tracing::Span,
-) -> Result<NavigateResponse, NavigateError> {
+) -> Result<NavigateResponse, AppError> {
     let redirects = AtomicU32::new(0);
     let fetched = tokio::time::timeout(
         Duration::from_millis(timeout_ms),
@@ -124,7 +127,7 @@ async fn fetch_and_extract(
         "browser.redirects",
         i64::from(redirects.load(Ordering::Relaxed)),
     );
-    let page = fetched.map_err(|_| NavigateError::Timeout(timeout_ms))??;
+    let page = fetched.map_err(|_| AppError::Timeout(timeout_ms))??;
     span.record(
         "browser.bytes",
         i64::try_from(page.body.len()).unwrap_or(i64::MAX),
@@ -156,7 +159,7 @@ async fn fetch_and_extract(
         extracted
     })
     .await
-    .map_err(|e| NavigateError::Internal(format!("the extraction task failed: {e}")))?;
+    .map_err(|e| AppError::Internal(format!("the extraction task failed: {e}")))?;
     span.record(
         "browser.links_count",
         i64::try_from(extracted.links.len()).unwrap_or(i64::MAX),
@@ -174,12 +177,10 @@ async fn fetch_and_extract(
 }
 
 /// A per-request limit may lower the service's limit, never raise it; zero is refused.
-fn lower_limit(requested: Option<u64>, configured: u64, name: &str) -> Result<u64, NavigateError> {
+fn lower_limit(requested: Option<u64>, configured: u64, name: &str) -> Result<u64, AppError> {
     match requested {
         None => Ok(configured),
-        Some(0) => Err(NavigateError::BadRequest(format!(
-            "{name} must be at least 1"
-        ))),
+        Some(0) => Err(AppError::BadRequest(format!("{name} must be at least 1"))),
         Some(n) => Ok(n.min(configured)),
     }
 }

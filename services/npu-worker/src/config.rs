@@ -4,9 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use autobot_lifecycle::env::{BIND_VAR, Env};
+use autobot_lifecycle::ServiceConfig;
+use autobot_settings::{Env, SettingError};
+use autobot_tracing::redact::redact_url_str;
 
-/// Default listen address (DESIGN.md: npu-worker on 8081).
+/// Default listen address: the npu-worker's port on its VM.
 pub const DEFAULT_BIND: &str = "0.0.0.0:8081";
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 
@@ -30,7 +32,7 @@ pub struct Config {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("redis", &redacted_url(&self.redis_url))
+            .field("redis", &redact_url_str(&self.redis_url))
             .field("model_dir", &self.model_dir)
             .field("claim_idle", &self.claim_idle)
             .field("max_deliveries", &self.max_deliveries)
@@ -40,17 +42,8 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// A setting that does not parse: names the variable and the value.
-pub use autobot_lifecycle::env::EnvError as ConfigError;
-
-impl Config {
-    /// From the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Through `lookup` (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let env = Env::new(lookup);
         // A whole number, 0 refused with `zero`.
         let at_least_1 = |zero: &'static str| {
@@ -65,7 +58,7 @@ impl Config {
             redis_url: env.parse_secret_or(
                 "AUTOBOT_REDIS_URL",
                 DEFAULT_REDIS_URL,
-                redacted_url,
+                redact_url_str,
                 |v| {
                     redis::Client::open(v)
                         .map(|_| v.to_owned())
@@ -85,42 +78,30 @@ impl Config {
                     at_least_1("must be at least 1"),
                 )?
                 .unwrap_or(5),
-            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
-                v.parse().map_err(|e: std::net::AddrParseError| {
-                    format!("{e} (expected host:port, e.g. 0.0.0.0:8081)")
-                })
-            })?,
+            bind: env.bind(DEFAULT_BIND)?,
             model_dir: env.get("AUTOBOT_NPU_MODEL_DIR").map(PathBuf::from),
             consumer_name: env
                 .get("AUTOBOT_NPU_CONSUMER_NAME")
                 .unwrap_or_else(autobot_jobs::default_consumer_name),
         })
     }
-}
 
-/// `redis://user:***@host:port/db`: the URL without its password.
-pub fn redacted_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(u) => u.to_string(),
-        Err(_) => "<unparsable URL>".to_owned(),
+    fn bind(&self) -> SocketAddr {
+        self.bind
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autobot_lifecycle::env::pairs;
+    use autobot_settings::pairs;
 
-    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn from(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         Config::from_lookup(pairs(vars))
     }
 
     #[test]
-    fn defaults_follow_the_design() {
+    fn defaults() {
         let c = from(&[]).unwrap();
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
         assert_eq!(c.bind.to_string(), "0.0.0.0:8081");
@@ -137,8 +118,8 @@ mod tests {
     fn a_bad_value_names_the_variable_and_the_value() {
         let e = from(&[("AUTOBOT_NPU_CLAIM_IDLE_MS", "soon")]).unwrap_err();
         assert_eq!(
-            (e.variable, e.value.as_str()),
-            ("AUTOBOT_NPU_CLAIM_IDLE_MS", "soon")
+            (e.variable, e.value.as_deref()),
+            ("AUTOBOT_NPU_CLAIM_IDLE_MS", Some("soon"))
         );
         let e = from(&[("AUTOBOT_NPU_MAX_DELIVERIES", "0")]).unwrap_err();
         assert_eq!(e.variable, "AUTOBOT_NPU_MAX_DELIVERIES");
@@ -162,7 +143,7 @@ mod tests {
             (
                 "AUTOBOT_BIND",
                 "8081",
-                "AUTOBOT_BIND=\"8081\" is not valid: invalid socket address syntax (expected host:port, e.g. 0.0.0.0:8081)",
+                "AUTOBOT_BIND=\"8081\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8081)",
             ),
             (
                 "AUTOBOT_NPU_CLAIM_IDLE_MS",

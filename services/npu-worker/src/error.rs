@@ -1,6 +1,8 @@
-//! The one place where errors become HTTP responses.
+//! Every failure the worker's HTTP API answers with, mapped to HTTP in one
+//! place: `{"error": "...", "trace_id": "..."}`.
 
-use autobot_lifecycle::http::error_response;
+use autobot_lifecycle::http::{error_response, json_rejection};
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -9,17 +11,24 @@ use crate::inference::InferenceError;
 /// Errors of the HTTP API.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The body is not the JSON the route takes.
-    #[error("{0}")]
-    BadRequest(String),
+    /// The body could not be read as the JSON asked for (400, 413, 415).
+    #[error("{message}")]
+    Rejected { status: StatusCode, message: String },
     #[error(transparent)]
     Inference(#[from] InferenceError),
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(r: JsonRejection) -> Self {
+        let (status, message) = json_rejection(&r);
+        Self::Rejected { status, message }
+    }
 }
 
 impl AppError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected { status, .. } => *status,
             Self::Inference(e) => match e {
                 InferenceError::InvalidInput(_) => StatusCode::BAD_REQUEST,
                 InferenceError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -16,14 +16,19 @@ pub mod routes;
 use std::sync::Arc;
 
 use autobot_jobs::{Consumer, ConsumerConfig};
+use autobot_lifecycle::{Failure, Started};
+use autobot_settings::SettingError;
+use autobot_tracing::redact::redact_url_str;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use tokio::sync::watch;
 
 pub use config::Config;
 pub use inference::Npu;
 pub use redis_probe::RedisProbe;
+
+/// service.name, and the prefix of the process's lines on stderr.
+pub const SERVICE_NAME: &str = "autobot-npu-worker";
 
 /// 256 texts of 8192 characters, up to 4 bytes each, plus JSON.
 const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -37,84 +42,49 @@ pub struct AppState {
     pub consumer_name: String,
 }
 
-/// The HTTP API, traced except for `/health`.
+/// The HTTP API, with the layers every service has
+/// (`autobot_lifecycle::http::service_router`).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(routes::health))
         .route("/models", get(routes::models))
         .route("/inference", post(routes::inference))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state)
-        .layer(autobot_tracing::http::server_layer().untraced_paths(["/health"]))
+        .with_state(state);
+    autobot_lifecycle::http::service_router(routes, "/health")
 }
 
-/// Why the worker could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("AUTOBOT_BIND: cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("AUTOBOT_REDIS_URL: {0}")]
-    Redis(String),
-    #[error("serving HTTP: {0}")]
-    Serve(std::io::Error),
-}
-
-/// Loads the model, consumes jobs and serves HTTP until `shutdown`
-/// completes; then finishes the job in hand and returns.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
+/// What `main` runs: the model loaded (or the reason it is not, which every
+/// call then answers with), the HTTP API, and the job consumer as the
+/// background worker; on SIGTERM the consumer finishes the job in hand.
+pub async fn start(config: Config) -> Result<Started, Failure> {
     let model_dir = config.model_dir.clone();
     let npu = tokio::task::spawn_blocking(move || Npu::load(model_dir.as_deref()))
         .await
-        .map_err(|e| StartError::Redis(format!("loading the model panicked: {e}")))?;
+        .map_err(|e| Failure::runtime(format_args!("loading the model failed: {e}")))?;
 
+    // The URL parsed when the settings were read; what is left to refuse it
+    // here is still the setting's fault.
+    let redis_error = |reason: String| {
+        SettingError::new(
+            "AUTOBOT_REDIS_URL",
+            &redact_url_str(&config.redis_url),
+            reason,
+        )
+    };
     let mut consumer_cfg = ConsumerConfig::npu(&config.redis_url, &config.consumer_name);
     consumer_cfg.claim_idle = config.claim_idle;
     consumer_cfg.max_deliveries = config.max_deliveries;
     let consumer = Consumer::new(consumer_cfg, jobs::NpuJobs { npu: npu.clone() })
-        .map_err(|e| StartError::Redis(e.to_string()))?;
+        .map_err(|e| redis_error(e.to_string()))?;
+    let redis = RedisProbe::new(&config.redis_url).map_err(|e| redis_error(e.to_string()))?;
+    tracing::info!(consumer = %config.consumer_name, "consuming NPU jobs as this consumer");
     let state = AppState {
         npu,
-        redis: Arc::new(
-            RedisProbe::new(&config.redis_url).map_err(|e| StartError::Redis(e.to_string()))?,
-        ),
+        redis: Arc::new(redis),
         stats: consumer.stats(),
-        consumer_name: config.consumer_name.clone(),
+        consumer_name: config.consumer_name,
     };
-
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.bind,
-            source,
-        })?;
-    let local = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(addr = %local, consumer = %config.consumer_name, "autobot-npu-worker listening");
-
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing the job in hand");
-        let _ = stop.send(true);
-    });
-    let jobs = tokio::spawn({
-        let stopped = stopped.clone();
-        async move { consumer.run(stopped).await }
-    });
-    let mut http_stopped = stopped;
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            let _ = http_stopped.wait_for(|s| *s).await;
-        })
-        .await;
     // The consumer returns once its job in hand is answered and acknowledged.
-    let _ = jobs.await;
-    served.map_err(StartError::Serve)
+    Ok(Started::http(app(state)).with_worker(move |stop| async move { consumer.run(stop).await }))
 }
-
-pub use autobot_lifecycle::shutdown_signal;

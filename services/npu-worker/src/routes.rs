@@ -18,7 +18,7 @@ pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let healthy = redis.is_ok() && model.loaded;
     let body = json!({
         "status": if healthy { "ok" } else { "degraded" },
-        "service": "autobot-npu-worker",
+        "service": crate::SERVICE_NAME,
         "consumer": state.consumer_name,
         "redis": match &redis {
             Ok(()) => json!({"reachable": true}),
@@ -46,6 +46,6 @@ pub async fn inference(
     State(state): State<AppState>,
     body: Result<Json<EmbedRequest>, JsonRejection>,
 ) -> Result<Json<EmbedResponse>, AppError> {
-    let Json(request) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Json(request) = body?;
     Ok(Json(state.npu.embed(request.texts).await?))
 }

@@ -4,18 +4,43 @@
 
 use std::path::Path;
 
+use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
 use autobot_wire::pki::{AgentInstallReport, CertificateInfo};
 
 use crate::install::install_from_staging;
 
-/// How the agent process ends.
+/// How the agent process ends; its exit status follows the rules of every
+/// AutoBot binary (autobot-lifecycle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentExit {
     Installed,
-    /// Verification or installation failed (exit 1).
+    /// Verification or installation failed (exit status 1).
     Failed,
-    /// The agent itself is misconfigured (exit 2).
+    /// A setting or the command line cannot be used (exit status 2).
     BadSetup,
+}
+
+impl AgentExit {
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Self::Installed => 0,
+            Self::Failed => EXIT_RUNTIME_FAILURE,
+            Self::BadSetup => EXIT_BAD_SETTING,
+        }
+    }
+}
+
+/// The report of a run that stopped before installing anything.
+pub fn refusal(dest: &Path, error: String, error_type: &str) -> AgentInstallReport {
+    AgentInstallReport {
+        ok: false,
+        dest: dest.display().to_string(),
+        installed: Vec::new(),
+        certificate: None,
+        error: Some(error),
+        error_type: Some(error_type.to_owned()),
+        trace_id: None,
+    }
 }
 
 /// Installs from `staging` into `dest` inside a `pki.install` span.
@@ -29,12 +54,13 @@ pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, Ag
         error_type: None,
         trace_id: None,
     };
-    let guard = match autobot_tracing::init("autobot-pki-agent", env!("CARGO_PKG_VERSION")) {
+    let guard = match autobot_tracing::init(crate::AGENT_NAME, env!("CARGO_PKG_VERSION")) {
         Ok(g) => g,
         Err(e) => {
-            report.error = Some(e.to_string());
-            report.error_type = Some("telemetry_config".to_owned());
-            return (report, AgentExit::BadSetup);
+            return (
+                refusal(dest, e.to_string(), "telemetry_config"),
+                AgentExit::BadSetup,
+            );
         }
     };
     let span = tracing::info_span!(

@@ -55,7 +55,7 @@ impl fmt::Debug for SecretPem {
 /// Why the CA or a certificate could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
-    #[error("AUTOBOT_PKI_DIR {path:?}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         source: std::io::Error,

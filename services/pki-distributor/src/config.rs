@@ -5,13 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use autobot_lifecycle::env::{BIND_VAR, Env, whole_number_in};
+use autobot_lifecycle::ServiceConfig;
+use autobot_settings::{Env, SettingError, whole_number_in};
 
-/// Default listen address (DESIGN.md, the VM table).
+/// Default listen address: the distributor's port on the main VM.
 pub const DEFAULT_BIND: &str = "0.0.0.0:8002";
-
-/// A variable that is set but unusable, worded `VAR="value": reason`.
-pub use autobot_lifecycle::env::TerseEnvError as ConfigError;
 
 /// Everything the distributor reads from its environment.
 #[derive(Clone, Debug)]
@@ -34,14 +32,8 @@ pub struct Config {
     pub ssh_timeout: Duration,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Reads variables through `lookup` (tests pass a map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
         let env = Env::new(lookup);
         let home = env.raw("HOME").unwrap_or_else(|| "/root".to_owned());
         let path = |name: &'static str, default: &str| {
@@ -54,9 +46,7 @@ impl Config {
             })
         };
         Ok(Self {
-            bind: env.parse_or_with(BIND_VAR, DEFAULT_BIND, |v| {
-                v.parse().map_err(|e| format!("not HOST:PORT ({e})"))
-            })?,
+            bind: env.bind(DEFAULT_BIND)?,
             validity_days: env
                 .parse_with("AUTOBOT_PKI_VALIDITY_DAYS", |v| whole_number_in(v, 1, 3650))?
                 .unwrap_or(365),
@@ -76,19 +66,23 @@ impl Config {
             )?,
         })
     }
+
+    fn bind(&self) -> SocketAddr {
+        self.bind
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use autobot_lifecycle::env::pairs;
+    use autobot_settings::pairs;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
         Config::from_lookup(pairs(vars))
     }
 
     #[test]
-    fn defaults_follow_the_design() {
+    fn defaults() {
         let c = cfg(&[("HOME", "/home/autobot")]).unwrap();
         assert_eq!(c.bind.to_string(), "0.0.0.0:8002");
         assert_eq!(c.validity_days, 365);
@@ -146,22 +140,22 @@ mod tests {
             (
                 "AUTOBOT_BIND",
                 "localhost",
-                "AUTOBOT_BIND=\"localhost\": not HOST:PORT (invalid socket address syntax)",
+                "AUTOBOT_BIND=\"localhost\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8002)",
             ),
             (
                 "AUTOBOT_PKI_PARALLELISM",
                 "300",
-                "AUTOBOT_PKI_PARALLELISM=\"300\": must be between 1 and 256",
+                "AUTOBOT_PKI_PARALLELISM=\"300\" is not valid: must be between 1 and 256",
             ),
             (
                 "AUTOBOT_SSH_TIMEOUT_SECS",
                 "soon",
-                "AUTOBOT_SSH_TIMEOUT_SECS=\"soon\": not a whole number",
+                "AUTOBOT_SSH_TIMEOUT_SECS=\"soon\" is not valid: not a whole number",
             ),
             (
                 "AUTOBOT_PKI_DIR",
                 "relative/dir",
-                "AUTOBOT_PKI_DIR=\"relative/dir\": must be an absolute path",
+                "AUTOBOT_PKI_DIR=\"relative/dir\" is not valid: must be an absolute path",
             ),
         ] {
             let e = cfg(&[(var, value)]).unwrap_err();

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use autobot_settings::SettingError;
 use autobot_wire::pki::{
     CertificateInfo, DistributeResponse, LastDistribution, StatusResponse, TargetResult,
     TargetStatus,
@@ -12,27 +13,11 @@ use autobot_wire::pki::{
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::ca::{CaError, CertificateAuthority};
+use crate::ca::CertificateAuthority;
 use crate::config::Config;
 use crate::fsio;
 use crate::ssh::{self, SshError, SshSettings};
-use crate::targets::{Target, TargetsError, load_targets};
-
-/// Why the distributor cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Targets(#[from] TargetsError),
-    #[error(transparent)]
-    Ca(#[from] CaError),
-    #[error("AUTOBOT_SSH_KEY={path:?}: cannot load the private key: {reason}")]
-    SshKey { path: PathBuf, reason: String },
-    #[error("AUTOBOT_SSH_KNOWN_HOSTS={path:?}: {source}")]
-    KnownHosts {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-}
+use crate::targets::{Target, load_targets};
 
 /// Why a run was refused before it started.
 #[derive(Debug, thiserror::Error)]
@@ -53,19 +38,28 @@ pub struct Distributor {
 
 impl Distributor {
     /// Loads the targets, the CA (created on first use), the SSH key, and
-    /// checks that known_hosts is readable.
-    pub fn new(config: Config) -> Result<Self, SetupError> {
+    /// checks that known_hosts is readable. Each failure is the fault of the
+    /// setting that names the file, and says so.
+    pub fn new(config: Config) -> Result<Self, SettingError> {
+        let file_error = |variable: &'static str, path: &Path, reason: String| {
+            SettingError::new(variable, &path.display().to_string(), reason)
+        };
         let targets = load_targets(&config.targets_file)?;
-        let ca = CertificateAuthority::load_or_create(&config.pki_dir)?;
+        let ca = CertificateAuthority::load_or_create(&config.pki_dir)
+            .map_err(|e| file_error("AUTOBOT_PKI_DIR", &config.pki_dir, e.to_string()))?;
         let key = russh::keys::load_secret_key(&config.ssh_key, None).map_err(|e| {
-            SetupError::SshKey {
-                path: config.ssh_key.clone(),
-                reason: e.to_string(),
-            }
+            file_error(
+                "AUTOBOT_SSH_KEY",
+                &config.ssh_key,
+                format!("cannot load the private key: {e}"),
+            )
         })?;
-        std::fs::File::open(&config.known_hosts).map_err(|source| SetupError::KnownHosts {
-            path: config.known_hosts.clone(),
-            source,
+        std::fs::File::open(&config.known_hosts).map_err(|e| {
+            file_error(
+                "AUTOBOT_SSH_KNOWN_HOSTS",
+                &config.known_hosts,
+                format!("cannot read it: {e}"),
+            )
         })?;
         let ssh = SshSettings {
             key: Arc::new(key),

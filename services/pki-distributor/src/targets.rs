@@ -13,8 +13,9 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use autobot_settings::SettingError;
 use serde::Deserialize;
 
 /// One VM.
@@ -59,17 +60,8 @@ struct TargetsFile {
     targets: Vec<Target>,
 }
 
-/// Why the targets file cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetsError {
-    #[error("AUTOBOT_PKI_TARGETS={path:?}: cannot read: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("AUTOBOT_PKI_TARGETS={path:?}: {reason}")]
-    Invalid { path: PathBuf, reason: String },
-}
+/// The variable that names the targets file; its errors name it.
+pub const TARGETS_VAR: &str = "AUTOBOT_PKI_TARGETS";
 
 impl Target {
     /// The host as an IP address, when it is one.
@@ -134,11 +126,9 @@ fn is_dns_name(s: &str) -> bool {
 }
 
 /// Parses a targets file's text; `path` only names it in errors.
-pub fn parse_targets(path: &Path, text: &str) -> Result<Vec<Target>, TargetsError> {
-    let invalid = |reason: String| TargetsError::Invalid {
-        path: path.to_owned(),
-        reason,
-    };
+pub fn parse_targets(path: &Path, text: &str) -> Result<Vec<Target>, SettingError> {
+    let invalid =
+        |reason: String| SettingError::new(TARGETS_VAR, &path.display().to_string(), reason);
     let file: TargetsFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let mut seen = BTreeSet::new();
     for t in &file.targets {
@@ -151,10 +141,13 @@ pub fn parse_targets(path: &Path, text: &str) -> Result<Vec<Target>, TargetsErro
 }
 
 /// Reads and checks the targets file.
-pub fn load_targets(path: &Path) -> Result<Vec<Target>, TargetsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
-        path: path.to_owned(),
-        source,
+pub fn load_targets(path: &Path) -> Result<Vec<Target>, SettingError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SettingError::new(
+            TARGETS_VAR,
+            &path.display().to_string(),
+            format!("cannot read it: {e}"),
+        )
     })?;
     parse_targets(path, &text)
 }
@@ -163,12 +156,12 @@ pub fn load_targets(path: &Path) -> Result<Vec<Target>, TargetsError> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<Vec<Target>, TargetsError> {
+    fn parse(text: &str) -> Result<Vec<Target>, SettingError> {
         parse_targets(Path::new("/etc/t.toml"), text)
     }
 
     #[test]
-    fn the_issue_example_parses() {
+    fn the_documented_example_parses() {
         let t = parse(
             r#"
 [[targets]]

@@ -1,91 +1,33 @@
-//! An HTTP service's life, the same for each: telemetry up, settings read,
-//! listen, serve until SIGTERM or Ctrl-C, flush every span; and the one
-//! shape of its error answers.
-
-use std::fmt::Display;
-use std::net::SocketAddr;
-use std::process::ExitCode;
+//! What every service's HTTP API has in common: the outer layers of its
+//! router, the one shape of its error answers, and one reading of JSON
+//! request bodies.
 
 use autobot_wire::error::ErrorBody;
-use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 
-use crate::shutdown_signal;
-
-/// What differs from one HTTP service to the next. `run` does the rest.
-pub struct HttpService<C, E> {
-    /// service.name, and the prefix of every message on stderr.
-    pub name: &'static str,
-    /// service.version.
-    pub version: &'static str,
-    /// Reads the settings; called after telemetry is up (it has loaded `.env`).
-    pub config: fn() -> Result<C, E>,
-    /// Where to listen.
-    pub bind: fn(&C) -> SocketAddr,
-    /// Logs that the service listens, at the address it got.
-    pub listening: fn(&C, SocketAddr),
-    /// Builds the service; an error is a configuration error.
-    pub app: fn(C) -> Result<Router, E>,
+/// The router a service serves: `routes` (with their state and body limit)
+/// plus a JSON 404 for a path without a route, inside the tracing layer,
+/// which is outermost so that every answer, rejections and 404s included,
+/// carries `traceresponse`. `health` (the path load balancers and
+/// `scripts/run.sh` poll) starts no trace; it joins one a caller brings, so
+/// the backend's cluster check stays one trace.
+pub fn service_router(routes: Router, health: &'static str) -> Router {
+    routes
+        .fallback(not_found)
+        .layer(autobot_tracing::http::server_layer().untraced_paths([health]))
 }
 
-impl<C, E: Display> HttpService<C, E> {
-    /// Runs the service until SIGTERM or Ctrl-C, then flushes telemetry.
-    /// Every failure is one line on stderr and exit code 1.
-    pub async fn run(self) -> ExitCode {
-        let telemetry = match autobot_tracing::init(self.name, self.version) {
-            Ok(guard) => guard,
-            Err(e) => {
-                eprintln!("{}: {e}", self.name);
-                return ExitCode::FAILURE;
-            }
-        };
-        let code = self.serve().await;
-        telemetry.shutdown().await;
-        code
-    }
-
-    async fn serve(self) -> ExitCode {
-        let name = self.name;
-        let cfg = match (self.config)() {
-            Ok(cfg) => cfg,
-            Err(e) => {
-                tracing::error!("configuration: {e}");
-                eprintln!("{name}: configuration: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let bind = (self.bind)(&cfg);
-        let listener = match tokio::net::TcpListener::bind(bind).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("{name}: cannot listen on {bind}: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        match listener.local_addr() {
-            Ok(addr) => (self.listening)(&cfg, addr),
-            Err(e) => tracing::warn!("listening, address unknown: {e}"),
-        }
-        let app = match (self.app)(cfg) {
-            Ok(app) => app,
-            Err(e) => {
-                eprintln!("{name}: configuration: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await;
-        match served {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("{name}: server failed: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    }
+/// The answer for a path without a route: 404 in the error shape.
+pub async fn not_found(uri: Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        format!("no route for {}", uri.path()),
+    )
 }
 
 /// The answer to a failed request: `status` and
@@ -107,6 +49,19 @@ pub fn json_rejection(r: &JsonRejection) -> (StatusCode, String) {
         other => other,
     };
     (status, r.body_text())
+}
+
+/// A JSON body read whatever its Content-Type says (some callers send
+/// none): `body` is what axum's `Bytes` extractor gave the handler. A bad
+/// one is refused exactly as axum's `Json` extractor refuses it, through
+/// [`json_rejection`]; a body over the limit is a 413.
+pub fn json_body<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<T, (StatusCode, String)> {
+    let bytes = body.map_err(|r| (r.status(), r.body_text()))?;
+    Json::<T>::from_bytes(&bytes)
+        .map(|Json(value)| value)
+        .map_err(|r| json_rejection(&r))
 }
 
 #[cfg(test)]
@@ -145,6 +100,61 @@ mod tests {
             json_rejection(&no_type).0,
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         );
+    }
+
+    #[test]
+    fn a_body_read_by_hand_is_refused_like_any_other() {
+        let body = |text: &'static str| Ok(Bytes::from_static(text.as_bytes()));
+        let parsed: HashMap<String, String> = json_body(body(r#"{"a": "b"}"#)).unwrap();
+        assert_eq!(parsed["a"], "b");
+        let (status, message) = json_body::<HashMap<String, String>>(body("{")).unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            message.starts_with("Failed to parse the request body as JSON"),
+            "{message}"
+        );
+        let (status, message) = json_body::<HashMap<String, String>>(body("[1]")).unwrap_err();
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            message.starts_with("Failed to deserialize the JSON body"),
+            "{message}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_read_by_hand_is_a_413() {
+        use axum::extract::DefaultBodyLimit;
+        use tower::ServiceExt as _;
+        let app = Router::new()
+            .route(
+                "/",
+                axum::routing::post(|body: Result<Bytes, BytesRejection>| async move {
+                    match json_body::<HashMap<String, String>>(body) {
+                        Ok(_) => (StatusCode::OK, String::new()),
+                        Err(refused) => refused,
+                    }
+                }),
+            )
+            .layer(DefaultBodyLimit::max(8));
+        let req = Request::post("/")
+            .body(Body::from(r#"{"a": "0123456789"}"#))
+            .unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_a_json_404_inside_the_tracing_layer() {
+        use tower::ServiceExt as _;
+        let app = service_router(
+            Router::new().route("/health", axum::routing::get(|| async { "ok" })),
+            "/health",
+        );
+        let req = Request::get("/nowhere").body(Body::empty()).unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let bytes = to_bytes(res.into_body(), 1024).await.unwrap();
+        assert_eq!(&bytes[..], br#"{"error":"no route for /nowhere"}"#);
     }
 
     #[tokio::test]

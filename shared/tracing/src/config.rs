@@ -1,51 +1,19 @@
-//! Telemetry settings, read once from the environment (and `.env`).
+//! Telemetry settings, read once from the environment (and `.env`) through
+//! the workspace's one settings reader (autobot-settings).
 //!
 //! Every AUTOBOT_* variable wins over its OTEL_* twin; every value that does
-//! not parse is a [`ConfigError`] naming the variable and the value, so a
+//! not parse is a [`SettingError`] naming the variable and the value, so a
 //! service stops at start instead of running untraced by accident.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use autobot_settings::{Env, SettingError, parse_bool_setting};
 use url::Url;
 
 /// Where spans go when nothing is configured: Jaeger's OTLP/gRPC port on this host.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4317";
-
-/// A variable that is set but does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{variable}={value:?} is not valid: {reason}")]
-    Invalid {
-        variable: String,
-        value: String,
-        reason: String,
-    },
-    /// The value is withheld because it may hold a secret (an auth header).
-    #[error("{variable} is not valid: {reason}")]
-    InvalidSecret { variable: String, reason: String },
-    #[error(".env file could not be read: {0}")]
-    DotEnv(String),
-}
-
-impl ConfigError {
-    pub fn invalid(variable: &str, value: &str, reason: impl Into<String>) -> Self {
-        Self::Invalid {
-            variable: variable.to_owned(),
-            value: value.to_owned(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The variable this error is about, if any.
-    pub fn variable(&self) -> Option<&str> {
-        match self {
-            Self::Invalid { variable, .. } | Self::InvalidSecret { variable, .. } => Some(variable),
-            Self::DotEnv(_) => None,
-        }
-    }
-}
 
 /// OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,101 +141,87 @@ impl Default for TracingConfig {
     }
 }
 
-/// Loads `.env` from the working directory (or a parent) into the process
-/// environment; variables already set win. Call before threads are spawned.
-pub fn load_dotenv() -> Result<(), ConfigError> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
-        Err(e) if e.not_found() => Ok(()),
-        Err(e) => Err(ConfigError::DotEnv(e.to_string())),
-    }
-}
-
 impl TracingConfig {
-    /// Reads the process environment, after loading `.env`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        load_dotenv()?;
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment (`.env` must be loaded already, as
+    /// `autobot_lifecycle::Service` and `init` do).
+    pub fn from_env() -> Result<Self, SettingError> {
+        Self::from_lookup(autobot_settings::process_lookup)
     }
 
     /// Reads settings through `lookup` (tests pass a map instead of the environment).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let first = |names: &[&'static str]| {
-            names
-                .iter()
-                .find_map(|n| get(n).map(|v| (*n, v.trim().to_owned())))
-        };
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
+        let env = Env::new(lookup);
         let mut cfg = Self {
-            service_name_override: get("OTEL_SERVICE_NAME").map(|v| v.trim().to_owned()),
+            service_name_override: env.get("OTEL_SERVICE_NAME"),
             ..Self::default()
         };
-        if let Some((var, v)) = first(&["OTEL_SDK_DISABLED"]) {
-            cfg.sdk_disabled = parse_bool(var, &v)?;
+        if let Some(disabled) = env.parse_with("OTEL_SDK_DISABLED", parse_bool_setting)? {
+            cfg.sdk_disabled = disabled;
         }
 
         // Endpoint: AUTOBOT_JAEGER_ENDPOINT, else the OTEL twins. The signal-specific
         // OTEL variable is a full URL (used verbatim); the others are base URLs.
-        let (endpoint_var, endpoint_raw, verbatim) = if let Some(v) = get("AUTOBOT_JAEGER_ENDPOINT")
-        {
-            ("AUTOBOT_JAEGER_ENDPOINT", v, false)
-        } else if let Some(v) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, true)
-        } else if let Some(v) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", v, false)
-        } else {
-            (
+        let (endpoint_var, endpoint_raw) = env
+            .first(&[
                 "AUTOBOT_JAEGER_ENDPOINT",
-                DEFAULT_ENDPOINT.to_owned(),
-                false,
-            )
-        };
-        let endpoint = parse_endpoint(endpoint_var, endpoint_raw.trim())?;
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ])
+            .unwrap_or(("AUTOBOT_JAEGER_ENDPOINT", DEFAULT_ENDPOINT.to_owned()));
+        let verbatim = endpoint_var == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+        let endpoint = parse_endpoint(&endpoint_raw)
+            .map_err(|reason| SettingError::new(endpoint_var, &endpoint_raw, reason))?;
 
-        cfg.protocol = match first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ]) {
-            Some((var, v)) => parse_protocol(var, &v)?,
-            None => infer_protocol(&endpoint),
-        };
+        cfg.protocol = env
+            .parse_first_with(
+                &[
+                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                    "OTEL_EXPORTER_OTLP_PROTOCOL",
+                ],
+                parse_protocol,
+            )?
+            .unwrap_or_else(|| infer_protocol(&endpoint));
         cfg.endpoint = match cfg.protocol {
             Protocol::HttpProtobuf if !verbatim => with_traces_path(endpoint),
             _ => endpoint,
         };
 
-        if let Some((var, v)) = first(&[
+        if let Some((var, v)) = env.first(&[
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_EXPORTER_OTLP_HEADERS",
         ]) {
-            cfg.headers = parse_headers(var, &v)?;
+            // The value is a credential: the error names the entry, never the text.
+            cfg.headers =
+                parse_headers(&v).map_err(|reason| SettingError::withheld(var, reason))?;
         }
-        if let Some((var, v)) = first(&[
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ]) {
-            cfg.export_timeout = parse_millis(var, &v)?;
+        if let Some(timeout) = env.parse_first_with(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ],
+            parse_millis,
+        )? {
+            cfg.export_timeout = timeout;
         }
 
-        cfg.sample_rate = match get("AUTOBOT_TRACE_SAMPLE_RATE") {
-            Some(v) => parse_rate("AUTOBOT_TRACE_SAMPLE_RATE", v.trim())?,
-            None => sampler_from_otel(&get)?.unwrap_or(1.0),
+        cfg.sample_rate = match env.parse_with("AUTOBOT_TRACE_SAMPLE_RATE", parse_rate)? {
+            Some(rate) => rate,
+            None => sampler_from_otel(&env)?.unwrap_or(1.0),
         };
 
-        if let Some(v) = get("OTEL_TRACES_EXPORTER") {
-            let (otlp, console) = parse_exporters("OTEL_TRACES_EXPORTER", v.trim())?;
+        if let Some((otlp, console)) = env.parse_with("OTEL_TRACES_EXPORTER", parse_exporters)? {
             cfg.otlp = otlp;
             cfg.console = console;
         }
-        if let Some(v) = get("AUTOBOT_TRACE_CONSOLE") {
-            cfg.console = parse_bool("AUTOBOT_TRACE_CONSOLE", v.trim())?;
+        if let Some(console) = env.parse_with("AUTOBOT_TRACE_CONSOLE", parse_bool_setting)? {
+            cfg.console = console;
         }
 
-        if let Some(v) = get("OTEL_RESOURCE_ATTRIBUTES") {
-            cfg.resource_attributes = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", v.trim())?;
+        if let Some(attributes) = env.parse_with("OTEL_RESOURCE_ATTRIBUTES", parse_key_values)? {
+            cfg.resource_attributes = attributes;
         }
-        cfg.environment = match get("AUTOBOT_ENV") {
-            Some(v) => v.trim().to_owned(),
+        cfg.environment = match env.get("AUTOBOT_ENV") {
+            Some(v) => v,
             None => cfg
                 .resource_attributes
                 .iter()
@@ -276,50 +230,36 @@ impl TracingConfig {
                 .unwrap_or_else(|| "development".to_owned()),
         };
 
-        if let Some(v) = get("OTEL_PROPAGATORS") {
-            cfg.propagators = parse_propagators("OTEL_PROPAGATORS", v.trim())?;
+        if let Some(propagators) = env.parse_with("OTEL_PROPAGATORS", parse_propagators)? {
+            cfg.propagators = propagators;
         }
 
-        if let Some(v) = get("OTEL_BSP_MAX_QUEUE_SIZE") {
-            cfg.batch.max_queue_size = parse_count("OTEL_BSP_MAX_QUEUE_SIZE", v.trim())?;
+        if let Some(n) = env.parse_with("OTEL_BSP_MAX_QUEUE_SIZE", parse_count)? {
+            cfg.batch.max_queue_size = n;
         }
-        if let Some(v) = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
-            cfg.batch.max_export_batch_size =
-                parse_count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", v.trim())?;
+        if let Some(n) = env.parse_with("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", parse_count)? {
+            cfg.batch.max_export_batch_size = n;
         }
-        if let Some(v) = get("OTEL_BSP_SCHEDULE_DELAY") {
-            cfg.batch.scheduled_delay = parse_millis("OTEL_BSP_SCHEDULE_DELAY", v.trim())?;
+        if let Some(delay) = env.parse_with("OTEL_BSP_SCHEDULE_DELAY", parse_millis)? {
+            cfg.batch.scheduled_delay = delay;
         }
         if cfg.batch.max_export_batch_size > cfg.batch.max_queue_size {
             cfg.batch.max_export_batch_size = cfg.batch.max_queue_size;
         }
-        if let Some(v) = get("OTEL_BSP_EXPORT_TIMEOUT") {
+        if let Some(t) = env.parse_with("OTEL_BSP_EXPORT_TIMEOUT", parse_millis)? {
             // The SDK's thread-based processor bounds each export by the exporter
             // timeout; the smaller of the two is what holds.
-            let t = parse_millis("OTEL_BSP_EXPORT_TIMEOUT", v.trim())?;
             cfg.export_timeout = cfg.export_timeout.min(t);
         }
 
-        if let Some(v) = get("AUTOBOT_LOG_FORMAT") {
-            cfg.log_format = match v.trim().to_ascii_lowercase().as_str() {
-                "text" => LogFormat::Text,
-                "json" => LogFormat::Json,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        "AUTOBOT_LOG_FORMAT",
-                        &v,
-                        "expected text or json",
-                    ));
-                }
-            };
+        if let Some(format) = env.parse_with("AUTOBOT_LOG_FORMAT", parse_log_format)? {
+            cfg.log_format = format;
         }
-        if let Some(v) = get("RUST_LOG") {
-            tracing_subscriber::EnvFilter::try_new(v.trim())
-                .map_err(|e| ConfigError::invalid("RUST_LOG", &v, e.to_string()))?;
-            cfg.log_filter = v.trim().to_owned();
+        if let Some(filter) = env.parse_with("RUST_LOG", parse_log_filter)? {
+            cfg.log_filter = filter;
         }
-        if let Some(v) = get("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS") {
-            cfg.shutdown_timeout = parse_millis("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS", v.trim())?;
+        if let Some(t) = env.parse_with("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS", parse_millis)? {
+            cfg.shutdown_timeout = t;
         }
         Ok(cfg)
     }
@@ -330,62 +270,47 @@ impl TracingConfig {
     }
 }
 
-fn parse_bool(var: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::invalid(var, v, "expected true or false")),
+fn parse_rate(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err("expected a number from 0.0 to 1.0".to_owned()),
     }
 }
 
-fn parse_rate(var: &str, v: &str) -> Result<f64, ConfigError> {
-    let rate: f64 = v
-        .parse()
-        .map_err(|_| ConfigError::invalid(var, v, "expected a number from 0.0 to 1.0"))?;
-    if !(0.0..=1.0).contains(&rate) {
-        return Err(ConfigError::invalid(
-            var,
-            v,
-            "expected a number from 0.0 to 1.0",
-        ));
-    }
-    Ok(rate)
-}
-
-fn parse_millis(var: &str, v: &str) -> Result<Duration, ConfigError> {
+fn parse_millis(v: &str) -> Result<Duration, String> {
     v.parse::<u64>()
         .map(Duration::from_millis)
-        .map_err(|_| ConfigError::invalid(var, v, "expected a whole number of milliseconds"))
+        .map_err(|_| "expected a whole number of milliseconds".to_owned())
 }
 
-fn parse_count(var: &str, v: &str) -> Result<usize, ConfigError> {
+fn parse_count(v: &str) -> Result<usize, String> {
     match v.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(ConfigError::invalid(
-            var,
-            v,
-            "expected a whole number above 0",
-        )),
+        _ => Err("expected a whole number above 0".to_owned()),
     }
 }
 
-fn parse_endpoint(var: &str, v: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(v).map_err(|e| {
-        ConfigError::invalid(
-            var,
-            v,
-            format!("expected a URL such as http://jaeger:4317 ({e})"),
-        )
-    })?;
+fn parse_log_format(v: &str) -> Result<LogFormat, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("expected text or json".to_owned()),
+    }
+}
+
+fn parse_log_filter(v: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
+    Ok(v.to_owned())
+}
+
+fn parse_endpoint(v: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(v).map_err(|e| format!("expected a URL such as http://jaeger:4317 ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::invalid(
-            var,
-            v,
-            "the scheme must be http or https",
-        ));
+        return Err("the scheme must be http or https".to_owned());
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::invalid(var, v, "the URL has no host"));
+        return Err("the URL has no host".to_owned());
     }
     Ok(url)
 }
@@ -409,58 +334,42 @@ fn with_traces_path(mut url: Url) -> Url {
     url
 }
 
-fn parse_protocol(var: &str, v: &str) -> Result<Protocol, ConfigError> {
+fn parse_protocol(v: &str) -> Result<Protocol, String> {
     match v.to_ascii_lowercase().as_str() {
         "grpc" => Ok(Protocol::Grpc),
         "http/protobuf" => Ok(Protocol::HttpProtobuf),
-        "http/json" => Err(ConfigError::invalid(
-            var,
-            v,
-            "http/json is not supported; use grpc or http/protobuf",
-        )),
-        _ => Err(ConfigError::invalid(
-            var,
-            v,
-            "expected grpc or http/protobuf",
-        )),
+        "http/json" => Err("http/json is not supported; use grpc or http/protobuf".to_owned()),
+        _ => Err("expected grpc or http/protobuf".to_owned()),
     }
 }
 
 /// `key=value,key2=value2` with percent-encoded values (W3C baggage syntax,
-/// as the OTel spec prescribes for OTEL_EXPORTER_OTLP_HEADERS).
-fn parse_headers(var: &str, v: &str) -> Result<Vec<ExportHeader>, ConfigError> {
+/// as the OTel spec prescribes for OTEL_EXPORTER_OTLP_HEADERS). The reason
+/// of an error never quotes the value: it is usually a credential.
+fn parse_headers(v: &str) -> Result<Vec<ExportHeader>, String> {
     let items: Vec<&str> = v.split(',').filter(|s| !s.trim().is_empty()).collect();
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let Some((name, value)) = item.split_once('=') else {
-            return Err(ConfigError::InvalidSecret {
-                variable: var.to_owned(),
-                reason: format!(
-                    "entry {} of {} has no '=' (expected name=value,...)",
-                    i + 1,
-                    items.len()
-                ),
-            });
+            return Err(format!(
+                "entry {} of {} has no '=' (expected name=value,...)",
+                i + 1,
+                items.len()
+            ));
         };
         let name = name.trim();
         if name.is_empty() || http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ConfigError::InvalidSecret {
-                variable: var.to_owned(),
-                reason: format!(
-                    "entry {} of {} has no valid header name",
-                    i + 1,
-                    items.len()
-                ),
-            });
+            return Err(format!(
+                "entry {} of {} has no valid header name",
+                i + 1,
+                items.len()
+            ));
         }
         let value = percent_decode(value.trim());
         if http::HeaderValue::from_str(&value).is_err() {
-            return Err(ConfigError::InvalidSecret {
-                variable: var.to_owned(),
-                reason: format!(
-                    "the value of header '{name}' has characters a header cannot carry"
-                ),
-            });
+            return Err(format!(
+                "the value of header '{name}' has characters a header cannot carry"
+            ));
         }
         out.push(ExportHeader {
             name: name.to_ascii_lowercase(),
@@ -470,22 +379,16 @@ fn parse_headers(var: &str, v: &str) -> Result<Vec<ExportHeader>, ConfigError> {
     Ok(out)
 }
 
-fn parse_key_values(var: &str, v: &str) -> Result<Vec<(String, String)>, ConfigError> {
+fn parse_key_values(v: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for item in v.split(',').filter(|s| !s.trim().is_empty()) {
         let Some((k, val)) = item.split_once('=') else {
-            return Err(ConfigError::invalid(
-                var,
-                v,
-                format!("entry {item:?} has no '=' (expected key=value,...)"),
+            return Err(format!(
+                "entry {item:?} has no '=' (expected key=value,...)"
             ));
         };
         if k.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                var,
-                v,
-                format!("entry {item:?} has an empty key"),
-            ));
+            return Err(format!("entry {item:?} has an empty key"));
         }
         out.push((k.trim().to_owned(), percent_decode(val.trim())));
     }
@@ -511,7 +414,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse_exporters(var: &str, v: &str) -> Result<(bool, bool), ConfigError> {
+fn parse_exporters(v: &str) -> Result<(bool, bool), String> {
     let (mut otlp, mut console) = (false, false);
     for name in v.split(',').map(|s| s.trim().to_ascii_lowercase()) {
         match name.as_str() {
@@ -519,10 +422,8 @@ fn parse_exporters(var: &str, v: &str) -> Result<(bool, bool), ConfigError> {
             "console" => console = true,
             "none" => {}
             _ => {
-                return Err(ConfigError::invalid(
-                    var,
-                    v,
-                    format!("unknown exporter {name:?}; expected otlp, console or none"),
+                return Err(format!(
+                    "unknown exporter {name:?}; expected otlp, console or none"
                 ));
             }
         }
@@ -530,7 +431,7 @@ fn parse_exporters(var: &str, v: &str) -> Result<(bool, bool), ConfigError> {
     Ok((otlp, console))
 }
 
-fn parse_propagators(var: &str, v: &str) -> Result<Propagators, ConfigError> {
+fn parse_propagators(v: &str) -> Result<Propagators, String> {
     let mut p = Propagators {
         tracecontext: false,
         baggage: false,
@@ -545,12 +446,8 @@ fn parse_propagators(var: &str, v: &str) -> Result<Propagators, ConfigError> {
             "b3multi" => p.b3_multi = true,
             "none" => {}
             _ => {
-                return Err(ConfigError::invalid(
-                    var,
-                    v,
-                    format!(
-                        "unknown propagator {name:?}; expected tracecontext, baggage, b3, b3multi or none"
-                    ),
+                return Err(format!(
+                    "unknown propagator {name:?}; expected tracecontext, baggage, b3, b3multi or none"
                 ));
             }
         }
@@ -560,27 +457,29 @@ fn parse_propagators(var: &str, v: &str) -> Result<Propagators, ConfigError> {
 
 /// OTEL_TRACES_SAMPLER(_ARG), accepted only in parent-based forms: a sampler
 /// that ignores the caller's decision splits traces, which AutoBot never does.
-fn sampler_from_otel(get: &impl Fn(&str) -> Option<String>) -> Result<Option<f64>, ConfigError> {
-    let Some(sampler) = get("OTEL_TRACES_SAMPLER") else {
-        return Ok(None);
-    };
-    let name = sampler.trim().to_ascii_lowercase();
-    match name.as_str() {
-        "parentbased_always_on" => Ok(Some(1.0)),
-        "parentbased_always_off" => Ok(Some(0.0)),
-        "parentbased_traceidratio" => match get("OTEL_TRACES_SAMPLER_ARG") {
-            Some(arg) => parse_rate("OTEL_TRACES_SAMPLER_ARG", arg.trim()).map(Some),
-            None => Ok(Some(1.0)),
-        },
-        "always_on" | "always_off" | "traceidratio" => Err(ConfigError::invalid(
-            "OTEL_TRACES_SAMPLER",
-            &sampler,
-            "a sampler that ignores the parent splits traces; use parentbased_traceidratio (or AUTOBOT_TRACE_SAMPLE_RATE)",
-        )),
-        _ => Err(ConfigError::invalid(
-            "OTEL_TRACES_SAMPLER",
-            &sampler,
-            "expected parentbased_traceidratio, parentbased_always_on or parentbased_always_off",
+fn sampler_from_otel<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<f64>, SettingError> {
+    let rate = env.parse_with("OTEL_TRACES_SAMPLER", |sampler| {
+        match sampler.to_ascii_lowercase().as_str() {
+            "parentbased_always_on" => Ok(Some(1.0)),
+            "parentbased_always_off" => Ok(Some(0.0)),
+            // The ratio comes from OTEL_TRACES_SAMPLER_ARG, read below.
+            "parentbased_traceidratio" => Ok(None),
+            "always_on" | "always_off" | "traceidratio" => Err(
+                "a sampler that ignores the parent splits traces; use parentbased_traceidratio (or AUTOBOT_TRACE_SAMPLE_RATE)".to_owned(),
+            ),
+            _ => Err(
+                "expected parentbased_traceidratio, parentbased_always_on or parentbased_always_off".to_owned(),
+            ),
+        }
+    })?;
+    match rate {
+        None => Ok(None),
+        Some(Some(rate)) => Ok(Some(rate)),
+        Some(None) => Ok(Some(
+            env.parse_with("OTEL_TRACES_SAMPLER_ARG", parse_rate)?
+                .unwrap_or(1.0),
         )),
     }
 }
@@ -601,7 +500,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn cfg(vars: &[(&str, &str)]) -> Result<TracingConfig, ConfigError> {
+    fn cfg(vars: &[(&str, &str)]) -> Result<TracingConfig, SettingError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -687,9 +586,42 @@ mod tests {
             ("AUTOBOT_LOG_FORMAT", "xml"),
         ] {
             let err = cfg(&[(var, value)]).expect_err(var);
-            assert_eq!(err.variable(), Some(var));
+            assert_eq!(err.variable, var);
             let msg = err.to_string();
             assert!(msg.contains(var) && msg.contains(value), "{msg}");
+        }
+    }
+
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        for (var, value, text) in [
+            (
+                "AUTOBOT_TRACE_SAMPLE_RATE",
+                "1.5",
+                "AUTOBOT_TRACE_SAMPLE_RATE=\"1.5\" is not valid: expected a number from 0.0 to 1.0",
+            ),
+            (
+                "AUTOBOT_JAEGER_ENDPOINT",
+                "ftp://jaeger:4317",
+                "AUTOBOT_JAEGER_ENDPOINT=\"ftp://jaeger:4317\" is not valid: the scheme must be http or https",
+            ),
+            (
+                "OTEL_TRACES_SAMPLER_ARG",
+                "2",
+                "OTEL_TRACES_SAMPLER_ARG=\"2\" is not valid: expected a number from 0.0 to 1.0",
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization",
+                "OTEL_EXPORTER_OTLP_HEADERS is not valid: entry 1 of 1 has no '=' (expected name=value,...)",
+            ),
+        ] {
+            let vars = [
+                (var, value),
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ];
+            assert_eq!(cfg(&vars).unwrap_err().to_string(), text);
         }
     }
 

@@ -18,7 +18,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::{ConfigError, LogFormat, TracingConfig, merge_attributes};
+use autobot_settings::{DotEnvError, SettingError};
+
+use crate::config::{LogFormat, TracingConfig, merge_attributes};
 use crate::export::{
     CountingExporter, CountingProcessor, ExportCounters, ExportStats, ExporterError, build_otlp,
 };
@@ -48,16 +50,22 @@ pub(crate) fn tracer() -> Option<&'static SdkTracer> {
 /// Why `init` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("telemetry configuration: {0}")]
-    Config(#[from] ConfigError),
+    /// A telemetry setting is not valid (it names the variable).
+    #[error(transparent)]
+    Config(#[from] SettingError),
+    #[error(transparent)]
+    DotEnv(#[from] DotEnvError),
     #[error(transparent)]
     Exporter(#[from] ExporterError),
     #[error("a tracing subscriber is already installed in this process: {0}")]
     AlreadyInitialized(String),
 }
 
-/// Reads the configuration from the environment (and `.env`) and installs telemetry.
+/// Reads the configuration from the environment (after loading `.env`) and
+/// installs telemetry. A service's `main` has `autobot_lifecycle::Service`
+/// do this; a short-lived tool may call it directly.
 pub fn init(service_name: &str, service_version: &str) -> Result<TelemetryGuard, InitError> {
+    autobot_settings::load_dotenv()?;
     init_with(service_name, service_version, TracingConfig::from_env()?)
 }
 
@@ -173,7 +181,7 @@ fn install_subscriber(cfg: &TracingConfig, tracer: Option<SdkTracer>) -> Result<
         format!("{},opentelemetry=off", cfg.log_filter)
     };
     let log_filter = EnvFilter::try_new(log_filter).map_err(|e| {
-        InitError::Config(ConfigError::invalid(
+        InitError::Config(SettingError::new(
             "RUST_LOG",
             &cfg.log_filter,
             e.to_string(),

@@ -26,7 +26,7 @@ pub mod redact;
 pub mod redis;
 mod sampler;
 
-pub use config::{ConfigError, LogFormat, Propagators, Protocol, TracingConfig};
+pub use config::{LogFormat, Propagators, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
 /// AutoBot's OTLP protobuf encoder, public for its equivalence tests and benchmarks.

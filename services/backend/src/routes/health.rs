@@ -24,7 +24,7 @@ pub fn routes() -> Router<AppState> {
 async fn health() -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "status": "ok",
-        "service": "autobot-backend",
+        "service": crate::SERVICE_NAME,
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }

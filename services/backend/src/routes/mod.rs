@@ -6,11 +6,3 @@ pub mod embeddings;
 pub mod health;
 pub mod pki;
 pub mod research;
-
-use axum::http::Uri;
-
-use crate::AppError;
-
-pub async fn not_found(uri: Uri) -> AppError {
-    AppError::NotFound(uri.path().to_owned())
-}

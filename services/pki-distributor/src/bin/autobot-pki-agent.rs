@@ -1,12 +1,15 @@
 //! autobot-pki-agent: runs on each VM, started over SSH by the distributor.
 //! `install --staging DIR --dest CERT_DIR` verifies and installs the staged
-//! certificates, prints one JSON line and exits non-zero on failure. It
-//! continues the distributor's trace from TRACEPARENT/TRACESTATE/BAGGAGE.
+//! certificates and prints one JSON line, whatever happens. It continues the
+//! distributor's trace from TRACEPARENT/TRACESTATE/BAGGAGE. A CLI, not a
+//! service, with the exit statuses of every AutoBot binary: 1 when the
+//! install failed, 2 for a bad setting or command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use autobot_pki_distributor::agent::{AgentExit, run_install};
+use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
+use autobot_pki_distributor::agent::{refusal, run_install};
 use autobot_wire::pki::AgentInstallReport;
 use clap::{Parser, Subcommand};
 
@@ -40,28 +43,18 @@ fn main() -> ExitCode {
         // --help and --version are not failures; print them as clap does.
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            // The distributor reads one JSON line whatever went wrong.
-            let report = AgentInstallReport {
-                ok: false,
-                dest: String::new(),
-                installed: Vec::new(),
-                certificate: None,
-                error: Some(e.render().to_string().trim().to_owned()),
-                error_type: Some("usage".to_owned()),
-                trace_id: None,
-            };
-            println!(
-                "{}",
-                serde_json::to_string(&report).expect("the report serializes")
-            );
-            return ExitCode::from(2);
+            let error = e.render().to_string().trim().to_owned();
+            return report(&refusal(Path::new(""), error, "usage"), EXIT_BAD_SETTING);
         }
     };
     let Command::Install { staging, dest } = cli.command;
     // The VM's exporter settings may sit in `~/.env` (sshd runs us in $HOME);
     // read it before any thread exists.
-    if let Err(e) = autobot_tracing::config::load_dotenv() {
-        eprintln!("autobot-pki-agent: {e}");
+    if let Err(e) = autobot_settings::load_dotenv() {
+        return report(
+            &refusal(&dest, e.to_string(), "telemetry_config"),
+            EXIT_BAD_SETTING,
+        );
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -69,18 +62,19 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("autobot-pki-agent: cannot start the runtime: {e}");
-            return ExitCode::from(2);
+            let error = format!("cannot start the async runtime: {e}");
+            return report(&refusal(&dest, error, "runtime"), EXIT_RUNTIME_FAILURE);
         }
     };
-    let (report, exit) = runtime.block_on(run_install(&staging, &dest));
+    let (install_report, exit) = runtime.block_on(run_install(&staging, &dest));
+    report(&install_report, exit.exit_status())
+}
+
+/// Prints the one JSON line the distributor reads, and ends with `status`.
+fn report(report: &AgentInstallReport, status: u8) -> ExitCode {
     println!(
         "{}",
-        serde_json::to_string(&report).expect("the report serializes")
+        serde_json::to_string(report).expect("the report serializes")
     );
-    match exit {
-        AgentExit::Installed => ExitCode::SUCCESS,
-        AgentExit::Failed => ExitCode::from(1),
-        AgentExit::BadSetup => ExitCode::from(2),
-    }
+    ExitCode::from(status)
 }

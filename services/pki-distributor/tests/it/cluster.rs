@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use autobot_lifecycle::ServiceConfig as _;
 use autobot_testkit::sshd::{
     KeyFiles, Sshd, SshdOptions, current_user, free_port, known_hosts_line,
 };

@@ -1,13 +1,20 @@
-//! Settings read from the environment, one variable at a time, through a
-//! lookup function (the process environment in production, a map in tests).
+//! # autobot-settings
+//!
+//! AutoBot's settings come from the environment, with a `.env` file
+//! honoured. Every binary reads them here, and so does autobot-tracing, one
+//! variable at a time through a lookup function (the process environment in
+//! production, a map in tests).
 //!
 //! A value is trimmed and an empty one counts as unset. A value that does not
-//! parse is an [`EnvError`] naming the variable and the value, except where
-//! the value may hold a secret ([`Env::parse_secret_or`]): then the error
-//! shows only what the caller's redaction leaves of it.
+//! parse is a [`SettingError`], worded the same for every variable of every
+//! binary: `VAR="value" is not valid: reason`. Where the value may hold a
+//! secret, the error shows what the caller's redaction leaves of it
+//! ([`Env::parse_secret_or`]) or no value at all ([`SettingError::withheld`]):
+//! `VAR is not valid: reason`. The binaries stop with exit status 2 on one
+//! (`autobot_lifecycle::Service`).
 
 use std::collections::HashMap;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,47 +26,67 @@ pub const BIND_VAR: &str = "AUTOBOT_BIND";
 
 /// A variable that is set (or defaulted) to something unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?} is not valid: {reason}")]
-pub struct EnvError {
+pub struct SettingError {
     pub variable: &'static str,
-    /// The value as read (trimmed), or its redacted form for a secret.
-    pub value: String,
+    /// The value as read (trimmed), its redacted form for a secret, or
+    /// `None` when even a redacted form could give a secret away.
+    pub value: Option<String>,
+    /// Why the value cannot be used, for the operator who set it.
     pub reason: String,
 }
 
-impl EnvError {
+impl Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            Some(value) => write!(
+                f,
+                "{}={value:?} is not valid: {}",
+                self.variable, self.reason
+            ),
+            None => write!(f, "{} is not valid: {}", self.variable, self.reason),
+        }
+    }
+}
+
+impl SettingError {
     pub fn new(variable: &'static str, value: &str, reason: impl Into<String>) -> Self {
         Self {
             variable,
-            value: value.to_owned(),
+            value: Some(value.to_owned()),
+            reason: reason.into(),
+        }
+    }
+
+    /// An error that does not repeat the value (it may hold a credential);
+    /// the reason must not either.
+    pub fn withheld(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            value: None,
             reason: reason.into(),
         }
     }
 }
 
-/// An [`EnvError`] worded `VAR="value": reason`, as the browser and the
-/// pki-distributor have always reported a bad setting.
+/// The `.env` file exists but could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}={value:?}: {reason}")]
-pub struct TerseEnvError {
-    pub variable: &'static str,
-    pub value: String,
-    pub reason: String,
+#[error("the .env file could not be read: {0}")]
+pub struct DotEnvError(String);
+
+/// Loads `.env` from the working directory (or a parent) into the process
+/// environment; variables already set win. Call it before threads exist
+/// (it sets variables), as `autobot_lifecycle::Service` does.
+pub fn load_dotenv() -> Result<(), DotEnvError> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => Err(DotEnvError(e.to_string())),
+    }
 }
 
-impl From<EnvError> for TerseEnvError {
-    fn from(e: EnvError) -> Self {
-        let EnvError {
-            variable,
-            value,
-            reason,
-        } = e;
-        Self {
-            variable,
-            value,
-            reason,
-        }
-    }
+/// The process environment as a lookup function.
+pub fn process_lookup(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// Reads variables through a lookup function.
@@ -70,7 +97,7 @@ pub struct Env<F> {
 impl Env<fn(&str) -> Option<String>> {
     /// The process environment.
     pub fn process() -> Self {
-        Self::new(|name| std::env::var(name).ok())
+        Self::new(process_lookup)
     }
 }
 
@@ -96,14 +123,32 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
+    /// The first of `names` that is set, with its trimmed value: for a
+    /// setting with a specific and a general variable
+    /// (`OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, then `OTEL_EXPORTER_OTLP_TIMEOUT`).
+    pub fn first(&self, names: &[&'static str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|n| self.get(n).map(|v| (*n, v)))
+    }
+
     /// The value parsed by `parse`, whose error text becomes the reason.
     pub fn parse_with<T>(
         &self,
         name: &'static str,
         parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, EnvError> {
+    ) -> Result<Option<T>, SettingError> {
         self.get(name)
-            .map(|v| parse(&v).map_err(|reason| EnvError::new(name, &v, reason)))
+            .map(|v| parse(&v).map_err(|reason| SettingError::new(name, &v, reason)))
+            .transpose()
+    }
+
+    /// [`Env::parse_with`] on the first of `names` that is set.
+    pub fn parse_first_with<T>(
+        &self,
+        names: &[&'static str],
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, SettingError> {
+        self.first(names)
+            .map(|(name, v)| parse(&v).map_err(|reason| SettingError::new(name, &v, reason)))
             .transpose()
     }
 
@@ -113,13 +158,13 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         name: &'static str,
         default: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, EnvError> {
+    ) -> Result<T, SettingError> {
         let v = self.get_or(name, default);
-        parse(&v).map_err(|reason| EnvError::new(name, &v, reason))
+        parse(&v).map_err(|reason| SettingError::new(name, &v, reason))
     }
 
     /// The value through `FromStr`; the parse error's text is the reason.
-    pub fn parse<T>(&self, name: &'static str) -> Result<Option<T>, EnvError>
+    pub fn parse<T>(&self, name: &'static str) -> Result<Option<T>, SettingError>
     where
         T: FromStr,
         T::Err: Display,
@@ -128,7 +173,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// [`Env::parse`], or `default` when unset.
-    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, EnvError>
+    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, SettingError>
     where
         T: FromStr,
         T::Err: Display,
@@ -144,25 +189,22 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         default: &str,
         redact: impl FnOnce(&str) -> String,
         parse: impl FnOnce(&str) -> Result<T, String>,
-    ) -> Result<T, EnvError> {
+    ) -> Result<T, SettingError> {
         let v = self.get_or(name, default);
-        parse(&v).map_err(|reason| EnvError {
-            variable: name,
-            value: redact(&v),
-            reason,
-        })
+        parse(&v).map_err(|reason| SettingError::new(name, &redact(&v), reason))
     }
 
-    /// AUTOBOT_BIND as `host:port`, `default` when unset.
-    pub fn bind(&self, default: &str) -> Result<SocketAddr, EnvError> {
+    /// AUTOBOT_BIND as `ip:port`, `default` when unset.
+    pub fn bind(&self, default: &str) -> Result<SocketAddr, SettingError> {
         self.parse_or_with(BIND_VAR, default, |v| {
-            v.parse()
-                .map_err(|e: std::net::AddrParseError| e.to_string())
+            v.parse().map_err(|e: std::net::AddrParseError| {
+                format!("{e} (expected an IP address and a port, such as {default})")
+            })
         })
     }
 
     /// A whole number of milliseconds, at least 1; `default_ms` when unset.
-    pub fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, EnvError> {
+    pub fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, SettingError> {
         let ms = self.parse_with(name, |v| match v.parse::<u64>() {
             Ok(0) => Err("must be at least 1".to_owned()),
             Ok(ms) => Ok(ms),
@@ -172,20 +214,19 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 
     /// true/1/yes/on or false/0/no/off (any case); `default` when unset.
-    pub fn bool(&self, name: &'static str, default: bool) -> Result<bool, EnvError> {
-        let b = self.parse_with(name, |v| {
-            parse_bool(v).ok_or_else(|| "expected true or false".to_owned())
-        })?;
-        Ok(b.unwrap_or(default))
+    pub fn bool(&self, name: &'static str, default: bool) -> Result<bool, SettingError> {
+        Ok(self
+            .parse_with(name, parse_bool_setting)?
+            .unwrap_or(default))
     }
 
     /// An http:// or https:// URL with a host; `None` when unset.
-    pub fn http_url(&self, name: &'static str) -> Result<Option<Url>, EnvError> {
+    pub fn http_url(&self, name: &'static str) -> Result<Option<Url>, SettingError> {
         self.parse_with(name, parse_http_url)
     }
 
     /// [`Env::http_url`], with `default` parsed the same way when unset.
-    pub fn http_url_or(&self, name: &'static str, default: &str) -> Result<Url, EnvError> {
+    pub fn http_url_or(&self, name: &'static str, default: &str) -> Result<Url, SettingError> {
         self.parse_or_with(name, default, parse_http_url)
     }
 }
@@ -207,6 +248,11 @@ pub fn parse_bool(v: &str) -> Option<bool> {
         "false" | "0" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// [`parse_bool`] with the reason every boolean setting gives.
+pub fn parse_bool_setting(v: &str) -> Result<bool, String> {
+    parse_bool(v).ok_or_else(|| "expected true or false".to_owned())
 }
 
 /// An http:// or https:// URL with a host.
@@ -242,8 +288,12 @@ mod tests {
     }
 
     /// Asserts the error names `variable` and shows `value`, in its text too.
-    fn names(e: EnvError, variable: &str, value: &str) {
-        assert_eq!((e.variable, e.value.as_str()), (variable, value), "{e}");
+    fn names(e: SettingError, variable: &str, value: &str) {
+        assert_eq!(
+            (e.variable, e.value.as_deref()),
+            (variable, Some(value)),
+            "{e}"
+        );
         let text = e.to_string();
         assert!(
             text.starts_with(&format!("{variable}={value:?} is not valid: ")),
@@ -302,6 +352,24 @@ mod tests {
     }
 
     #[test]
+    fn the_first_variable_set_is_the_one_read_and_named() {
+        let e = env(&[("GENERAL", "5"), ("SPECIFIC", " "), ("BAD", "x")]);
+        assert_eq!(
+            e.first(&["SPECIFIC", "GENERAL"]),
+            Some(("GENERAL", "5".to_owned()))
+        );
+        assert_eq!(
+            e.parse_first_with(&["SPECIFIC", "GENERAL"], |v| whole_number_in(v, 1, 9)),
+            Ok(Some(5))
+        );
+        assert_eq!(e.parse_first_with(&["NONE"], |_| Ok(1)), Ok(None));
+        let err = e
+            .parse_first_with(&["BAD", "GENERAL"], |v| whole_number_in(v, 1, 9))
+            .unwrap_err();
+        names(err, "BAD", "x");
+    }
+
+    #[test]
     fn every_error_names_its_variable_and_value() {
         let e = env(&[
             ("AUTOBOT_BIND", "8001"),
@@ -346,6 +414,26 @@ mod tests {
         names(words, "WORDS", "ten");
     }
 
+    /// The exact texts an operator sees, pinned.
+    #[test]
+    fn error_texts_keep_their_wording() {
+        let e = env(&[("AUTOBOT_BIND", "nonsense"), ("FLAG", "maybe")]);
+        assert_eq!(
+            e.bind("0.0.0.0:8001").unwrap_err().to_string(),
+            "AUTOBOT_BIND=\"nonsense\" is not valid: invalid socket address syntax \
+             (expected an IP address and a port, such as 0.0.0.0:8001)"
+        );
+        assert_eq!(
+            e.bool("FLAG", true).unwrap_err().to_string(),
+            "FLAG=\"maybe\" is not valid: expected true or false"
+        );
+        assert_eq!(
+            SettingError::withheld("OTEL_EXPORTER_OTLP_HEADERS", "entry 2 of 2 has no '='")
+                .to_string(),
+            "OTEL_EXPORTER_OTLP_HEADERS is not valid: entry 2 of 2 has no '='"
+        );
+    }
+
     #[test]
     fn a_bad_default_is_an_error_naming_the_variable() {
         let e = env(&[]);
@@ -371,7 +459,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.variable, "SECRET_URL");
-        assert_eq!(err.value, "mongodb://u:***@h/0");
+        assert_eq!(err.value.as_deref(), Some("mongodb://u:***@h/0"));
         let text = err.to_string();
         assert!(
             text.contains("SECRET_URL") && !text.contains("hunter2"),

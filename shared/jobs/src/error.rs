@@ -22,6 +22,17 @@ pub enum JobsError {
 }
 
 impl JobsError {
+    /// Low-cardinality class, for `error.type`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl(_) => "invalid_url",
+            Self::Redis(e) if crate::is_connection_error(e) => "redis_unreachable",
+            Self::Redis(_) => "redis_error",
+            Self::Timeout { .. } => "timeout",
+            Self::BadResult { .. } => "bad_result",
+        }
+    }
+
     /// The job id, for the errors that concern one job.
     pub fn job_id(&self) -> Option<&str> {
         match self {

@@ -137,7 +137,7 @@ impl JobProducer {
             Ok(job) => {
                 span.record("messaging.message.id", job.message_id.as_str());
             }
-            Err(e) => autobot_tracing::record_error(&span, error_type(e), e),
+            Err(e) => autobot_tracing::record_error(&span, e.error_type(), e),
         }
         result
     }
@@ -276,15 +276,5 @@ impl JobProducer {
         {
             idle.push(con);
         }
-    }
-}
-
-fn error_type(e: &JobsError) -> &'static str {
-    match e {
-        JobsError::InvalidUrl(_) => "invalid_url",
-        JobsError::Redis(e) if is_connection_error(e) => "redis_unreachable",
-        JobsError::Redis(_) => "redis_error",
-        JobsError::Timeout { .. } => "timeout",
-        JobsError::BadResult { .. } => "bad_result",
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instruction profile of the two-hop path (issue 10): A, B and the trace tool
+# Instruction profile of the two-hop path (docs/performance.md): A, B and the trace tool
 # run under valgrind --tool=callgrind; after a warm-up their counters are
 # zeroed, then N sequential requests (one keep-alive connection, curl) go
 # through A -> B, and the counters are dumped. Instruction counts do not

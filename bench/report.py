@@ -1,6 +1,6 @@
 """Prints bench/run.sh's tables from its results.tsv: medians per mode,
 ratios traced/untraced, the failure cases and the Python comparison, and
-which of issue 10's targets the run met."""
+which of the performance targets (docs/performance.md) the run met."""
 
 import statistics
 import sys
@@ -95,7 +95,7 @@ def main():
               f"{py['rss_a1'] / 1024:.1f}, {py['rss_b1'] / 1024:.1f} MB")
 
     print()
-    print("Issue 10 targets:")
+    print("Performance targets:")
     def verdict(ok):
         return "MET" if ok else "NOT MET"
     if base and traced:

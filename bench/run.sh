@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Two-hop tracing benchmark (issue 10): service A -> service B, built from
+# Two-hop tracing benchmark (docs/performance.md): service A -> service B, built from
 # autobot-tracing's server layer and traced client, exporting OTLP/gRPC to the
 # trace tool's `serve`. One run measures, under wrk -t1 -c16:
 #   untraced (OTEL_SDK_DISABLED=true), traced at rate 1.0, traced at rate 0.01

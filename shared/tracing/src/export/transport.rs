@@ -3,8 +3,8 @@
 //! (a blocking reqwest client).
 //!
 //! Both run where the SDK's batch processor calls `export`: its own thread,
-//! driving the future with its own executor, not a tokio runtime
-//! (research pitfall P1). gRPC works there because tonic's `Channel` spawned
+//! driving the future with its own executor, not a tokio runtime (a client
+//! that needs one, such as reqwest's async client, finds none there). gRPC works there because tonic's `Channel` spawned
 //! its connection worker on the runtime `init` ran in, and the export future
 //! only talks to that worker. HTTP uses reqwest's blocking client, built on
 //! first use on that thread (building or dropping it inside a runtime panics)

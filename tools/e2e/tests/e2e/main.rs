@@ -6,3 +6,4 @@ mod distribution;
 mod research;
 mod sampling;
 mod shutdown;
+mod startup;

@@ -75,6 +75,7 @@ impl ServiceConfig for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autobot_settings::checks::{assert_error_texts, assert_refused};
     use autobot_settings::pairs;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
@@ -94,20 +95,19 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_value() {
-        for (var, value) in [
-            ("AUTOBOT_BIND", "8001"),
-            ("AUTOBOT_AI_STACK_URL", "not a url"),
-            ("AUTOBOT_BROWSER_URL", "ftp://h/"),
-            ("AUTOBOT_PKI_URL", "http//x"),
-            ("AUTOBOT_NPU_URL", "nope"),
-            ("AUTOBOT_REDIS_URL", "mongodb://h"),
-            ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "-1"),
-            ("AUTOBOT_HEALTH_TIMEOUT_MS", "0"),
-        ] {
-            let e = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(e.variable, var);
-            assert!(e.to_string().contains(var), "{e}");
-        }
+        assert_refused(
+            cfg,
+            &[
+                ("AUTOBOT_BIND", "8001"),
+                ("AUTOBOT_AI_STACK_URL", "not a url"),
+                ("AUTOBOT_BROWSER_URL", "ftp://h/"),
+                ("AUTOBOT_PKI_URL", "http//x"),
+                ("AUTOBOT_NPU_URL", "nope"),
+                ("AUTOBOT_REDIS_URL", "mongodb://h"),
+                ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "-1"),
+                ("AUTOBOT_HEALTH_TIMEOUT_MS", "0"),
+            ],
+        );
     }
 
     #[test]
@@ -119,35 +119,15 @@ mod tests {
     /// The exact texts an operator sees, pinned.
     #[test]
     fn error_texts_keep_their_wording() {
-        for (var, value, text) in [
-            (
-                "AUTOBOT_BIND",
-                "8001",
-                "AUTOBOT_BIND=\"8001\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8001)",
-            ),
-            (
-                "AUTOBOT_BROWSER_URL",
-                "ftp://h/",
-                "AUTOBOT_BROWSER_URL=\"ftp://h/\" is not valid: expected an http:// or https:// URL with a host",
-            ),
-            (
-                "AUTOBOT_NPU_URL",
-                "nope",
-                "AUTOBOT_NPU_URL=\"nope\" is not valid: relative URL without a base",
-            ),
-            (
-                "AUTOBOT_HEALTH_TIMEOUT_MS",
-                " 0 ",
-                "AUTOBOT_HEALTH_TIMEOUT_MS=\"0\" is not valid: must be at least 1",
-            ),
-            (
-                "AUTOBOT_UPSTREAM_TIMEOUT_MS",
-                "-1",
-                "AUTOBOT_UPSTREAM_TIMEOUT_MS=\"-1\" is not valid: invalid digit found in string",
-            ),
-        ] {
-            let e = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(e.to_string(), text);
-        }
+        assert_error_texts(
+            cfg,
+            &[
+                r#"AUTOBOT_BIND="8001" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8001)"#,
+                r#"AUTOBOT_BROWSER_URL="ftp://h/" is not valid: expected an http:// or https:// URL with a host"#,
+                r#"AUTOBOT_NPU_URL="nope" is not valid: relative URL without a base"#,
+                r#"AUTOBOT_HEALTH_TIMEOUT_MS="0" is not valid: must be at least 1"#,
+                r#"AUTOBOT_UPSTREAM_TIMEOUT_MS="-1" is not valid: invalid digit found in string"#,
+            ],
+        );
     }
 }

@@ -67,6 +67,7 @@ impl ServiceConfig for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autobot_settings::checks::{assert_error_texts, assert_refused};
     use autobot_settings::pairs;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
@@ -113,50 +114,32 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_the_value() {
-        for (var, value) in [
-            ("AUTOBOT_BIND", "localhost"),
-            ("AUTOBOT_BROWSER_TIMEOUT_MS", "0"),
-            ("AUTOBOT_BROWSER_TIMEOUT_MS", "ten seconds"),
-            ("AUTOBOT_BROWSER_MAX_BYTES", "-1"),
-            ("AUTOBOT_BROWSER_MAX_BYTES", "5MiB"),
-            ("AUTOBOT_BROWSER_DENY", "169.254.0.0/33"),
-            ("AUTOBOT_BROWSER_DENY", "metadata.internal"),
-            ("AUTOBOT_BROWSER_PROPAGATE", "maybe"),
-        ] {
-            let err = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(err.variable, var);
-            let text = err.to_string();
-            assert!(text.contains(var) && text.contains(value), "{text}");
-        }
+        assert_refused(
+            cfg,
+            &[
+                ("AUTOBOT_BIND", "localhost"),
+                ("AUTOBOT_BROWSER_TIMEOUT_MS", "0"),
+                ("AUTOBOT_BROWSER_TIMEOUT_MS", "ten seconds"),
+                ("AUTOBOT_BROWSER_MAX_BYTES", "-1"),
+                ("AUTOBOT_BROWSER_MAX_BYTES", "5MiB"),
+                ("AUTOBOT_BROWSER_DENY", "169.254.0.0/33"),
+                ("AUTOBOT_BROWSER_DENY", "metadata.internal"),
+                ("AUTOBOT_BROWSER_PROPAGATE", "maybe"),
+            ],
+        );
     }
 
     /// The exact texts an operator sees, pinned.
     #[test]
     fn error_texts_keep_their_wording() {
-        for (var, value, text) in [
-            (
-                "AUTOBOT_BIND",
-                "localhost",
-                "AUTOBOT_BIND=\"localhost\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:3000)",
-            ),
-            (
-                "AUTOBOT_BROWSER_TIMEOUT_MS",
-                "0",
-                "AUTOBOT_BROWSER_TIMEOUT_MS=\"0\" is not valid: must be between 1 and 600000",
-            ),
-            (
-                "AUTOBOT_BROWSER_MAX_BYTES",
-                "5MiB",
-                "AUTOBOT_BROWSER_MAX_BYTES=\"5MiB\" is not valid: not a whole number",
-            ),
-            (
-                "AUTOBOT_BROWSER_PROPAGATE",
-                "maybe",
-                "AUTOBOT_BROWSER_PROPAGATE=\"maybe\" is not valid: expected true or false",
-            ),
-        ] {
-            let e = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(e.to_string(), text);
-        }
+        assert_error_texts(
+            cfg,
+            &[
+                r#"AUTOBOT_BIND="localhost" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:3000)"#,
+                r#"AUTOBOT_BROWSER_TIMEOUT_MS="0" is not valid: must be between 1 and 600000"#,
+                r#"AUTOBOT_BROWSER_MAX_BYTES="5MiB" is not valid: not a whole number"#,
+                r#"AUTOBOT_BROWSER_PROPAGATE="maybe" is not valid: expected true or false"#,
+            ],
+        );
     }
 }

@@ -75,6 +75,7 @@ impl ServiceConfig for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use autobot_settings::checks::{assert_error_texts, assert_refused};
     use autobot_settings::pairs;
 
     fn cfg(vars: &[(&str, &str)]) -> Result<Config, SettingError> {
@@ -117,49 +118,31 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable_and_the_value() {
-        for (var, value) in [
-            ("AUTOBOT_BIND", "localhost"),
-            ("AUTOBOT_PKI_VALIDITY_DAYS", "0"),
-            ("AUTOBOT_PKI_VALIDITY_DAYS", "a year"),
-            ("AUTOBOT_PKI_PARALLELISM", "-1"),
-            ("AUTOBOT_SSH_TIMEOUT_SECS", "0"),
-            ("AUTOBOT_PKI_DIR", "relative/dir"),
-            ("AUTOBOT_SSH_KEY", "id_ed25519"),
-        ] {
-            let err = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(err.variable, var);
-            let text = err.to_string();
-            assert!(text.contains(var) && text.contains(value), "{text}");
-        }
+        assert_refused(
+            cfg,
+            &[
+                ("AUTOBOT_BIND", "localhost"),
+                ("AUTOBOT_PKI_VALIDITY_DAYS", "0"),
+                ("AUTOBOT_PKI_VALIDITY_DAYS", "a year"),
+                ("AUTOBOT_PKI_PARALLELISM", "-1"),
+                ("AUTOBOT_SSH_TIMEOUT_SECS", "0"),
+                ("AUTOBOT_PKI_DIR", "relative/dir"),
+                ("AUTOBOT_SSH_KEY", "id_ed25519"),
+            ],
+        );
     }
 
     /// The exact texts an operator sees, pinned.
     #[test]
     fn error_texts_keep_their_wording() {
-        for (var, value, text) in [
-            (
-                "AUTOBOT_BIND",
-                "localhost",
-                "AUTOBOT_BIND=\"localhost\" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8002)",
-            ),
-            (
-                "AUTOBOT_PKI_PARALLELISM",
-                "300",
-                "AUTOBOT_PKI_PARALLELISM=\"300\" is not valid: must be between 1 and 256",
-            ),
-            (
-                "AUTOBOT_SSH_TIMEOUT_SECS",
-                "soon",
-                "AUTOBOT_SSH_TIMEOUT_SECS=\"soon\" is not valid: not a whole number",
-            ),
-            (
-                "AUTOBOT_PKI_DIR",
-                "relative/dir",
-                "AUTOBOT_PKI_DIR=\"relative/dir\" is not valid: must be an absolute path",
-            ),
-        ] {
-            let e = cfg(&[(var, value)]).unwrap_err();
-            assert_eq!(e.to_string(), text);
-        }
+        assert_error_texts(
+            cfg,
+            &[
+                r#"AUTOBOT_BIND="localhost" is not valid: invalid socket address syntax (expected an IP address and a port, such as 0.0.0.0:8002)"#,
+                r#"AUTOBOT_PKI_PARALLELISM="300" is not valid: must be between 1 and 256"#,
+                r#"AUTOBOT_SSH_TIMEOUT_SECS="soon" is not valid: not a whole number"#,
+                r#"AUTOBOT_PKI_DIR="relative/dir" is not valid: must be an absolute path"#,
+            ],
+        );
     }
 }

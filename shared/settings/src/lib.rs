@@ -231,6 +231,49 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// What every binary's settings tests check, written once: a bad value is
+/// refused naming its variable, with the exact text an operator reads.
+pub mod checks {
+    use std::fmt::Debug;
+
+    use super::SettingError;
+
+    /// Sets each `(variable, value)` alone and asserts that `read` refuses
+    /// it with an error that names both (a secret's redaction is checked by
+    /// a test of its own).
+    pub fn assert_refused<T: Debug>(
+        read: impl Fn(&[(&str, &str)]) -> Result<T, SettingError>,
+        cases: &[(&str, &str)],
+    ) {
+        for (variable, value) in cases {
+            let e = read(&[(variable, value)]).expect_err(variable);
+            assert_eq!(e.variable, *variable, "{e}");
+            assert_eq!(e.value.as_deref(), Some(value.trim()), "{e}");
+            let named = format!("{variable}={:?} is not valid: ", value.trim());
+            assert!(e.to_string().starts_with(&named), "{e}");
+        }
+    }
+
+    /// Each text is a pinned error, `VAR="value" is not valid: reason`:
+    /// sets VAR to the value alone and asserts that `read` fails with
+    /// exactly that text.
+    pub fn assert_error_texts<T: Debug>(
+        read: impl Fn(&[(&str, &str)]) -> Result<T, SettingError>,
+        texts: &[&str],
+    ) {
+        for text in texts {
+            let (variable, rest) = text.split_once("=\"").expect("VAR=\"value\"");
+            let end = rest
+                .find("\" is not valid: ")
+                .expect("is not valid: reason");
+            let value = &rest[..end];
+            assert!(!value.contains('\\'), "pin a value without escapes: {text}");
+            let e = read(&[(variable, value)]).expect_err(variable);
+            assert_eq!(e.to_string(), *text);
+        }
+    }
+}
+
 /// A lookup over fixed pairs, as tests drive a config:
 /// `Config::from_lookup(pairs(&[("AUTOBOT_BIND", "127.0.0.1:0")]))`.
 pub fn pairs(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {

@@ -99,7 +99,7 @@ impl JaegerArg {
 }
 
 fn parse_wait(text: &str) -> Result<Duration, String> {
-    crate::query::parse_go_duration(text).map(Duration::from_nanos)
+    crate::time_text::parse_go_duration(text).map(Duration::from_nanos)
 }
 
 /// Runs a command; returns the process exit code.

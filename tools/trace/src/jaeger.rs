@@ -6,13 +6,11 @@
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue as OtlpKeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span as OtlpSpan, TracesData, span::SpanKind, status::StatusCode,
-};
+use opentelemetry_proto::tonic::trace::v1::{Span as OtlpSpan, span::SpanKind, status::StatusCode};
 use serde_json::{Value, json};
 
 use crate::model::{KeyValue, Log, Process, RefType, Reference, Span, Trace};
-use crate::store::StoredSpan;
+use crate::stored::StoredSpan;
 use crate::trace_id::{TraceId, span_id_hex};
 
 /// Integers beyond this travel as strings (JavaScript numbers are doubles).
@@ -87,8 +85,33 @@ fn span(stored: &StoredSpan, process_id: String) -> Span {
         logs: logs(s),
         process_id,
         process: None,
-        warnings: None,
+        warnings: warnings(s),
     }
+}
+
+/// The attribute where Jaeger's query service puts a span's warnings
+/// (`jptrace.WarningsAttribute`); v1 shows them as the span's `warnings`.
+pub const WARNINGS_ATTRIBUTE: &str = "@jaeger@warnings";
+
+fn warnings(s: &OtlpSpan) -> Option<Vec<String>> {
+    let value = s
+        .attributes
+        .iter()
+        .find(|kv| kv.key == WARNINGS_ATTRIBUTE)?
+        .value
+        .as_ref()?
+        .value
+        .as_ref()?;
+    Some(match value {
+        any_value::Value::ArrayValue(a) => a
+            .values
+            .iter()
+            .map(|v| crate::attr::value_text(Some(v)))
+            .collect(),
+        other => vec![crate::attr::value_text(Some(&AnyValue {
+            value: Some(other.clone()),
+        }))],
+    })
 }
 
 /// The span's tags as Jaeger shows them.
@@ -104,7 +127,12 @@ pub fn span_tags(stored: &StoredSpan) -> Vec<KeyValue> {
             &stored.scope.version,
         ));
     }
-    tags.extend(s.attributes.iter().map(key_value));
+    tags.extend(
+        s.attributes
+            .iter()
+            .filter(|kv| kv.key != WARNINGS_ATTRIBUTE)
+            .map(key_value),
+    );
     let kind = match SpanKind::try_from(s.kind) {
         Ok(SpanKind::Server) => Some("server"),
         Ok(SpanKind::Client) => Some("client"),
@@ -171,9 +199,12 @@ fn key_value(kv: &OtlpKeyValue) -> KeyValue {
             Some(n) => ("float64", Value::Number(n)),
             None => ("float64", Value::String(d.to_string())),
         },
-        Some(any_value::Value::BytesValue(b)) => ("binary", Value::String(base64(b))),
+        Some(any_value::Value::BytesValue(b)) => ("binary", Value::String(crate::attr::base64(b))),
         // Arrays and maps travel as their JSON text, as Jaeger's translator does.
-        Some(other) => ("string", Value::String(any_json(other).to_string())),
+        Some(other) => (
+            "string",
+            Value::String(crate::attr::any_json(other).to_string()),
+        ),
         None => ("string", Value::String(String::new())),
     };
     KeyValue {
@@ -183,102 +214,14 @@ fn key_value(kv: &OtlpKeyValue) -> KeyValue {
     }
 }
 
-fn any_json(value: &any_value::Value) -> Value {
-    let inner = |v: &AnyValue| v.value.as_ref().map(any_json).unwrap_or(Value::Null);
-    match value {
-        any_value::Value::StringValue(s) => Value::String(s.clone()),
-        any_value::Value::BoolValue(b) => Value::Bool(*b),
-        any_value::Value::IntValue(i) => json!(i),
-        any_value::Value::DoubleValue(d) => json!(d),
-        any_value::Value::BytesValue(b) => Value::String(base64(b)),
-        // An index into a profiles string table: meaningless without it.
-        any_value::Value::StringValueStrindex(i) => json!(i),
-        any_value::Value::ArrayValue(a) => Value::Array(a.values.iter().map(inner).collect()),
-        any_value::Value::KvlistValue(kvs) => Value::Object(
-            kvs.values
-                .iter()
-                .map(|kv| {
-                    (
-                        kv.key.clone(),
-                        kv.value.as_ref().map(inner).unwrap_or(Value::Null),
-                    )
-                })
-                .collect(),
-        ),
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// The trace as OTLP-JSON (`/api/v3/traces/{id}`): `{"result": TracesData}`.
-pub fn otlp_json(spans: &[StoredSpan]) -> Value {
-    let mut data = TracesData::default();
-    for stored in spans {
-        let resource_index = match data
-            .resource_spans
-            .iter()
-            .position(|rs| rs.resource.as_ref() == Some(&*stored.resource))
-        {
-            Some(i) => i,
-            None => {
-                data.resource_spans.push(ResourceSpans {
-                    resource: Some((*stored.resource).clone()),
-                    ..Default::default()
-                });
-                data.resource_spans.len() - 1
-            }
-        };
-        let rs = &mut data.resource_spans[resource_index];
-        let scope_index = match rs
-            .scope_spans
-            .iter()
-            .position(|ss| ss.scope.as_ref() == Some(&*stored.scope))
-        {
-            Some(i) => i,
-            None => {
-                rs.scope_spans.push(ScopeSpans {
-                    scope: Some((*stored.scope).clone()),
-                    ..Default::default()
-                });
-                rs.scope_spans.len() - 1
-            }
-        };
-        rs.scope_spans[scope_index].spans.push(stored.span.clone());
-    }
-    json!({ "result": data })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
 
+    use crate::test_support::kv as attr;
     use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
     use opentelemetry_proto::tonic::trace::v1::{Status, span};
-
-    fn attr(key: &str, value: any_value::Value) -> OtlpKeyValue {
-        OtlpKeyValue {
-            key: key.into(),
-            value: Some(AnyValue { value: Some(value) }),
-            ..Default::default()
-        }
-    }
 
     /// The input of Jaeger's `otlp2jaeger-in.json` gives its `otlp2jaeger-out.json`.
     #[test]
@@ -385,14 +328,5 @@ mod tests {
         assert_eq!(s.references[0].ref_type, RefType::FollowsFrom);
         assert_eq!(s.logs[0].timestamp, 5);
         assert_eq!(s.logs[0].fields[0], KeyValue::string("event", "exception"));
-    }
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foob"), "Zm9vYg==");
     }
 }

@@ -12,12 +12,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use autobot_otlp_receiver::{ExportTraceServiceRequest, SpanBatch, SpanMeta, SpanSink};
-use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::Span;
-
+use crate::search::{Operation, SpanQuery, kind_name};
+use crate::stored::StoredSpan;
 use crate::trace_id::TraceId;
+use autobot_otlp_receiver::{ExportTraceServiceRequest, SpanBatch, SpanMeta, SpanSink};
 
 /// One stored span: which batch, which of its spans.
 #[derive(Clone)]
@@ -87,23 +85,6 @@ impl Hasher for TraceIdHasher {
     }
 }
 
-/// A span decoded, with the resource and scope it came with.
-#[derive(Clone, Debug)]
-pub struct StoredSpan {
-    pub service: Arc<str>,
-    pub resource: Arc<Resource>,
-    pub scope: Arc<InstrumentationScope>,
-    pub span: Span,
-}
-
-impl StoredSpan {
-    pub fn duration_nanos(&self) -> u64 {
-        self.span
-            .end_time_unix_nano
-            .saturating_sub(self.span.start_time_unix_nano)
-    }
-}
-
 /// Counters for operators and tests (`GET /api/autobot/stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
@@ -125,20 +106,6 @@ struct Inner {
     /// service -> operation name -> span kinds seen (bit per OTLP kind);
     /// Jaeger keeps these after eviction too.
     operations: HashMap<String, BTreeMap<String, u8>>,
-}
-
-/// What `GET /api/traces` asks for; times in nanoseconds since the epoch.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SpanQuery {
-    pub service: String,
-    pub operation: Option<String>,
-    /// Every pair must match a span tag (or a resource attribute) of the same span.
-    pub tags: BTreeMap<String, String>,
-    pub start_min: Option<u64>,
-    pub start_max: Option<u64>,
-    pub duration_min: Option<u64>,
-    pub duration_max: Option<u64>,
-    pub limit: usize,
 }
 
 pub struct Store {
@@ -246,8 +213,9 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// (operation, OTLP span kind) pairs of a service, by name then kind.
-    pub fn operations_with_kind(&self, service: &str) -> Vec<(String, i32)> {
+    /// The operations of a service with their span kinds, by name then kind
+    /// (an operation seen with two kinds is listed twice).
+    pub fn operations_with_kind(&self, service: &str) -> Vec<Operation> {
         let inner = self.lock();
         let Some(ops) = inner.operations.get(service) else {
             return Vec::new();
@@ -256,7 +224,10 @@ impl Store {
             .flat_map(|(name, kinds)| {
                 (0..8)
                     .filter(move |k| kinds & (1 << k) != 0)
-                    .map(move |k| (name.clone(), k))
+                    .map(move |k| Operation {
+                        name: name.clone(),
+                        span_kind: kind_name(k),
+                    })
             })
             .collect()
     }
@@ -279,7 +250,7 @@ impl Store {
             let mut found: Vec<(u64, TraceId)> = inner
                 .traces
                 .iter()
-                .filter(|(_, spans)| spans.iter().any(|s| query.matches_entry(s)))
+                .filter(|(_, spans)| spans.iter().any(|s| matches_entry(query, s)))
                 .map(|(id, spans)| {
                     let newest = spans
                         .iter()
@@ -334,92 +305,24 @@ fn remember_operation(
     }
 }
 
-pub use autobot_otlp_receiver::service_name;
-
-impl SpanQuery {
-    /// [`matches`](Self::matches) on a stored span: the span is decoded
-    /// only when tags must be compared.
-    fn matches_entry(&self, e: &Entry) -> bool {
-        let meta = e.meta();
-        if *e.batch.group_of(meta).service != *self.service {
-            return false;
-        }
-        if self
-            .operation
-            .as_deref()
-            .is_some_and(|op| op != e.batch.name(meta))
-        {
-            return false;
-        }
-        let start = meta.start_unix_nano;
-        if self.start_min.is_some_and(|min| start < min)
-            || self.start_max.is_some_and(|max| start > max)
-        {
-            return false;
-        }
-        let duration = meta.duration_nanos();
-        if self.duration_min.is_some_and(|min| duration < min)
-            || self.duration_max.is_some_and(|max| duration > max)
-        {
-            return false;
-        }
-        if self.tags.is_empty() {
-            return true;
-        }
-        let decoded = e.decode();
-        self.tags
-            .iter()
-            .all(|(key, want)| tag_matches(&decoded, key, want))
-    }
-
-    pub fn matches(&self, s: &StoredSpan) -> bool {
-        if *s.service != *self.service {
-            return false;
-        }
-        if self
-            .operation
-            .as_deref()
-            .is_some_and(|op| op != s.span.name)
-        {
-            return false;
-        }
-        let start = s.span.start_time_unix_nano;
-        if self.start_min.is_some_and(|min| start < min)
-            || self.start_max.is_some_and(|max| start > max)
-        {
-            return false;
-        }
-        let duration = s.duration_nanos();
-        if self.duration_min.is_some_and(|min| duration < min)
-            || self.duration_max.is_some_and(|max| duration > max)
-        {
-            return false;
-        }
-        self.tags
-            .iter()
-            .all(|(key, want)| tag_matches(s, key, want))
-    }
-}
-
-/// A tag filter matches a span attribute, a derived Jaeger tag, a resource
-/// attribute or an event attribute (Jaeger's memory store looks at all of them).
-fn tag_matches(s: &StoredSpan, key: &str, want: &str) -> bool {
-    crate::jaeger::span_tags(s)
-        .iter()
-        .chain(crate::jaeger::process_tags(&s.resource).iter())
-        .chain(
-            crate::jaeger::logs(&s.span)
-                .iter()
-                .flat_map(|log| log.fields.iter()),
-        )
-        .any(|kv| kv.key == key && kv.text() == want)
+/// [`SpanQuery::matches`] on a stored span: the span is decoded only when
+/// the indexed fields match and tags must be compared.
+fn matches_entry(query: &SpanQuery, e: &Entry) -> bool {
+    let meta = e.meta();
+    query.matches_summary(
+        &e.batch.group_of(meta).service,
+        e.batch.name(meta),
+        meta.start_unix_nano,
+        meta.duration_nanos(),
+    ) && (!query.has_tags() || query.matches_tags(&e.decode()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use opentelemetry_proto::tonic::common::v1::any_value;
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn request(trace: u8, spans: u8) -> ExportTraceServiceRequest {
         ExportTraceServiceRequest {
@@ -474,7 +377,10 @@ mod tests {
         assert_eq!(store.operations("svc"), ["op1", "op2", "op3"]);
         assert_eq!(
             store.operations_with_kind("svc")[0],
-            ("op1".to_owned(), 0),
+            Operation {
+                name: "op1".into(),
+                span_kind: ""
+            },
             "the test spans have no kind"
         );
     }
@@ -485,7 +391,7 @@ mod tests {
         store.insert(request(1, 2));
         store.insert(request(2, 1));
         let all = SpanQuery {
-            service: "svc".into(),
+            service: Some("svc".into()),
             limit: 10,
             ..Default::default()
         };
@@ -512,7 +418,7 @@ mod tests {
         };
         assert!(store.search(&long).is_empty());
         let other = SpanQuery {
-            service: "nope".into(),
+            service: Some("nope".into()),
             ..all.clone()
         };
         assert!(store.search(&other).is_empty());
@@ -566,11 +472,15 @@ mod tests {
         let store = Store::new(100);
         store.insert_batch(SpanBatch::from_protobuf(request.encode_to_vec()).unwrap());
         assert_eq!(store.services(), ["a", "b"]);
+        let op = |kind| Operation {
+            name: "GET".into(),
+            span_kind: kind,
+        };
         assert_eq!(
             store.operations_with_kind("a"),
-            [("GET".to_owned(), 2), ("GET".to_owned(), 3)]
+            [op("server"), op("client")]
         );
-        assert_eq!(store.operations_with_kind("b"), [("GET".to_owned(), 2)]);
+        assert_eq!(store.operations_with_kind("b"), [op("server")]);
 
         let spans = store.trace(TraceId(u128::from_be_bytes([1; 16]))).unwrap();
         assert_eq!(spans.len(), 3);
@@ -585,7 +495,7 @@ mod tests {
         );
 
         let tagged = |service: &str, tags: &[(&str, &str)]| SpanQuery {
-            service: service.into(),
+            service: Some(service.into()),
             tags: tags
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

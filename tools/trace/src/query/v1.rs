@@ -1,6 +1,7 @@
-//! The parts of Jaeger's query API (v2.20, port 16686) that `serve` answers,
-//! in Jaeger's JSON: the v1 envelope `{data,total,limit,offset,errors}` and
-//! the api_v3 OTLP-JSON `{result}` / `{error:{httpCode,message}}`.
+//! Jaeger's v1 query API (`cmd/jaeger/internal/extension/jaegerquery/
+//! internal/http_handler.go` and `query_parser.go` in v2.20): every answer in
+//! the envelope `{data,total,limit,offset,errors}`, traces in the v1 JSON of
+//! [`crate::model`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,53 +15,40 @@ use axum::routing::get;
 use serde_json::json;
 
 use crate::model::{Envelope, EnvelopeError, Trace};
-use crate::store::{SpanQuery, Store};
+use crate::search::SpanQuery;
+use crate::store::Store;
+use crate::time_text::parse_go_duration;
 use crate::trace_id::TraceId;
 
 /// Jaeger's default search window when `start` is not given.
 const DEFAULT_LOOKBACK: Duration = Duration::from_secs(48 * 3600);
 const DEFAULT_LIMIT: usize = 100;
 
-pub fn app(store: Arc<Store>) -> axum::Router {
+/// The v1 routes (Jaeger ≤ v2.20; later releases keep only `/api/traces/{id}`).
+pub fn routes() -> axum::Router<Arc<Store>> {
     axum::Router::new()
         .route("/api/services", get(services))
         .route("/api/services/{service}/operations", get(operations))
         .route("/api/operations", get(operations_by_kind))
         .route("/api/traces", get(search))
         .route("/api/traces/{trace_id}", get(trace))
-        .route("/api/v3/services", get(v3_services))
-        .route("/api/v3/traces/{trace_id}", get(v3_trace))
-        .route("/api/autobot/stats", get(stats))
-        .with_state(store)
 }
 
-/// Every error of the query API, mapped to Jaeger's envelopes in one place.
+/// Every error of the v1 API, in Jaeger's error envelope.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("trace not found")]
     TraceNotFound,
     #[error("{0}")]
     BadRequest(String),
-    /// The api_v3 routes answer in their own error shape.
-    #[error("trace not found")]
-    V3TraceNotFound,
-    #[error("{0}")]
-    V3BadRequest(String),
 }
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
-        let (status, v3) = match &self {
-            Self::TraceNotFound => (StatusCode::NOT_FOUND, false),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, false),
-            Self::V3TraceNotFound => (StatusCode::NOT_FOUND, true),
-            Self::V3BadRequest(_) => (StatusCode::BAD_REQUEST, true),
+        let status = match &self {
+            Self::TraceNotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
         };
-        let message = self.to_string();
-        if v3 {
-            let body = json!({"error": {"httpCode": status.as_u16(), "message": message}});
-            return (status, Json(body)).into_response();
-        }
         let body: Envelope<()> = Envelope {
             data: None,
             total: 0,
@@ -68,7 +56,7 @@ impl IntoResponse for QueryError {
             offset: 0,
             errors: Some(vec![EnvelopeError {
                 code: i64::from(status.as_u16()),
-                msg: message,
+                msg: self.to_string(),
                 trace_id: None,
             }]),
         };
@@ -104,53 +92,33 @@ async fn operations_by_kind(
     let ops: Vec<_> = store
         .operations_with_kind(service)
         .into_iter()
-        .map(|(name, kind)| (name, kind_name(kind)))
-        .filter(|(_, kind)| wanted.is_empty() || *kind == wanted)
-        .map(|(name, kind)| json!({"name": name, "spanKind": kind}))
+        .filter(|op| wanted.is_empty() || op.span_kind == wanted)
+        .map(|op| json!({"name": op.name, "spanKind": op.span_kind}))
         .collect();
     let total = ops.len() as i64;
     Ok(Json(Envelope::data(ops, total)))
 }
 
-/// Jaeger's names for OTLP span kinds ("" when unspecified).
-fn kind_name(kind: i32) -> &'static str {
-    match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "",
-    }
-}
-
+/// `GET /api/traces/{traceID}[?raw=true]`.
 async fn trace(
     State(store): State<Arc<Store>>,
     Path(trace_id): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<Envelope<Vec<Trace>>>, QueryError> {
     let id = TraceId::parse(&trace_id).map_err(|e| QueryError::BadRequest(e.to_string()))?;
-    let spans = store.trace(id).ok_or(QueryError::TraceNotFound)?;
+    let spans = super::trace_spans(&store, id, raw(&params)?).ok_or(QueryError::TraceNotFound)?;
     Ok(Json(Envelope::data(
         vec![crate::jaeger::trace(id, &spans)],
         0,
     )))
 }
 
-async fn v3_trace(
-    State(store): State<Arc<Store>>,
-    Path(trace_id): Path<String>,
-) -> Result<Json<serde_json::Value>, QueryError> {
-    let id = TraceId::parse(&trace_id).map_err(|e| QueryError::V3BadRequest(e.to_string()))?;
-    let spans = store.trace(id).ok_or(QueryError::V3TraceNotFound)?;
-    Ok(Json(crate::jaeger::otlp_json(&spans)))
-}
-
-async fn v3_services(State(store): State<Arc<Store>>) -> Json<serde_json::Value> {
-    Json(json!({ "services": store.services() }))
-}
-
-async fn stats(State(store): State<Arc<Store>>) -> Json<crate::store::StoreStats> {
-    Json(store.stats())
+fn raw(params: &[(String, String)]) -> Result<bool, QueryError> {
+    match one(params, "raw") {
+        None => Ok(false),
+        Some(v) => super::parse_go_bool(v)
+            .ok_or_else(|| QueryError::BadRequest(format!("unable to parse param 'raw': {v:?}"))),
+    }
 }
 
 /// `GET /api/traces`: Jaeger's search (v2.20 `query_parser.go`).
@@ -169,7 +137,7 @@ async fn search(
         let mut errors = Vec::new();
         for text in ids {
             let id = TraceId::parse(text).map_err(|e| QueryError::BadRequest(e.to_string()))?;
-            match store.trace(id) {
+            match super::trace_spans(&store, id, raw(&params)?) {
                 Some(spans) => traces.push(crate::jaeger::trace(id, &spans)),
                 None => errors.push(EnvelopeError {
                     code: 404,
@@ -187,8 +155,7 @@ async fn search(
         }));
     }
     let query = parse_search(&params, SystemTime::now()).map_err(QueryError::BadRequest)?;
-    let traces = store
-        .search(&query)
+    let traces = super::search(&store, &query, raw(&params)?)
         .into_iter()
         .map(|(id, spans)| crate::jaeger::trace(id, &spans))
         .collect();
@@ -270,7 +237,7 @@ pub fn parse_search(params: &[(String, String)], now: SystemTime) -> Result<Span
         }
     }
     Ok(SpanQuery {
-        service,
+        service: Some(service),
         operation: one(params, "operation").map(str::to_owned),
         tags,
         start_min: Some(start_min),
@@ -281,63 +248,10 @@ pub fn parse_search(params: &[(String, String)], now: SystemTime) -> Result<Span
     })
 }
 
-/// A Go duration (`300ms`, `1.5s`, `1m30s`, `2h`, `10us`, `10µs`, `5ns`) in nanoseconds.
-pub fn parse_go_duration(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a duration such as 100ms or 1.5s");
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    if rest == "0" {
-        return Ok(0);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| bad())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += number * nanos_per_unit;
-        rest = &rest[unit_len..];
-    }
-    Ok(total.round() as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("100ms"), Ok(100_000_000));
-        assert_eq!(parse_go_duration("1.2s"), Ok(1_200_000_000));
-        assert_eq!(parse_go_duration("1m30s"), Ok(90_000_000_000));
-        assert_eq!(parse_go_duration("10µs"), Ok(10_000));
-        assert_eq!(parse_go_duration("0"), Ok(0));
-        for bad in ["", "ms", "10", "10 parsecs", "1.2.3s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
-        }
-    }
+    use crate::test_support::params;
 
     #[test]
     fn search_parameters_like_jaeger() {
@@ -357,7 +271,7 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(q.service, "svc");
+        assert_eq!(q.service.as_deref(), Some("svc"));
         assert_eq!(q.operation.as_deref(), Some("GET /x"));
         assert_eq!(q.tags["http.route"], "/x");
         assert_eq!(q.tags["error"], "true");

@@ -1,5 +1,12 @@
-//! Is a trace whole? Exactly one root (or exactly one span continuing a
-//! remote parent), every parent present, every expected service present.
+//! Is a trace whole? Exactly one root, every parent present, every expected
+//! service present.
+//!
+//! Strict by default: a span whose parent never arrived makes the trace
+//! incomplete, even when it is the only one (it may be the top of a trace
+//! whose real root was lost). A trace that legitimately continues a caller
+//! outside the system (a browser, a test that sends its own `traceparent`)
+//! names that caller's span as a remote parent: a span whose parent is a
+//! named remote parent counts as the trace's root.
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
@@ -14,7 +21,7 @@ pub enum Problem {
     NotFound,
     NoRoot,
     SeveralRoots(Vec<String>),
-    /// A span whose parent is not in the trace (and it is not the one allowed remote parent).
+    /// A span whose parent is not in the trace and not a named remote parent.
     Orphan {
         span: String,
         parent: String,
@@ -30,7 +37,7 @@ impl std::fmt::Display for Problem {
             Self::NotFound => write!(f, "trace not found"),
             Self::NoRoot => write!(
                 f,
-                "no root span: every span has a parent that is not in the trace"
+                "no root span: every span has a parent, and none is a named remote parent"
             ),
             Self::SeveralRoots(roots) => {
                 write!(
@@ -61,34 +68,46 @@ fn describe(trace: &Trace, span: &crate::model::Span) -> String {
     )
 }
 
-/// Checks a trace; an empty list means it is whole.
-pub fn check_trace(trace: &Trace, expected_services: &[String]) -> Vec<Problem> {
-    let ids: HashSet<&str> = trace.spans.iter().map(|s| s.span_id.as_str()).collect();
+/// Checks a trace; an empty list means it is whole. `remote_parents`: span
+/// ids (16 hex digits) of callers known not to be exported; a span whose
+/// parent is one of them is a root, any other missing parent is an orphan.
+pub fn check_trace(
+    trace: &Trace,
+    expected_services: &[String],
+    remote_parents: &[String],
+) -> Vec<Problem> {
+    let ids: HashSet<String> = trace
+        .spans
+        .iter()
+        .map(|s| s.span_id.to_ascii_lowercase())
+        .collect();
+    let remote: HashSet<String> = remote_parents
+        .iter()
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
     let mut roots = Vec::new();
     let mut orphans = Vec::new();
     for span in &trace.spans {
-        match span.parent_span_id() {
+        match span.parent_span_id().map(str::to_ascii_lowercase) {
             None => roots.push(span),
-            Some(parent) if !ids.contains(parent) => orphans.push((span, parent)),
-            Some(_) => {}
+            Some(parent) if ids.contains(&parent) => {}
+            Some(parent) if remote.contains(&parent) => roots.push(span),
+            Some(parent) => orphans.push((span, parent)),
         }
     }
-    let mut problems = Vec::new();
-    match (roots.len(), orphans.len()) {
-        // A whole trace, or one that continues a single remote parent.
-        (1, 0) | (0, 1) => {}
-        (0, 0) => problems.push(Problem::NoRoot),
-        (r, _) => {
-            if r > 1 {
-                problems.push(Problem::SeveralRoots(
-                    roots.iter().map(|s| describe(trace, s)).collect(),
-                ));
-            }
-            problems.extend(orphans.iter().map(|(s, parent)| Problem::Orphan {
-                span: describe(trace, s),
-                parent: (*parent).to_owned(),
-            }));
-        }
+    let mut problems: Vec<Problem> = orphans
+        .into_iter()
+        .map(|(s, parent)| Problem::Orphan {
+            span: describe(trace, s),
+            parent,
+        })
+        .collect();
+    match roots.len() {
+        1 => {}
+        0 => problems.push(Problem::NoRoot),
+        _ => problems.push(Problem::SeveralRoots(
+            roots.iter().map(|s| describe(trace, s)).collect(),
+        )),
     }
     let present: BTreeSet<&str> = trace.spans.iter().map(|s| trace.service_of(s)).collect();
     problems.extend(
@@ -122,6 +141,22 @@ impl CheckOutcome {
     }
 }
 
+/// What a whole trace must hold, besides one root and every parent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Expected {
+    /// Services that must have a span.
+    pub services: Vec<String>,
+    /// Span ids of callers known not to be exported (see [`check_trace`]).
+    pub remote_parents: Vec<String>,
+}
+
+/// Whether `text` is a span id (16 hex digits, not all zero).
+pub fn is_span_id(text: &str) -> bool {
+    text.len() == 16
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+        && text.bytes().any(|b| b != b'0')
+}
+
 /// How often to ask, as Jaeger's own all-in-one test does (every second).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -131,7 +166,7 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub async fn wait_and_check(
     client: &JaegerClient,
     id: TraceId,
-    expected_services: &[String],
+    expected: &Expected,
     wait: Duration,
     interval: Duration,
 ) -> CheckOutcome {
@@ -140,7 +175,7 @@ pub async fn wait_and_check(
     loop {
         let outcome = match client.trace(id).await {
             Ok(Some(trace)) => {
-                let problems = check_trace(&trace, expected_services);
+                let problems = check_trace(&trace, &expected.services, &expected.remote_parents);
                 if problems.is_empty() {
                     return CheckOutcome::Whole(trace);
                 }
@@ -229,27 +264,70 @@ mod tests {
     #[test]
     fn a_whole_trace_passes() {
         let t = trace(vec![span("r", None, "p1"), span("c", Some("r"), "p2")]);
-        assert_eq!(check_trace(&t, &services(&["a", "b"])), vec![]);
+        assert_eq!(check_trace(&t, &services(&["a", "b"]), &[]), vec![]);
     }
 
     #[test]
-    fn one_remote_parent_is_allowed() {
+    fn a_lone_orphan_fails_unless_its_parent_is_a_named_remote_parent() {
         let t = trace(vec![
-            span("s", Some("remote"), "p1"),
+            span("s", Some("00f067aa0ba902b7"), "p1"),
             span("c", Some("s"), "p2"),
         ]);
-        assert_eq!(check_trace(&t, &services(&["a"])), vec![]);
+        let problems = check_trace(&t, &services(&["a"]), &[]);
+        assert_eq!(
+            problems,
+            vec![
+                Problem::Orphan {
+                    span: "s (a op-s)".into(),
+                    parent: "00f067aa0ba902b7".into()
+                },
+                Problem::NoRoot
+            ]
+        );
+        assert_eq!(
+            check_trace(&t, &services(&["a"]), &["00F067AA0BA902B7".into()]),
+            vec![],
+            "named (in any case) it is the root"
+        );
+        assert_eq!(
+            check_trace(&t, &[], &["1111111111111111".into()]).len(),
+            2,
+            "another remote parent does not excuse it"
+        );
+        // A named remote parent and a true root: two roots.
+        let t = trace(vec![
+            span("r", None, "p1"),
+            span("s", Some("00f067aa0ba902b7"), "p2"),
+        ]);
+        assert!(matches!(
+            &check_trace(&t, &[], &["00f067aa0ba902b7".into()])[..],
+            [Problem::SeveralRoots(r)] if r.len() == 2
+        ));
+    }
+
+    #[test]
+    fn span_ids_are_sixteen_hex_digits() {
+        assert!(is_span_id("00f067aa0ba902b7"));
+        for bad in [
+            "",
+            "0000000000000000",
+            "00f067aa0ba902b",
+            "xyz0000000000000",
+            "00f067aa0ba902b71",
+        ] {
+            assert!(!is_span_id(bad), "{bad}");
+        }
     }
 
     #[test]
     fn missing_service_orphan_and_two_roots_fail_with_reasons() {
         let t = trace(vec![span("r", None, "p1")]);
         assert_eq!(
-            check_trace(&t, &services(&["a", "b"])),
+            check_trace(&t, &services(&["a", "b"]), &[]),
             vec![Problem::MissingService("b".into())]
         );
         let t = trace(vec![span("r", None, "p1"), span("o", Some("gone"), "p2")]);
-        let problems = check_trace(&t, &[]);
+        let problems = check_trace(&t, &[], &[]);
         assert_eq!(problems.len(), 1);
         assert!(
             problems[0].to_string().contains("orphan span o (b op-o)"),
@@ -257,16 +335,16 @@ mod tests {
         );
         assert!(problems[0].to_string().contains("gone"));
         let t = trace(vec![span("r1", None, "p1"), span("r2", None, "p2")]);
-        let problems = check_trace(&t, &[]);
+        let problems = check_trace(&t, &[], &[]);
         assert!(matches!(&problems[..], [Problem::SeveralRoots(r)] if r.len() == 2));
         let t = trace(vec![
             span("x", Some("gone1"), "p1"),
             span("y", Some("gone2"), "p2"),
         ]);
         assert_eq!(
-            check_trace(&t, &[]).len(),
-            2,
-            "two orphans, no root: both reported"
+            check_trace(&t, &[], &[]).len(),
+            3,
+            "two orphans, no root: each reported"
         );
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::check::{CheckOutcome, POLL_INTERVAL, wait_and_check};
+use crate::check::{CheckOutcome, Expected, POLL_INTERVAL, is_span_id, wait_and_check};
 use crate::client::{JaegerClient, QUERY_URL_VAR, default_query_url};
 use crate::serve::ServeConfig;
 use crate::trace_id::TraceId;
@@ -49,6 +49,12 @@ pub enum Command {
         /// Services that must have at least one span, comma separated.
         #[arg(long, value_delimiter = ',')]
         services: Vec<String>,
+        /// The span id (16 hex digits) of a caller known not to be exported,
+        /// e.g. the span of a traceparent a test sent: the span continuing it
+        /// counts as the root. Any other missing parent fails the check.
+        /// Repeatable or comma separated.
+        #[arg(long = "remote-parent", value_delimiter = ',', value_parser = parse_span_id)]
+        remote_parents: Vec<String>,
         /// How long to poll (once a second) for the trace to arrive whole: 20s, 500ms, 1m.
         #[arg(long, default_value = "20s", value_parser = parse_wait)]
         wait: Duration,
@@ -95,6 +101,17 @@ impl JaegerArg {
                 e.to_string()
             }
         })
+    }
+}
+
+fn parse_span_id(text: &str) -> Result<String, String> {
+    let id = text.trim().to_ascii_lowercase();
+    if is_span_id(&id) {
+        Ok(id)
+    } else {
+        Err(format!(
+            "{text:?} is not a span id: 16 hex digits, not all zero"
+        ))
     }
 }
 
@@ -155,6 +172,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Check {
             trace_id,
             services,
+            remote_parents,
             wait,
             jaeger,
         } => {
@@ -170,8 +188,12 @@ pub async fn run(cli: Cli) -> i32 {
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
                 .collect();
-            let outcome = wait_and_check(&client, id, &services, wait, POLL_INTERVAL).await;
-            report(&outcome, id, &services);
+            let expected = Expected {
+                services,
+                remote_parents,
+            };
+            let outcome = wait_and_check(&client, id, &expected, wait, POLL_INTERVAL).await;
+            report(&outcome, id, &expected);
             outcome.exit_code()
         }
         Command::Smoke {
@@ -207,17 +229,25 @@ fn parse_args(trace_id: &str, jaeger: &JaegerArg) -> Result<(TraceId, JaegerClie
     Ok((id, jaeger.client()?))
 }
 
-fn report(outcome: &CheckOutcome, id: TraceId, services: &[String]) {
+fn report(outcome: &CheckOutcome, id: TraceId, expected: &Expected) {
     match outcome {
         CheckOutcome::Whole(trace) => {
             println!(
-                "OK trace {}: {} spans, one root, every parent present{}",
+                "OK trace {}: {} spans, one root{}, every parent present{}",
                 id.jaeger(),
                 trace.spans.len(),
-                if services.is_empty() {
+                if expected.remote_parents.is_empty() {
                     String::new()
                 } else {
-                    format!(", services {}", services.join(","))
+                    format!(
+                        " (continuing remote parent {})",
+                        expected.remote_parents.join(",")
+                    )
+                },
+                if expected.services.is_empty() {
+                    String::new()
+                } else {
+                    format!(", services {}", expected.services.join(","))
                 }
             );
         }

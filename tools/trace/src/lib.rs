@@ -37,7 +37,7 @@ pub mod trace_id;
 #[cfg(test)]
 mod test_support;
 
-pub use check::{CheckOutcome, Problem, check_trace, wait_and_check};
-pub use client::{ClientError, JaegerClient, default_query_url};
+pub use check::{CheckOutcome, Expected, Problem, check_trace, wait_and_check};
+pub use client::{ClientError, JaegerClient, QueryApi, TraceSearch, default_query_url};
 pub use model::Trace;
 pub use trace_id::{TraceId, same_trace};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::check::{CheckOutcome, POLL_INTERVAL, wait_and_check};
+use crate::check::{CheckOutcome, Expected, POLL_INTERVAL, wait_and_check};
 use crate::client::JaegerClient;
 use crate::trace_id::TraceId;
 
@@ -58,24 +58,36 @@ pub fn parse_traceresponse(value: &str) -> Result<(TraceId, bool), SmokeError> {
     }
 }
 
-/// Sends the research request; returns the trace id the backend reported.
+/// What the research request started: the trace id the backend reported
+/// and, when smoke sent a traceparent of its own, that caller span (never
+/// exported: the check names it as the remote parent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    pub trace_id: TraceId,
+    pub remote_parent: Option<String>,
+}
+
+/// Sends the research request; returns what it started.
 pub async fn research(
     backend: &str,
     page: &str,
     question: &str,
     force_sample: bool,
     timeout: Duration,
-) -> Result<TraceId, SmokeError> {
+) -> Result<Started, SmokeError> {
     let url = format!("{}/api/research", backend.trim_end_matches('/'));
     let mut request = reqwest::Client::new()
         .post(&url)
         .timeout(timeout)
         .json(&json!({ "url": page, "question": question, "top_k": 3 }));
+    let mut remote_parent = None;
     if force_sample {
-        // A sampled root of our own: every service keeps the trace at any rate.
+        // A sampled caller span of our own: every service keeps the trace at
+        // any rate; it is not exported, so the check is told its id.
         let trace: u128 = rand_id();
         let span = (trace as u64) | 1;
         request = request.header("traceparent", format!("00-{trace:032x}-{span:016x}-01"));
+        remote_parent = Some(format!("{span:016x}"));
     }
     let response = request.send().await.map_err(|e| SmokeError::Unreachable {
         url: url.clone(),
@@ -98,7 +110,10 @@ pub async fn research(
     if !sampled {
         return Err(SmokeError::NotSampled);
     }
-    Ok(id)
+    Ok(Started {
+        trace_id: id,
+        remote_parent,
+    })
 }
 
 /// A random non-zero 128-bit id from the OS's hasher seeds (no RNG dependency).
@@ -124,7 +139,7 @@ pub async fn run(
     wait: Duration,
 ) -> i32 {
     println!("smoke: POST {backend}/api/research (page {page})");
-    let id = match research(
+    let started = match research(
         backend,
         page,
         question,
@@ -133,19 +148,23 @@ pub async fn run(
     )
     .await
     {
-        Ok(id) => id,
+        Ok(started) => started,
         Err(e) => {
             println!("FAIL smoke: {e}");
             return 1;
         }
     };
+    let id = started.trace_id;
     println!(
         "smoke: trace {}; checking it at {}",
         id.jaeger(),
         jaeger.base_url()
     );
-    let services: Vec<String> = RESEARCH_SERVICES.iter().map(|s| (*s).to_owned()).collect();
-    let outcome = wait_and_check(jaeger, id, &services, wait, POLL_INTERVAL).await;
+    let expected = Expected {
+        services: RESEARCH_SERVICES.iter().map(|s| (*s).to_owned()).collect(),
+        remote_parents: started.remote_parent.into_iter().collect(),
+    };
+    let outcome = wait_and_check(jaeger, id, &expected, wait, POLL_INTERVAL).await;
     match &outcome {
         CheckOutcome::Whole(trace) => {
             print!("{}", crate::show::render(trace));

@@ -74,11 +74,32 @@ async fn whole_traces_pass_broken_ones_fail_with_the_reason() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("2 root spans, expected one"), "{out}");
 
+    // Strict: a lone span whose parent never arrived is an orphan...
     let (code, out) = check(&serve, &id(remote), "svc-b").await;
-    assert_eq!(
-        code, 0,
-        "one span continuing a remote parent is whole: {out}"
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("orphan span 0000000000000001 (svc-b continues): its parent 000000000000beef is not in the trace"),
+        "{out}"
     );
+    // ...unless that parent is named as a caller known not to be exported.
+    let url = serve.query_url();
+    let (code, stdout, stderr) = cli(&[
+        "check",
+        &id(remote),
+        "--services",
+        "svc-b",
+        "--remote-parent",
+        "000000000000BEEF",
+        "--wait",
+        "1500ms",
+        "--jaeger",
+        &url,
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, _, stderr) = cli(&["check", &id(remote), "--remote-parent", "beef"]).await;
+    assert_eq!(code, 2, "a malformed span id is a usage error: {stderr}");
+    assert!(stderr.contains("not a span id"), "{stderr}");
 
     let (code, out) = check(&serve, "00000000000000000000000000000abc", "").await;
     assert_eq!(code, 1, "{out}");

@@ -5,5 +5,6 @@ mod api_v3;
 mod check;
 mod export;
 mod ingest;
+mod query_servers;
 mod support;
 mod workspace_tracing;

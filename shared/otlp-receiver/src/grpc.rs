@@ -1,5 +1,5 @@
-//! The gRPC `TraceService`, written by hand so that its codec hands over the
-//! request's bytes: [`SpanBatch::from_protobuf`] checks and indexes them in
+//! The gRPC `TraceService` (requests plain or `grpc-encoding: gzip`), written
+//! by hand so that its codec hands over the request's bytes: [`SpanBatch::from_protobuf`] checks and indexes them in
 //! one pass, instead of prost building (and the sink dropping) a struct per
 //! span, id, attribute, key and value.
 
@@ -58,8 +58,11 @@ where
         }
         let export = Export(self.sink.clone());
         Box::pin(async move {
-            let mut grpc =
-                tonic::server::Grpc::new(RawCodec).max_decoding_message_size(MAX_BODY_BYTES);
+            // gzip-compressed messages are accepted; the limit holds after
+            // decompression (tonic stops inflating at it).
+            let mut grpc = tonic::server::Grpc::new(RawCodec)
+                .max_decoding_message_size(MAX_BODY_BYTES)
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
             Ok(grpc.unary(export, request).await)
         })
     }

@@ -15,6 +15,11 @@ use url::Url;
 /// Where spans go when nothing is configured: Jaeger's OTLP/gRPC port on this host.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4317";
 
+/// OTLP compression when OTEL_EXPORTER_OTLP_COMPRESSION is not set (the
+/// OpenTelemetry default; docs/performance.md, "Compressed export", has the
+/// figures it was chosen from).
+pub const DEFAULT_COMPRESSION: Compression = Compression::None;
+
 /// OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -22,6 +27,15 @@ pub enum Protocol {
     Grpc,
     /// OTLP over HTTP with protobuf bodies (Jaeger port 4318, path /v1/traces).
     HttpProtobuf,
+}
+
+/// How OTLP request bodies are compressed (OTEL_EXPORTER_OTLP_COMPRESSION).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// As encoded.
+    None,
+    /// gzip: `grpc-encoding: gzip` on gRPC, `Content-Encoding: gzip` on HTTP.
+    Gzip,
 }
 
 /// Format of the log lines written to stderr.
@@ -97,6 +111,9 @@ pub struct TracingConfig {
     pub endpoint: Url,
     pub protocol: Protocol,
     pub headers: Vec<ExportHeader>,
+    /// OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION; the default is chosen from
+    /// the figures in docs/performance.md ("Compressed export").
+    pub compression: Compression,
     pub export_timeout: Duration,
     /// Ratio for ParentBased(TraceIdRatioBased), 0.0..=1.0.
     pub sample_rate: f64,
@@ -125,6 +142,7 @@ impl Default for TracingConfig {
             endpoint: Url::parse(DEFAULT_ENDPOINT).expect("default endpoint is a URL"),
             protocol: Protocol::Grpc,
             headers: Vec::new(),
+            compression: DEFAULT_COMPRESSION,
             export_timeout: Duration::from_secs(10),
             sample_rate: 1.0,
             otlp: true,
@@ -193,6 +211,15 @@ impl TracingConfig {
             // The value is a credential: the error names the entry, never the text.
             cfg.headers =
                 parse_headers(&v).map_err(|reason| SettingError::withheld(var, reason))?;
+        }
+        if let Some(compression) = env.parse_first_with(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ],
+            parse_compression,
+        )? {
+            cfg.compression = compression;
         }
         if let Some(timeout) = env.parse_first_with(
             &[
@@ -340,6 +367,14 @@ fn parse_protocol(v: &str) -> Result<Protocol, String> {
         "http/protobuf" => Ok(Protocol::HttpProtobuf),
         "http/json" => Err("http/json is not supported; use grpc or http/protobuf".to_owned()),
         _ => Err("expected grpc or http/protobuf".to_owned()),
+    }
+}
+
+fn parse_compression(v: &str) -> Result<Compression, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "gzip" => Ok(Compression::Gzip),
+        "none" => Ok(Compression::None),
+        _ => Err("expected gzip or none".to_owned()),
     }
 }
 
@@ -516,6 +551,24 @@ mod tests {
         assert_eq!(c.sample_rate, 1.0);
         assert_eq!(c.environment, "development");
         assert!(c.otlp && !c.console && !c.sdk_disabled);
+    }
+
+    #[test]
+    fn compression_from_the_signal_variable_then_the_general_one() {
+        assert_eq!(cfg(&[]).unwrap().compression, DEFAULT_COMPRESSION);
+        let c = cfg(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]).unwrap();
+        assert_eq!(c.compression, Compression::Gzip);
+        let c = cfg(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ])
+        .unwrap();
+        assert_eq!(c.compression, Compression::None);
+        let e = cfg(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION=\"zstd\" is not valid: expected gzip or none"
+        );
     }
 
     #[test]

@@ -26,9 +26,12 @@ pub mod redact;
 pub mod redis;
 mod sampler;
 
-pub use config::{LogFormat, Propagators, Protocol, TracingConfig};
+pub use config::{Compression, LogFormat, Propagators, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
+/// gzip of OTLP bodies as the exporter does it, public for its benchmark.
+#[doc(hidden)]
+pub use export::compress::{GZIP_LEVEL, gzip, gzip_at};
 /// AutoBot's OTLP protobuf encoder, public for its equivalence tests and benchmarks.
 #[doc(hidden)]
 pub use export::encode::TraceEncoder;

@@ -22,6 +22,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter as SdkSpanExporter, 
 
 use crate::config::{Protocol, TracingConfig};
 
+pub mod compress;
 pub mod encode;
 mod transport;
 
@@ -206,6 +207,7 @@ pub(crate) fn build_otlp(
                 endpoint.trim_end_matches('/'),
                 cfg.endpoint.scheme() == "https",
                 metadata,
+                cfg.compression,
                 cfg.export_timeout,
                 counters.clone(),
             )
@@ -223,7 +225,13 @@ pub(crate) fn build_otlp(
                 value.set_sensitive(true);
                 headers.insert(name, value);
             }
-            OtlpExporter::http(&endpoint, headers, cfg.export_timeout, counters.clone())
+            OtlpExporter::http(
+                &endpoint,
+                headers,
+                cfg.compression,
+                cfg.export_timeout,
+                counters.clone(),
+            )
         }
     };
     Ok(CountingExporter::new(exporter, counters, endpoint))

@@ -10,12 +10,22 @@
 //! first use on that thread (building or dropping it inside a runtime panics)
 //! and dropped at shutdown, on the same thread.
 //!
-//! Like `opentelemetry-otlp` 0.33: up to 3 retries of a retryable failure
-//! (gRPC UNAVAILABLE, RESOURCE_EXHAUSTED, …; HTTP 429/502/503/504 or no
-//! connection) with exponential backoff from 100 ms, all within the export
-//! timeout. A partial success that rejects spans is an accepted request: not
-//! retried (OTLP spec), the rejected spans are counted as failed and the
-//! receiver's message is logged.
+//! Bodies are gzip-compressed when `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`
+//! (tonic's `grpc-encoding: gzip`; `Content-Encoding: gzip` on HTTP).
+//!
+//! Retries follow the OTLP specification (opentelemetry-proto
+//! `docs/specification.md`, "Failures", "Throttling"): gRPC CANCELLED,
+//! DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are
+//! retried, RESOURCE_EXHAUSTED only when the server sends `RetryInfo`, any
+//! other code never; HTTP 429, 502, 503 and 504 (and no connection or no
+//! answer) are retried, any other status never. The server's delay is
+//! honoured (gRPC `RetryInfo.retry_delay`, HTTP `Retry-After` in seconds or
+//! as an HTTP-date); otherwise exponential backoff from 100 ms with jitter.
+//! Everything, attempts and waits, stays within the export timeout (each
+//! attempt gets what is left of it): a wait that would pass it ends the
+//! export as failed instead. At most 3 retries. A partial success that
+//! rejects spans is an accepted request: not retried, the rejected spans
+//! are counted as failed and the receiver's message is logged.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,7 +39,9 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 use super::ExportCounters;
+use super::compress::gzip;
 use super::encode::TraceEncoder;
+use crate::config::Compression;
 
 const GRPC_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 const USER_AGENT: &str = concat!("autobot-tracing/", env!("CARGO_PKG_VERSION"));
@@ -42,6 +54,7 @@ const MAX_BACKOFF: Duration = Duration::from_millis(1600);
 pub(crate) struct OtlpExporter {
     encoder: TraceEncoder,
     transport: Transport,
+    compression: Compression,
     timeout: Duration,
     counters: Arc<ExportCounters>,
     /// The size of the last request, to size the next buffer in one go.
@@ -71,6 +84,7 @@ impl fmt::Debug for OtlpExporter {
         };
         f.debug_struct("OtlpExporter")
             .field("protocol", &protocol)
+            .field("compression", &self.compression)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -86,7 +100,33 @@ pub(crate) struct PartialSuccess {
 /// A failed attempt.
 struct Failure {
     message: String,
-    retryable: bool,
+    retry: Retry,
+}
+
+/// Whether, and when, a failed attempt may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Never (the spec's non-retryable answers).
+    No,
+    /// After the exponential backoff.
+    Backoff,
+    /// After the delay the server asked for.
+    After(Duration),
+}
+
+impl Failure {
+    fn permanent(message: String) -> Self {
+        Self {
+            message,
+            retry: Retry::No,
+        }
+    }
+    fn transient(message: String) -> Self {
+        Self {
+            message,
+            retry: Retry::Backoff,
+        }
+    }
 }
 
 impl OtlpExporter {
@@ -95,6 +135,7 @@ impl OtlpExporter {
         endpoint: &str,
         tls: bool,
         metadata: tonic::metadata::MetadataMap,
+        compression: Compression,
         timeout: Duration,
         counters: Arc<ExportCounters>,
     ) -> Result<Self, String> {
@@ -109,11 +150,13 @@ impl OtlpExporter {
                 .map_err(|e| format!("TLS for {endpoint}: {e}"))?;
         }
         let channel = ep.connect_lazy();
+        let mut client = tonic::client::Grpc::new(channel);
+        if compression == Compression::Gzip {
+            client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
         Ok(Self::new(
-            Transport::Grpc {
-                client: tonic::client::Grpc::new(channel),
-                metadata,
-            },
+            Transport::Grpc { client, metadata },
+            compression,
             timeout,
             counters,
         ))
@@ -123,6 +166,7 @@ impl OtlpExporter {
     pub(crate) fn http(
         url: &str,
         headers: reqwest::header::HeaderMap,
+        compression: Compression,
         timeout: Duration,
         counters: Arc<ExportCounters>,
     ) -> Self {
@@ -132,15 +176,22 @@ impl OtlpExporter {
                 headers,
                 client: Mutex::new(None),
             },
+            compression,
             timeout,
             counters,
         )
     }
 
-    fn new(transport: Transport, timeout: Duration, counters: Arc<ExportCounters>) -> Self {
+    fn new(
+        transport: Transport,
+        compression: Compression,
+        timeout: Duration,
+        counters: Arc<ExportCounters>,
+    ) -> Self {
         Self {
             encoder: TraceEncoder::default(),
             transport,
+            compression,
             timeout,
             counters,
             last_len: AtomicUsize::new(0),
@@ -148,24 +199,33 @@ impl OtlpExporter {
         }
     }
 
+    /// The request body: encoded, and for HTTP gzip-compressed when asked
+    /// (tonic compresses gRPC messages itself).
     fn encode(&self, batch: &[SpanData]) -> Bytes {
         let hint = self.last_len.load(Ordering::Relaxed);
         let mut body = Vec::with_capacity(hint + hint / 8);
         self.encoder.encode(batch, &mut body);
         self.last_len.store(body.len(), Ordering::Relaxed);
-        Bytes::from(body)
+        match (&self.transport, self.compression) {
+            (Transport::Http { .. }, Compression::Gzip) => Bytes::from(gzip(&body)),
+            _ => Bytes::from(body),
+        }
     }
 
-    async fn send_once(&self, body: &Bytes) -> Result<PartialSuccess, Failure> {
+    async fn send_once(
+        &self,
+        body: &Bytes,
+        time_left: Duration,
+    ) -> Result<PartialSuccess, Failure> {
         match &self.transport {
             Transport::Grpc { client, metadata } => {
-                send_grpc(client.clone(), metadata.clone(), body.clone()).await
+                send_grpc(client.clone(), metadata.clone(), body.clone(), time_left).await
             }
             Transport::Http {
                 url,
                 headers,
                 client,
-            } => self.send_http(client, url, headers, body),
+            } => self.send_http(client, url, headers, body, time_left),
         }
     }
 
@@ -175,6 +235,7 @@ impl OtlpExporter {
         url: &str,
         headers: &reqwest::header::HeaderMap,
         body: &Bytes,
+        time_left: Duration,
     ) -> Result<PartialSuccess, Failure> {
         let client = {
             let mut slot = client.lock().unwrap_or_else(|e| e.into_inner());
@@ -185,30 +246,46 @@ impl OtlpExporter {
                         .timeout(self.timeout)
                         .user_agent(USER_AGENT)
                         .build()
-                        .map_err(|e| Failure {
-                            message: format!("building the HTTP client: {e}"),
-                            retryable: false,
+                        .map_err(|e| {
+                            Failure::permanent(format!("building the HTTP client: {e}"))
                         })?;
                     *slot = Some(c.clone());
                     c
                 }
             }
         };
-        let response = client
+        let mut request = client
             .post(url)
             .headers(headers.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf")
-            .body(body.clone())
-            .send()
-            .map_err(|e| Failure {
-                retryable: !e.is_builder(),
-                message: crate::error_chain(&e),
-            })?;
+            .timeout(time_left)
+            .body(body.clone());
+        if self.compression == Compression::Gzip {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        // No connection, or no answer: retried (spec: "OTLP/HTTP Connection").
+        let response = request.send().map_err(|e| Failure {
+            retry: if e.is_builder() {
+                Retry::No
+            } else {
+                Retry::Backoff
+            },
+            message: crate::error_chain(&e),
+        })?;
         let status = response.status();
         if !status.is_success() {
+            let retry = match status.as_u16() {
+                429 | 502 | 503 | 504 => response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| retry_after(v, std::time::SystemTime::now()))
+                    .map_or(Retry::Backoff, Retry::After),
+                _ => Retry::No,
+            };
             return Err(Failure {
                 message: format!("HTTP {status} from {url}"),
-                retryable: matches!(status.as_u16(), 429 | 502 | 503 | 504),
+                retry,
             });
         }
         // An answer that is not an ExportTraceServiceResponse (an empty body,
@@ -218,31 +295,57 @@ impl OtlpExporter {
     }
 }
 
+/// `Retry-After`: seconds, or an HTTP-date (the wait until then; a date in
+/// the past means now). None when it is neither.
+pub(crate) fn retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// What the OTLP specification says of a gRPC status: retried or not, and
+/// after the server's `RetryInfo` delay when it sent one.
+pub(crate) fn grpc_retry(code: tonic::Code, details: &[u8]) -> Retry {
+    let info = retry_info_delay(details);
+    // A zero delay asks for nothing: the usual backoff.
+    let after = match info {
+        Some(delay) if !delay.is_zero() => Retry::After(delay),
+        _ => Retry::Backoff,
+    };
+    match code {
+        tonic::Code::Cancelled
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::Aborted
+        | tonic::Code::OutOfRange
+        | tonic::Code::Unavailable
+        | tonic::Code::DataLoss => after,
+        // Only when the server says it can recover, by sending RetryInfo.
+        tonic::Code::ResourceExhausted if info.is_some() => after,
+        _ => Retry::No,
+    }
+}
+
 async fn send_grpc(
     mut client: tonic::client::Grpc<tonic::transport::Channel>,
     metadata: tonic::metadata::MetadataMap,
     body: Bytes,
+    time_left: Duration,
 ) -> Result<PartialSuccess, Failure> {
-    client.ready().await.map_err(|e| Failure {
-        message: format!("gRPC channel: {e}"),
-        retryable: true,
-    })?;
+    client
+        .ready()
+        .await
+        .map_err(|e| Failure::transient(format!("gRPC channel: {e}")))?;
     let mut request = tonic::Request::new(body);
     *request.metadata_mut() = metadata;
+    request.set_timeout(time_left);
     let path = http::uri::PathAndQuery::from_static(GRPC_EXPORT_PATH);
     match client.unary(request, path, PassThrough).await {
         Ok(response) => Ok(response.into_inner()),
         Err(status) => Err(Failure {
-            retryable: matches!(
-                status.code(),
-                tonic::Code::Cancelled
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::ResourceExhausted
-                    | tonic::Code::Aborted
-                    | tonic::Code::OutOfRange
-                    | tonic::Code::Unavailable
-                    | tonic::Code::DataLoss
-            ),
+            retry: grpc_retry(status.code(), status.details()),
             message: format!("gRPC {:?}: {}", status.code(), status.message()),
         }),
     }
@@ -255,11 +358,12 @@ impl SpanExporter for OtlpExporter {
         }
         let body = self.encode(&batch);
         drop(batch);
-        let started = Instant::now();
+        let deadline = Instant::now() + self.timeout;
         let mut backoff = FIRST_BACKOFF;
         let mut retries = 0;
         loop {
-            let failure = match self.send_once(&body).await {
+            let time_left = deadline.saturating_duration_since(Instant::now());
+            let failure = match self.send_once(&body, time_left).await {
                 Ok(partial) => {
                     if partial.rejected_spans > 0 || !partial.error_message.is_empty() {
                         self.counters
@@ -277,12 +381,22 @@ impl SpanExporter for OtlpExporter {
                 }
                 Err(failure) => failure,
             };
-            let pause = backoff + jitter();
-            if !failure.retryable
-                || retries >= MAX_RETRIES
-                || started.elapsed() + pause >= self.timeout
-            {
-                return Err(OTelSdkError::InternalFailure(failure.message));
+            let pause = match failure.retry {
+                Retry::No => return Err(OTelSdkError::InternalFailure(failure.message)),
+                Retry::Backoff => backoff + jitter(),
+                Retry::After(delay) => delay,
+            };
+            if retries >= MAX_RETRIES {
+                return Err(OTelSdkError::InternalFailure(format!(
+                    "{} (after {retries} retries)",
+                    failure.message
+                )));
+            }
+            if Instant::now() + pause >= deadline {
+                return Err(OTelSdkError::InternalFailure(format!(
+                    "{} (not retried: waiting {pause:?} would pass the export timeout of {:?})",
+                    failure.message, self.timeout
+                )));
             }
             sleep(pause).await;
             retries += 1;
@@ -394,6 +508,61 @@ pub(crate) fn decode_partial_success(mut buf: &[u8]) -> Option<PartialSuccess> {
     Some(out)
 }
 
+/// `RetryInfo.retry_delay` from a gRPC status's details (the bytes of
+/// `grpc-status-details-bin`, a `google.rpc.Status`: `details` (3) are
+/// `Any { type_url (1), value (2) }`; `RetryInfo { retry_delay (1):
+/// Duration { seconds (1), nanos (2) } }`). None without a RetryInfo.
+pub(crate) fn retry_info_delay(mut status: &[u8]) -> Option<Duration> {
+    const RETRY_INFO: &[u8] = b"type.googleapis.com/google.rpc.RetryInfo";
+    while !status.is_empty() {
+        let (field, wire) = read_key(&mut status)?;
+        if !(field == 3 && wire == 2) {
+            skip(&mut status, wire)?;
+            continue;
+        }
+        let mut any = read_bytes(&mut status)?;
+        let (mut type_url, mut value): (&[u8], &[u8]) = (&[], &[]);
+        while !any.is_empty() {
+            match read_key(&mut any)? {
+                (1, 2) => type_url = read_bytes(&mut any)?,
+                (2, 2) => value = read_bytes(&mut any)?,
+                (_, w) => skip(&mut any, w)?,
+            }
+        }
+        if type_url != RETRY_INFO {
+            continue;
+        }
+        let mut delay = Duration::ZERO;
+        while !value.is_empty() {
+            match read_key(&mut value)? {
+                (1, 2) => {
+                    let mut duration = read_bytes(&mut value)?;
+                    let (mut seconds, mut nanos) = (0i64, 0i64);
+                    while !duration.is_empty() {
+                        match read_key(&mut duration)? {
+                            (1, 0) => seconds = read_varint(&mut duration)? as i64,
+                            (2, 0) => nanos = i64::from(read_varint(&mut duration)? as i32),
+                            (_, w) => skip(&mut duration, w)?,
+                        }
+                    }
+                    let nanos = seconds.max(0).saturating_mul(1_000_000_000) + nanos.max(0);
+                    delay = Duration::from_nanos(nanos as u64);
+                }
+                (_, w) => skip(&mut value, w)?,
+            }
+        }
+        return Some(delay);
+    }
+    None
+}
+
+fn read_bytes<'a>(buf: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = read_varint(buf)? as usize;
+    let (bytes, rest) = (buf.get(..len)?, buf.get(len..)?);
+    *buf = rest;
+    Some(bytes)
+}
+
 fn read_key(buf: &mut &[u8]) -> Option<(u64, u8)> {
     let key = read_varint(buf)?;
     Some((key >> 3, (key & 7) as u8))
@@ -447,5 +616,99 @@ mod tests {
         );
         assert_eq!(decode_partial_success(&[]), Some(PartialSuccess::default()));
         assert_eq!(decode_partial_success(b"{\"partialSuccess\":{}}"), None);
+    }
+
+    /// A `google.rpc.Status` with a RetryInfo of 1.5 s among its details.
+    fn status_with_retry_info(seconds: u8, nanos: u32) -> Vec<u8> {
+        let mut duration = vec![0x08, seconds, 0x10];
+        let mut n = nanos;
+        while n >= 0x80 {
+            duration.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        duration.push(n as u8);
+        let mut retry_info = vec![0x0a, duration.len() as u8];
+        retry_info.extend(duration);
+        let mut any = vec![0x0a, 40];
+        any.extend_from_slice(b"type.googleapis.com/google.rpc.RetryInfo");
+        any.push(0x12);
+        any.push(retry_info.len() as u8);
+        any.extend(retry_info);
+        let mut other = vec![0x0a, 3];
+        other.extend_from_slice(b"x/y");
+        let mut status = vec![0x08, 14, 0x12, 4];
+        status.extend_from_slice(b"busy");
+        for detail in [other, any] {
+            status.push(0x1a);
+            status.push(detail.len() as u8);
+            status.extend(detail);
+        }
+        status
+    }
+
+    #[test]
+    fn retry_info_is_read_from_the_status_details() {
+        assert_eq!(
+            retry_info_delay(&status_with_retry_info(1, 500_000_000)),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_info_delay(&[0x08, 14]), None, "no details");
+        assert_eq!(retry_info_delay(&[0xff]), None, "garbage");
+    }
+
+    #[test]
+    fn grpc_codes_as_the_otlp_spec_says() {
+        use tonic::Code;
+        let info = status_with_retry_info(2, 0);
+        for code in [
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unavailable,
+            Code::DataLoss,
+        ] {
+            assert_eq!(grpc_retry(code, &[]), Retry::Backoff, "{code:?}");
+            assert_eq!(
+                grpc_retry(code, &info),
+                Retry::After(Duration::from_secs(2)),
+                "{code:?}"
+            );
+        }
+        assert_eq!(grpc_retry(Code::ResourceExhausted, &[]), Retry::No);
+        assert_eq!(
+            grpc_retry(Code::ResourceExhausted, &status_with_retry_info(0, 0)),
+            Retry::Backoff,
+            "RetryInfo without a delay: retryable, with the usual backoff"
+        );
+        assert_eq!(
+            grpc_retry(Code::ResourceExhausted, &info),
+            Retry::After(Duration::from_secs(2))
+        );
+        for code in [
+            Code::Unknown,
+            Code::InvalidArgument,
+            Code::NotFound,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::FailedPrecondition,
+            Code::Unimplemented,
+            Code::Internal,
+        ] {
+            assert_eq!(grpc_retry(code, &info), Retry::No, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(retry_after(&later, now), Some(Duration::from_secs(30)));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-1", now), None);
     }
 }

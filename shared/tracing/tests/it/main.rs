@@ -8,6 +8,7 @@ mod export;
 mod http;
 mod otlp_encode;
 mod otlp_partial;
+mod otlp_wire;
 mod propagation;
 mod redis_spans;
 mod sampling;

@@ -1,6 +1,9 @@
 //! Checks of the deployment files, with the real tools:
 //! - `infra/compose.yaml` against the Compose specification schema
 //!   (check-jsonschema's vendored `compose-spec.json`, offline);
+//! - `infra/jaeger/config*.yaml`: the structure check of
+//!   `autobot_deploy_checks::jaeger_config`, and that compose and the jaeger
+//!   role run that configuration with the same pinned release;
 //! - `infra/systemd/*.service` with `systemd-analyze verify` in a temp root;
 //! - `infra/sshd/autobot-trace-context.conf` with `sshd -T`;
 //! - `ansible/`: `--syntax-check`, `ansible-lint`, and two real runs of the
@@ -124,7 +127,7 @@ fn compose_schema_check_rejects_a_misspelled_key() {
     let file = dir.path().join("compose.yaml");
     fs::write(
         &file,
-        "services:\n  jaeger:\n    imagee: jaegertracing/jaeger:2.20.0\n",
+        format!("services:\n  jaeger:\n    imagee: jaegertracing/jaeger:{JAEGER_VERSION}\n"),
     )
     .unwrap();
     let out = check_compose_schema(&file);
@@ -136,17 +139,48 @@ fn compose_schema_check_rejects_a_misspelled_key() {
     assert!(text(&out).contains("imagee"), "{}", text(&out));
 }
 
+/// The Jaeger release compose and the ansible role pin (they must agree).
+const JAEGER_VERSION: &str = "2.20.0";
+
 #[test]
-fn compose_runs_jaeger_2_20_in_memory_on_all_interfaces_and_redis() {
+fn compose_runs_jaeger_with_its_config_and_a_volume_and_redis() {
     let compose = yaml_to_json(&repo().join("infra/compose.yaml"));
     let jaeger = &compose["services"]["jaeger"];
-    assert_eq!(jaeger["image"], "jaegertracing/jaeger:2.20.0");
-    assert_eq!(jaeger["environment"]["JAEGER_LISTEN_HOST"], "0.0.0.0");
-    // No command or config: the image's built-in all-in-one config (in-memory store).
-    assert!(
-        jaeger.get("command").is_none(),
-        "jaeger must run its in-memory default: {jaeger}"
+    assert_eq!(
+        jaeger["image"],
+        format!("jaegertracing/jaeger:{JAEGER_VERSION}")
     );
+    assert_eq!(jaeger["environment"]["JAEGER_LISTEN_HOST"], "0.0.0.0");
+    assert_eq!(
+        jaeger["command"],
+        serde_json::json!(["--config", "/etc/jaeger/config.yaml"])
+    );
+    let volumes: Vec<&str> = jaeger["volumes"]
+        .as_array()
+        .expect("jaeger mounts volumes")
+        .iter()
+        .map(|v| v.as_str().expect("short volume syntax"))
+        .collect();
+    for mount in [
+        "./jaeger/config.yaml:/etc/jaeger/config.yaml:ro",
+        "./jaeger/ui-config.json:/etc/jaeger/ui-config.json:ro",
+    ] {
+        assert!(volumes.contains(&mount), "{mount} not in {volumes:?}");
+        let source = mount.split(':').next().unwrap();
+        assert!(
+            repo().join("infra").join(source).is_file(),
+            "{source} is not in infra/"
+        );
+    }
+    // Badger's directory is on the named volume, so traces survive a restart.
+    let badger = jaeger["environment"]["JAEGER_BADGER_DIR"].as_str().unwrap();
+    let data = volumes
+        .iter()
+        .find(|v| v.starts_with("jaeger-data:"))
+        .expect("a named volume for the data");
+    let target = data.split(':').nth(1).unwrap();
+    assert!(badger.starts_with(target), "{badger} is not under {target}");
+    assert!(compose["volumes"].get("jaeger-data").is_some());
     let ports: BTreeSet<String> = jaeger["ports"]
         .as_array()
         .expect("jaeger publishes ports")
@@ -165,6 +199,153 @@ fn compose_runs_jaeger_2_20_in_memory_on_all_interfaces_and_redis() {
         "{redis}"
     );
     assert_eq!(redis["ports"][0], "6379:6379");
+}
+
+// ---------------------------------------------------------------- jaeger
+
+fn jaeger_configs() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(repo().join("infra/jaeger"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("config") && name.ends_with(".yaml")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_jaeger_config_holds_together() {
+    let files = jaeger_configs();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in [
+        "config.yaml",
+        "config-tail-sampling.yaml",
+        "config-elasticsearch.yaml",
+        "config-opensearch.yaml",
+        "config-cassandra.yaml",
+        "config-clickhouse.yaml",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    for file in &files {
+        let config = yaml_to_json(file);
+        let problems =
+            autobot_deploy_checks::jaeger_config::problems(&config, &repo().join("infra/jaeger"));
+        assert!(
+            problems.is_empty(),
+            "{}:\n  {}",
+            file.display(),
+            problems.join("\n  ")
+        );
+    }
+}
+
+#[test]
+fn the_jaeger_structure_check_fails_a_broken_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = fs::read_to_string(repo().join("infra/jaeger/config.yaml"))
+        .unwrap()
+        .replace("traces: badger_main", "traces: badger_typo");
+    let file = dir.path().join("config.yaml");
+    fs::write(&file, broken).unwrap();
+    let problems = autobot_deploy_checks::jaeger_config::problems(
+        &yaml_to_json(&file),
+        &repo().join("infra/jaeger"),
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("storage.traces \"badger_typo\" is not a jaeger_storage backend")),
+        "{problems:?}"
+    );
+}
+
+/// The default keeps traces across restarts and feeds the Monitor tab;
+/// the tail-sampling variant keeps errors, slow traces and a share of the rest.
+#[test]
+fn the_default_persists_and_the_tail_variant_keeps_errors_and_slow_traces() {
+    let jaeger = repo().join("infra/jaeger");
+    let config = yaml_to_json(&jaeger.join("config.yaml"));
+    let backend = &config["extensions"]["jaeger_storage"]["backends"]["badger_main"]["badger"];
+    assert_eq!(backend["ephemeral"], false);
+    assert!(
+        backend["ttl"]["spans"]
+            .as_str()
+            .unwrap()
+            .contains("JAEGER_RETENTION")
+    );
+    let prom =
+        &config["extensions"]["jaeger_storage"]["metric_backends"]["prometheus_red"]["prometheus"];
+    assert_eq!(prom["metric_namespace"], "traces_span_metrics");
+    assert_eq!(prom["normalize_calls"], true);
+    assert_eq!(prom["normalize_duration"], true);
+    for protocol in ["grpc", "http"] {
+        let endpoint = config["receivers"]["otlp"]["protocols"][protocol]["endpoint"]
+            .as_str()
+            .unwrap();
+        assert!(endpoint.contains("JAEGER_LISTEN_HOST"), "{endpoint}");
+    }
+    let ui: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(jaeger.join("ui-config.json")).unwrap()).unwrap();
+    assert_eq!(ui["monitor"]["menuEnabled"], true);
+
+    let tail = yaml_to_json(&jaeger.join("config-tail-sampling.yaml"));
+    assert_eq!(
+        tail["service"]["pipelines"]["traces"]["processors"],
+        serde_json::json!(["memory_limiter", "tail_sampling", "batch"])
+    );
+    let policies: Vec<&str> = tail["processors"]["tail_sampling"]["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(policies, ["status_code", "latency", "probabilistic"]);
+    assert_eq!(
+        tail["processors"]["tail_sampling"]["policies"][0]["status_code"]["status_codes"],
+        serde_json::json!(["ERROR"])
+    );
+}
+
+/// The role installs the same release and every configuration file.
+#[test]
+fn the_jaeger_role_pins_the_release_and_ships_every_config() {
+    let defaults = yaml_to_json(&repo().join("ansible/roles/jaeger/defaults/main.yml"));
+    assert_eq!(defaults["jaeger_version"], JAEGER_VERSION);
+    assert_eq!(defaults["jaeger_config_file"], "config.yaml");
+    let tasks = fs::read_to_string(repo().join("ansible/roles/jaeger/tasks/main.yml")).unwrap();
+    for file in jaeger_configs() {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            tasks.contains(&format!("- {name}\n")),
+            "the jaeger role does not install {name}"
+        );
+    }
+    assert!(tasks.contains("- ui-config.json\n"));
+    assert!(
+        tasks.contains("/api/v3/services"),
+        "health check over API v3"
+    );
+    let unit =
+        unit_settings(&fs::read_to_string(repo().join("infra/systemd/jaeger.service")).unwrap());
+    assert_eq!(
+        setting(&unit, "ExecStart"),
+        Some("/usr/local/bin/jaeger --config /etc/jaeger/${JAEGER_CONFIG_FILE}")
+    );
+    assert_eq!(
+        setting(&unit, "EnvironmentFile"),
+        Some("/etc/jaeger/jaeger.env")
+    );
+    assert_eq!(setting(&unit, "StateDirectory"), Some("jaeger"));
 }
 
 // ---------------------------------------------------------------- systemd
@@ -324,9 +505,11 @@ fn service_units_run_hardened_as_autobot_with_their_env_file() {
     );
     let jaeger =
         unit_settings(&fs::read_to_string(repo().join("infra/systemd/jaeger.service")).unwrap());
-    assert_eq!(
-        setting(&jaeger, "Environment"),
-        Some("JAEGER_LISTEN_HOST=0.0.0.0")
+    assert!(
+        jaeger
+            .iter()
+            .any(|(k, v)| k == "Environment" && v == "JAEGER_LISTEN_HOST=0.0.0.0"),
+        "jaeger listens beyond localhost unless jaeger.env narrows it"
     );
 }
 

@@ -9,6 +9,13 @@
 //! The SDK's transform consumes the batch (its exporter clones it per
 //! attempt), so (a) clones first; that clone is timed alone and subtracted.
 //!
+//! Then compression (`OTEL_EXPORTER_OTLP_COMPRESSION`), side by side: the
+//! same batch with random trace and span ids (as in production; sequential
+//! ids would compress better than real ones), its body bytes per span as
+//! sent with `none` and with `gzip` (level 6: tonic's fixed level, which the
+//! HTTP path uses too; level 1 for reference), and the CPU per span to
+//! encode, to compress, and at the receiver to decompress.
+//!
 //! Run: `cargo bench -p autobot-tracing --bench export_cost`
 //! Instruction counts: `valgrind --tool=callgrind --callgrind-out-file=/dev/null
 //! target/release/deps/export_cost-* --count <sdk|ours|clone> <batches>`
@@ -89,6 +96,114 @@ fn main() {
         "(b) autobot-tracing TraceEncoder::encode", ours_ns
     );
     println!("{:<70} {:>8.1}x", "(a) / (b)", sdk_ns / ours_ns);
+    println!();
+    compression(&encoder, &random_ids(spans));
+}
+
+/// Body bytes and CPU per span with and without gzip, for one batch.
+fn compression(encoder: &TraceEncoder, spans: &[SpanData]) {
+    let plain = encoder.encode_to_vec(spans);
+    let n = spans.len() as f64;
+    let gz6 = autobot_tracing::gzip(&plain);
+    let gz1 = autobot_tracing::gzip_at(&plain, 1);
+    assert_eq!(gunzip(&gz6), plain, "gzip round-trips");
+    let encode_ns = median(|| {
+        time(|| {
+            black_box(encoder.encode_to_vec(spans));
+        })
+    });
+    let gzip_ns = |level: u32| {
+        median(|| {
+            time(|| {
+                black_box(autobot_tracing::gzip_at(&plain, level));
+            })
+        })
+    };
+    let (gz6_ns, gz1_ns) = (gzip_ns(autobot_tracing::GZIP_LEVEL), gzip_ns(1));
+    let gunzip_ns = median(|| {
+        time(|| {
+            black_box(gunzip(&gz6));
+        })
+    });
+    println!(
+        "OTLP compression of a batch of {BATCH} server spans with random ids, median of 5 runs of {ROUNDS}"
+    );
+    println!(
+        "{:<44} {:>11} {:>9} {:>15} {:>14}",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "bytes/span",
+        "ratio",
+        "exporter ns/span",
+        "receiver ns/span"
+    );
+    println!(
+        "{:<44} {:>11.1} {:>8.2}x {:>16.0} {:>14}",
+        "none (encode only)",
+        plain.len() as f64 / n,
+        1.0,
+        encode_ns,
+        "0"
+    );
+    println!(
+        "{:<44} {:>11.1} {:>8.2}x {:>16.0} {:>14.0}",
+        format!(
+            "gzip (level {}, encode + gzip)",
+            autobot_tracing::GZIP_LEVEL
+        ),
+        gz6.len() as f64 / n,
+        plain.len() as f64 / gz6.len() as f64,
+        encode_ns + gz6_ns,
+        gunzip_ns
+    );
+    println!(
+        "{:<44} {:>11.1} {:>8.2}x {:>16.0} {:>14}",
+        "  (level 1, for reference)",
+        gz1.len() as f64 / n,
+        plain.len() as f64 / gz1.len() as f64,
+        encode_ns + gz1_ns,
+        "-"
+    );
+    println!(
+        "{:<44} {:>11.1} {:>9} {:>16.0} {:>14.0}",
+        "gzip - none",
+        (gz6.len() as f64 - plain.len() as f64) / n,
+        "",
+        gz6_ns,
+        gunzip_ns
+    );
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("gzip");
+    out
+}
+
+/// The batch with ids as random as real ones (xorshift; fixed seed).
+fn random_ids(mut spans: Vec<SpanData>) -> Vec<SpanData> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for s in &mut spans {
+        let trace = (u128::from(next()) << 64) | u128::from(next());
+        s.span_context = SpanContext::new(
+            TraceId::from(trace),
+            SpanId::from(next()),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        );
+        s.parent_span_id = SpanId::from(next());
+        s.end_time = s.start_time + Duration::from_micros(200 + next() % 5_000);
+    }
+    spans
 }
 
 /// The SDK's path for one batch (the clone included: the transform consumes it).

@@ -1,7 +1,11 @@
-//! Starts the real processes integration tests talk to, each on ephemeral
-//! ports, each stopped when its handle is dropped. No mocks of things we can run.
+//! Test support, in one place: starts the real processes integration tests
+//! talk to (workspace binaries, redis-server, sshd, the trace tool), each on
+//! ports of its own and stopped when its handle is dropped; reads traces
+//! back and checks them; gives a test that installs global telemetry a
+//! process of its own. No mocks of things we can run.
 
 pub mod bins;
+pub mod ports;
 pub mod redis;
 pub mod sshd;
 pub mod trace_tool;

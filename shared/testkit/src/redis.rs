@@ -6,7 +6,7 @@
 //! acknowledged: tests can restart Redis under load and count jobs.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -33,7 +33,7 @@ impl RedisServer {
         let mut last_error = None;
         // The free port can be taken between our probe and Redis's bind: try a few.
         for _ in 0..5 {
-            let port = free_port()?;
+            let port = crate::ports::free_port();
             let mut server = Self {
                 child: None,
                 port,
@@ -155,11 +155,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free loopback port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 fn find_redis_server() -> anyhow::Result<PathBuf> {

@@ -18,7 +18,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -114,11 +114,6 @@ pub fn current_user() -> anyhow::Result<String> {
     Ok(name)
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// `[127.0.0.1]:PORT KEYTYPE BASE64`: a known_hosts line for a loopback port.
 pub fn known_hosts_line(port: u16, key_type_and_base64: &str) -> String {
     format!("[127.0.0.1]:{port} {key_type_and_base64}\n")
@@ -176,7 +171,7 @@ impl Sshd {
             std::fs::create_dir_all("/run/sshd").context("creating /run/sshd")?;
         }
 
-        let port = free_port()?;
+        let port = crate::ports::free_port();
         let mut config = vec![
             format!("Port {port}"),
             "ListenAddress 127.0.0.1".to_owned(),

@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use autobot_lifecycle::ServiceConfig as _;
-use autobot_testkit::sshd::{
-    KeyFiles, Sshd, SshdOptions, current_user, free_port, known_hosts_line,
-};
+use autobot_testkit::sshd::{KeyFiles, Sshd, SshdOptions, current_user, known_hosts_line};
 
 use crate::support::agent_bin;
 
@@ -76,7 +74,7 @@ impl Cluster {
             let root = dir.path().join(&name);
             std::fs::create_dir_all(root.join("staging")).unwrap();
             let (port, sshd) = if *kind == Vm::Down {
-                (free_port().unwrap(), None)
+                (autobot_testkit::ports::free_port(), None)
             } else {
                 let sshd = Sshd::start(SshdOptions {
                     authorized_keys: vec![client_key.public_line.clone()],

@@ -56,7 +56,7 @@ fn bad_settings_stop_the_process_with_the_variable_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_on_autobot_bind_and_stops_on_sigterm() {
     let cluster = Cluster::start(&[Vm::Down], "http://127.0.0.1:9/v1/traces");
-    let port = autobot_testkit::sshd::free_port().unwrap();
+    let port = autobot_testkit::ports::free_port();
     let mut child = distributor()
         .env_clear()
         .envs(cluster.distributor_env())

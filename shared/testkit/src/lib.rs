@@ -6,6 +6,7 @@
 
 pub mod bins;
 pub mod ports;
+pub mod process;
 pub mod redis;
 pub mod sshd;
 pub mod trace_tool;

@@ -4,6 +4,7 @@
 //! back and checks them; gives a test that installs global telemetry a
 //! process of its own. No mocks of things we can run.
 
+pub mod alone;
 pub mod bins;
 pub mod ports;
 pub mod process;

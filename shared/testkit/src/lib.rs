@@ -11,3 +11,4 @@ pub mod process;
 pub mod redis;
 pub mod sshd;
 pub mod trace_tool;
+pub mod traces;

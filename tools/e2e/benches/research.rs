@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use autobot_e2e::system::{Options, RESEARCH_SERVICES, Span, System, is_whole, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System};
+use autobot_testkit::traces::{Kind, Span, is_whole, spans};
 use serde_json::json;
 
 /// Reads one stage's duration (µs) from a trace's spans.
@@ -69,13 +70,9 @@ async fn main() {
             op(s, "GET /articles/tracing", "autobot-demo-site")
         }),
         ("queue: XADD to consumer start", |s| {
-            let producer = s.iter().find(|x| x.kind == "producer")?;
-            let consumer = s.iter().find(|x| x.kind == "consumer")?;
-            Some(
-                consumer
-                    .start_us
-                    .saturating_sub(producer.start_us + producer.duration_us),
-            )
+            let producer = s.iter().find(|x| x.kind == Kind::Producer)?;
+            let consumer = s.iter().find(|x| x.kind == Kind::Consumer)?;
+            Some(consumer.start_us.saturating_sub(producer.end_us))
         }),
         ("npu-worker: process job", |s| {
             op(s, "process autobot:jobs:npu", "autobot-npu-worker")
@@ -126,6 +123,6 @@ async fn main() {
 fn op(spans: &[Span], operation: &str, service: &str) -> Option<u64> {
     spans
         .iter()
-        .find(|s| s.operation == operation && s.service == service)
-        .map(|s| s.duration_us)
+        .find(|s| s.name == operation && s.service == service)
+        .map(|s| s.end_us - s.start_us)
 }

@@ -29,7 +29,7 @@ async fn ollama_chat_continues_the_callers_trace_to_the_llm_server() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(traceresponse_trace(&r), CALLER_TRACE);
+    assert_eq!(traceresponse_trace_id(&r), CALLER_TRACE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["reply"], "echo: what is tracing");
     assert_eq!(body["provider"], "ollama");
@@ -45,21 +45,22 @@ async fn ollama_chat_continues_the_callers_trace_to_the_llm_server() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
     stack.ai.stop();
     let server = one(&spans, "autobot-ai-stack", "POST /v1/chat");
-    assert_eq!(server.kind, SERVER);
+    assert_eq!(server.kind, Kind::Server);
     assert_eq!(
-        server.parent_span_id, CALLER_SPAN,
+        server.parent.as_deref(),
+        Some(CALLER_SPAN),
         "the caller's context is continued"
     );
     let llm = one(&spans, "autobot-ai-stack", "llm.inference");
-    assert_eq!(llm.kind, CLIENT);
-    assert_eq!(llm.parent_span_id, server.span_id);
+    assert_eq!(llm.kind, Kind::Client);
+    assert_eq!(llm.parent.as_ref(), Some(&server.span_id));
 
     // Ollama received the llm.inference span as its parent.
     let traceparent = seen
@@ -123,7 +124,7 @@ async fn ollama_streaming_answers_are_read_whole() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
         })
         .await;
@@ -176,9 +177,9 @@ async fn openai_chat_goes_through_the_traced_client_with_the_key() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
-                && s.iter().any(|s| s.name == "POST" && s.kind == CLIENT)
+                && s.iter().any(|s| s.name == "POST" && s.kind == Kind::Client)
                 && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
@@ -186,9 +187,10 @@ async fn openai_chat_goes_through_the_traced_client_with_the_key() {
     let server = one(&spans, "", "POST /v1/chat");
     let llm = one(&spans, "", "llm.inference");
     let http = one(&spans, "", "POST");
-    assert_eq!(llm.parent_span_id, server.span_id);
+    assert_eq!(llm.parent.as_ref(), Some(&server.span_id));
     assert_eq!(
-        http.parent_span_id, llm.span_id,
+        http.parent.as_ref(),
+        Some(&llm.span_id),
         "the HTTP CLIENT span is inside llm.inference"
     );
     assert_eq!(
@@ -245,7 +247,7 @@ async fn openai_streaming_answers_are_read_whole_with_their_usage() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
         })
         .await;
@@ -273,7 +275,7 @@ async fn content_is_recorded_only_when_asked() {
     assert_eq!(r.status(), 200);
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.inference")
         })
         .await;
@@ -327,13 +329,13 @@ async fn models_are_listed_per_provider() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "llm.list_models")
         })
         .await;
     stack.ai.stop();
     let list = one(&spans, "", "llm.list_models");
-    assert_eq!(list.kind, CLIENT);
+    assert_eq!(list.kind, Kind::Client);
     assert_eq!(list.int_attr("llm.models"), 2);
 }
 

@@ -21,7 +21,7 @@ async fn failing_chat(ai: &Service, body: &Value, status: u16) -> (String, Strin
         .await
         .unwrap();
     assert_eq!(r.status(), status);
-    let trace = traceresponse_trace(&r);
+    let trace = traceresponse_trace_id(&r);
     let body: Value = r.json().await.unwrap();
     assert_eq!(
         body["trace_id"],
@@ -31,32 +31,33 @@ async fn failing_chat(ai: &Service, body: &Value, status: u16) -> (String, Strin
     (body["error"].as_str().unwrap().to_owned(), trace)
 }
 
-async fn failed_llm_span(receiver: &Receiver, trace: &str) -> Span {
+async fn failed_llm_span(receiver: &TraceTool, trace: &str) -> Span {
     let spans = receiver
-        .wait_trace(trace, |s| {
+        .wait_for_spans(trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /v1/chat")
         })
         .await;
     let llm = one(&spans, "", "llm.inference").clone();
-    assert_eq!(llm.status_code, STATUS_ERROR, "{llm:?}");
+    assert_eq!(llm.status, Status::Error, "{llm:?}");
     let server = one(&spans, "", "POST /v1/chat");
     assert_eq!(
-        server.status_code, STATUS_ERROR,
+        server.status,
+        Status::Error,
         "a 5xx marks the SERVER span too"
     );
-    assert!(llm.events.iter().any(|(name, _)| name == "exception"));
+    assert!(llm.events.iter().any(|e| e.name == "exception"));
     llm
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_llm_server_is_a_502() {
     let down = closed_port();
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let mut ai = Service::start(
         std::path::Path::new(env!("CARGO_BIN_EXE_autobot-ai-stack")),
         &[
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint()),
+            ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_http_endpoint()),
             ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
             ("AUTOBOT_OPENAI_BASE_URL", format!("http://{down}/v1")),
         ],
@@ -166,7 +167,7 @@ async fn bad_requests_are_400_or_413_with_a_reason_and_traceresponse() {
             .unwrap();
         assert_eq!(r.status(), status, "{what}");
         assert!(r.headers().contains_key("traceresponse"), "{what}");
-        let trace = traceresponse_trace(&r);
+        let trace = traceresponse_trace_id(&r);
         let body: Value = r.json().await.unwrap();
         assert!(
             body["error"].as_str().unwrap().contains(needle),

@@ -53,7 +53,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().filter(|s| s.name == "llm.inference").count() == 3
                 && s.iter().filter(|s| s.name == "POST /v1/chat").count() == 3
         })
@@ -69,7 +69,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
     );
     let server = spans.iter().find(|s| s.name == "POST /v1/chat").unwrap();
     assert!(server.str_attr("url.query").contains("api_key=REDACTED"));
-    for s in stack.receiver.spans().await {
+    for s in stack.receiver.all_spans().await {
         for secret in [KEY, CALLER_TOKEN, QUERY_SECRET] {
             assert!(
                 !s.text().contains(secret),
@@ -112,7 +112,7 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{name}: {value}");
-        let trace = traceresponse_trace(&r);
+        let trace = traceresponse_trace_id(&r);
         assert_ne!(trace, CALLER_TRACE);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["reply"], "echo: hi", "{name}: {value}");
@@ -121,13 +121,13 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
     for trace in &traces {
         let spans = stack
             .receiver
-            .wait_trace(trace, |s| {
+            .wait_for_spans(trace, |s| {
                 s.iter().any(|s| s.name == "llm.inference")
                     && s.iter().any(|s| s.name == "POST /v1/chat")
             })
             .await;
         let server = one(&spans, "", "POST /v1/chat");
-        assert_eq!(server.parent_span_id, "", "a new root");
+        assert_eq!(server.parent, None, "a new root");
     }
     stack.ai.stop();
 }

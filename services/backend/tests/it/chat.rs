@@ -17,33 +17,35 @@ fn chat_body() -> Value {
 async fn whole_chain(stack: &Stack, trace: &str) -> Vec<Span> {
     let spans = stack
         .receiver
-        .wait_trace(trace, |s| {
+        .wait_for_spans(trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter()
                     .any(|s| s.service == "autobot-backend" && s.name == "POST /api/chat")
                 && s.iter()
-                    .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
+                    .any(|s| s.service == "autobot-backend" && s.kind == Kind::Client)
                 && s.iter()
                     .any(|s| s.service == "autobot-ai-stack" && s.name == "POST /v1/chat")
         })
         .await;
     let backend = one(&spans, "autobot-backend", "POST /api/chat");
-    assert_eq!(backend.kind, SERVER);
+    assert_eq!(backend.kind, Kind::Server);
     let client = one(&spans, "autobot-backend", "POST");
-    assert_eq!(client.kind, CLIENT);
+    assert_eq!(client.kind, Kind::Client);
     assert_eq!(
-        client.parent_span_id, backend.span_id,
+        client.parent.as_ref(),
+        Some(&backend.span_id),
         "the CLIENT span is inside the backend's SERVER span"
     );
     let ai = one(&spans, "autobot-ai-stack", "POST /v1/chat");
-    assert_eq!(ai.kind, SERVER);
+    assert_eq!(ai.kind, Kind::Server);
     assert_eq!(
-        ai.parent_span_id, client.span_id,
+        ai.parent.as_ref(),
+        Some(&client.span_id),
         "the ai-stack SERVER span is the child of the backend CLIENT span"
     );
     let llm = one(&spans, "autobot-ai-stack", "llm.inference");
-    assert_eq!(llm.parent_span_id, ai.span_id);
-    assert_eq!(llm.kind, CLIENT);
+    assert_eq!(llm.parent.as_ref(), Some(&ai.span_id));
+    assert_eq!(llm.kind, Kind::Client);
     for (key, expected) in [
         ("llm.provider", json!("ollama")),
         ("llm.model", json!("llama-test")),
@@ -94,7 +96,7 @@ async fn a_w3c_callers_trace_crosses_backend_and_ai_stack() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(traceresponse_trace(&r), CALLER_TRACE);
+    assert_eq!(traceresponse_trace_id(&r), CALLER_TRACE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["reply"], "echo: explain spans");
     assert_eq!(body["provider"], "ollama");
@@ -107,7 +109,8 @@ async fn a_w3c_callers_trace_crosses_backend_and_ai_stack() {
     stack.stop();
     let backend = one(&spans, "autobot-backend", "POST /api/chat");
     assert_eq!(
-        backend.parent_span_id, CALLER_SPAN,
+        backend.parent.as_deref(),
+        Some(CALLER_SPAN),
         "the caller's context is continued"
     );
     // tracestate and baggage travel on with the trace.
@@ -132,7 +135,7 @@ async fn a_b3_only_caller_is_continued() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(traceresponse_trace(&r), multi);
+    assert_eq!(traceresponse_trace_id(&r), multi);
     // Single-header B3.
     let single = "80f198ee56343ba864fe8b2a57d3eff7";
     let r = http
@@ -143,17 +146,21 @@ async fn a_b3_only_caller_is_continued() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(traceresponse_trace(&r), single);
+    assert_eq!(traceresponse_trace_id(&r), single);
 
     let spans = whole_chain(&stack, multi).await;
     assert_eq!(
-        one(&spans, "autobot-backend", "POST /api/chat").parent_span_id,
-        "a2fb4a1d1a96d312"
+        one(&spans, "autobot-backend", "POST /api/chat")
+            .parent
+            .as_deref(),
+        Some("a2fb4a1d1a96d312")
     );
     let spans = whole_chain(&stack, single).await;
     assert_eq!(
-        one(&spans, "autobot-backend", "POST /api/chat").parent_span_id,
-        "e457b5a2e4d86bd1"
+        one(&spans, "autobot-backend", "POST /api/chat")
+            .parent
+            .as_deref(),
+        Some("e457b5a2e4d86bd1")
     );
     stack.stop();
 }
@@ -182,7 +189,7 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{name}: {value}");
-        let trace = traceresponse_trace(&r);
+        let trace = traceresponse_trace_id(&r);
         assert_ne!(trace, CALLER_TRACE, "{name}: {value}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["reply"], "echo: explain spans", "{name}: {value}");
@@ -191,8 +198,8 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
     for trace in &traces {
         let spans = whole_chain(&stack, trace).await;
         assert_eq!(
-            one(&spans, "autobot-backend", "POST /api/chat").parent_span_id,
-            "",
+            one(&spans, "autobot-backend", "POST /api/chat").parent,
+            None,
             "a new root"
         );
     }
@@ -232,7 +239,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
     }
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().filter(|s| s.name == "llm.inference").count() == 2
                 && s.iter().filter(|s| s.name == "POST /api/chat").count() == 2
         })
@@ -251,7 +258,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
         server.str_attr("url.query"),
         "api_key=REDACTED&access_token=REDACTED&page=1"
     );
-    for s in stack.receiver.spans().await {
+    for s in stack.receiver.all_spans().await {
         for secret in [KEY, TOKEN, QUERY] {
             assert!(
                 !s.text().contains(secret),

@@ -21,7 +21,7 @@ async fn failing_chat(backend: &Service, status: u16) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(r.status(), status);
-    let trace = traceresponse_trace(&r);
+    let trace = traceresponse_trace_id(&r);
     assert_eq!(trace, CALLER_TRACE);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["trace_id"], trace.as_str(), "{body}");
@@ -30,23 +30,23 @@ async fn failing_chat(backend: &Service, status: u16) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ai_stack_that_is_down_is_a_502_with_the_trace_id() {
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let down = closed_port();
     let mut backend = start_backend(&receiver, &format!("http://{down}"), &[]);
     let (error, trace) = failing_chat(&backend, 502).await;
     assert!(error.contains("ai-stack is unreachable"), "{error}");
     assert!(error.contains(&down.port().to_string()), "{error}");
     let spans = receiver
-        .wait_trace(&trace, |s| {
-            s.iter().any(|s| s.name == "POST /api/chat") && s.iter().any(|s| s.kind == CLIENT)
+        .wait_for_spans(&trace, |s| {
+            s.iter().any(|s| s.name == "POST /api/chat") && s.iter().any(|s| s.kind == Kind::Client)
         })
         .await;
     backend.stop();
     let server = one(&spans, "autobot-backend", "POST /api/chat");
-    assert_eq!(server.status_code, STATUS_ERROR);
+    assert_eq!(server.status, Status::Error);
     assert_eq!(server.int_attr("http.response.status_code"), 502);
     let client = one(&spans, "autobot-backend", "POST");
-    assert_eq!(client.status_code, STATUS_ERROR);
+    assert_eq!(client.status, Status::Error);
     assert_eq!(client.str_attr("error.type"), "connect_error");
     assert!(
         backend
@@ -59,12 +59,12 @@ async fn an_ai_stack_that_is_down_is_a_502_with_the_trace_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_llm_server_that_is_down_is_a_502_through_both_services() {
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let down = closed_port();
     let mut ai = Service::start(
         &workspace_bin("autobot-ai-stack"),
         &[
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.endpoint_grpc()),
+            ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint()),
             ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
         ],
     );
@@ -72,7 +72,7 @@ async fn an_llm_server_that_is_down_is_a_502_through_both_services() {
     let (error, trace) = failing_chat(&backend, 502).await;
     assert!(error.contains("ollama is unreachable"), "{error}");
     let spans = receiver
-        .wait_trace(&trace, |s| {
+        .wait_for_spans(&trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /api/chat")
         })
@@ -93,16 +93,16 @@ async fn an_llm_server_answering_500_is_a_502_with_its_message() {
     );
     let spans = stack
         .receiver
-        .wait_trace(&trace, |s| {
+        .wait_for_spans(&trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /api/chat")
                 && s.iter()
-                    .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
+                    .any(|s| s.service == "autobot-backend" && s.kind == Kind::Client)
         })
         .await;
     stack.stop();
     let llm = one(&spans, "autobot-ai-stack", "llm.inference");
-    assert_eq!(llm.status_code, STATUS_ERROR);
+    assert_eq!(llm.status, Status::Error);
     assert_eq!(llm.str_attr("error.type"), "provider_error");
     let client = one(&spans, "autobot-backend", "POST");
     assert_eq!(client.int_attr("http.response.status_code"), 502);
@@ -120,7 +120,7 @@ async fn a_slow_llm_server_is_a_504_through_both_services() {
     assert!(error.contains("did not answer within 300 ms"), "{error}");
     let spans = stack
         .receiver
-        .wait_trace(&trace, |s| {
+        .wait_for_spans(&trace, |s| {
             s.iter().any(|s| s.name == "llm.inference")
                 && s.iter().any(|s| s.name == "POST /api/chat")
         })
@@ -148,10 +148,10 @@ async fn a_slow_ai_stack_is_a_504_after_the_backends_own_timeout() {
     );
     let spans = stack
         .receiver
-        .wait_trace(&trace, |s| {
+        .wait_for_spans(&trace, |s| {
             s.iter().any(|s| s.name == "POST /api/chat")
                 && s.iter()
-                    .any(|s| s.service == "autobot-backend" && s.kind == CLIENT)
+                    .any(|s| s.service == "autobot-backend" && s.kind == Kind::Client)
         })
         .await;
     stack.stop();

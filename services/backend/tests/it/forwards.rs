@@ -10,7 +10,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browse_and_distribute_are_forwarded_in_the_callers_trace() {
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let peers = Peers::start().await;
     let mut backend = start_backend(
         &receiver,
@@ -63,19 +63,19 @@ async fn browse_and_distribute_are_forwarded_in_the_callers_trace() {
     assert_eq!(distribute, &json!({ "targets": ["npu-worker"] }));
 
     let spans = receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().any(|s| s.name == "POST /api/browse")
                 && s.iter().any(|s| s.name == "POST /api/pki/distribute")
-                && s.iter().filter(|s| s.kind == CLIENT).count() == 2
+                && s.iter().filter(|s| s.kind == Kind::Client).count() == 2
         })
         .await;
     backend.stop();
     for route in ["POST /api/browse", "POST /api/pki/distribute"] {
         let server = one(&spans, "autobot-backend", route);
-        assert_eq!(server.parent_span_id, CALLER_SPAN);
+        assert_eq!(server.parent.as_deref(), Some(CALLER_SPAN));
         let client = spans
             .iter()
-            .find(|s| s.kind == CLIENT && s.parent_span_id == server.span_id)
+            .find(|s| s.kind == Kind::Client && s.parent.as_ref() == Some(&server.span_id))
             .unwrap();
         let sent = client.span_id.as_str();
         assert!(
@@ -88,7 +88,7 @@ async fn browse_and_distribute_are_forwarded_in_the_callers_trace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peer_errors_are_passed_on_and_a_peer_down_is_a_502() {
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let peers = Peers::start().await;
     let down = closed_port();
     let mut backend = start_backend(
@@ -107,7 +107,7 @@ async fn peer_errors_are_passed_on_and_a_peer_down_is_a_502() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400, "the browser's status is passed on");
-    let trace = traceresponse_trace(&r);
+    let trace = traceresponse_trace_id(&r);
     let body: Value = r.json().await.unwrap();
     assert!(
         body["error"]
@@ -125,7 +125,7 @@ async fn peer_errors_are_passed_on_and_a_peer_down_is_a_502() {
         .await
         .unwrap();
     assert_eq!(r.status(), 502);
-    let trace = traceresponse_trace(&r);
+    let trace = traceresponse_trace_id(&r);
     let body: Value = r.json().await.unwrap();
     assert!(
         body["error"]

@@ -11,7 +11,7 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backend_itself_is_healthy() {
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let mut backend = start_backend(&receiver, "http://127.0.0.1:9", &[]);
     let r = reqwest::get(backend.url("/api/health")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -70,7 +70,7 @@ async fn the_cluster_check_reports_every_peer_in_its_own_span() {
 
     let spans = stack
         .receiver
-        .wait_trace(CALLER_TRACE, |s| {
+        .wait_for_spans(CALLER_TRACE, |s| {
             s.iter().filter(|s| s.name == "health.check").count() == 5
                 && s.iter().any(|s| s.name == "GET /api/health/cluster")
                 && s.iter()
@@ -79,17 +79,18 @@ async fn the_cluster_check_reports_every_peer_in_its_own_span() {
         .await;
     stack.stop();
     let server = one(&spans, "autobot-backend", "GET /api/health/cluster");
-    assert_ne!(server.status_code, STATUS_ERROR);
+    assert_ne!(server.status, Status::Error);
     let checks: Vec<&Span> = spans.iter().filter(|s| s.name == "health.check").collect();
     for check in &checks {
         assert_eq!(
-            check.parent_span_id, server.span_id,
+            check.parent.as_ref(),
+            Some(&server.span_id),
             "each check is a child of the request"
         );
-        assert_eq!(check.kind, INTERNAL);
+        assert_eq!(check.kind, Kind::Internal);
         let down = check.str_attr("autobot.peer") == "npu-worker";
         assert_eq!(check.attr("health.ok"), &Value::Bool(!down));
-        assert_eq!(check.status_code == STATUS_ERROR, down, "{check:?}");
+        assert_eq!(check.is_error(), down, "{check:?}");
     }
     // The ai-stack's own span hangs under the backend's CLIENT span of its check.
     let ai_check = checks
@@ -98,24 +99,24 @@ async fn the_cluster_check_reports_every_peer_in_its_own_span() {
         .unwrap();
     let ai_client = spans
         .iter()
-        .find(|s| s.kind == CLIENT && s.parent_span_id == ai_check.span_id)
+        .find(|s| s.kind == Kind::Client && s.parent.as_ref() == Some(&ai_check.span_id))
         .expect("a CLIENT span under the ai-stack check");
     let ai_server = one(&spans, "autobot-ai-stack", "GET /health");
-    assert_eq!(ai_server.parent_span_id, ai_client.span_id);
+    assert_eq!(ai_server.parent.as_ref(), Some(&ai_client.span_id));
     // Redis: a PING CLIENT span under its check.
     let redis_check = checks
         .iter()
         .find(|c| c.str_attr("autobot.peer") == "redis")
         .unwrap();
     let ping = one(&spans, "autobot-backend", "redis.PING");
-    assert_eq!(ping.parent_span_id, redis_check.span_id);
-    assert_eq!(ping.kind, CLIENT);
+    assert_eq!(ping.parent.as_ref(), Some(&redis_check.span_id));
+    assert_eq!(ping.kind, Kind::Client);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_reported() {
     let redis_down = closed_port();
-    let receiver = Receiver::start().await;
+    let receiver = TraceTool::start();
     let mut backend = start_backend(
         &receiver,
         "http://127.0.0.1:9",

@@ -41,7 +41,7 @@ async fn bad_requests_say_what_is_wrong() {
             .await
             .unwrap();
         assert_eq!(r.status(), status, "{path}: {what}");
-        let trace = traceresponse_trace(&r);
+        let trace = traceresponse_trace_id(&r);
         let answer: Value = r.json().await.unwrap();
         let error = answer["error"].as_str().unwrap();
         assert!(error.contains(needle), "{path}: {what}: {error}");
@@ -79,7 +79,7 @@ async fn bad_requests_say_what_is_wrong() {
     assert!(
         stack
             .receiver
-            .spans()
+            .all_spans()
             .await
             .iter()
             .all(|s| s.service != "autobot-ai-stack"),
@@ -88,11 +88,11 @@ async fn bad_requests_say_what_is_wrong() {
     // 4xx is the caller's error: the backend's SERVER spans stay unset.
     for s in stack
         .receiver
-        .spans()
+        .all_spans()
         .await
         .iter()
-        .filter(|s| s.kind == SERVER)
+        .filter(|s| s.kind == Kind::Server)
     {
-        assert_ne!(s.status_code, STATUS_ERROR, "{} {:?}", s.name, s.attributes);
+        assert_ne!(s.status, Status::Error, "{} {:?}", s.name, s.attributes);
     }
 }

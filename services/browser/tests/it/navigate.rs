@@ -1,16 +1,13 @@
 //! `POST /navigate` against the local site: extraction, the trace carried to
 //! the site and into the trace tool, and every limit answered with its error.
 
-use std::time::Duration;
-
 use autobot_testkit::trace_tool::TraceTool;
+use autobot_testkit::traces::{CALLER_SPAN, CALLER_TRACE, Kind, Status, one};
 use autobot_wire::browse::{NavigateResponse, StatusResponse};
 use autobot_wire::error::ErrorBody;
 use serde_json::{Value, json};
 
 use crate::support::{Browser, HUGE_PAGE_BYTES, Site, client};
-
-const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 async fn navigate(browser: &Browser, body: Value) -> (u16, Value) {
     let r = client()
@@ -42,46 +39,6 @@ async fn assert_healthy(browser: &Browser) {
     assert_eq!(body["status"], "ok");
 }
 
-fn span_names(trace: &Value) -> Vec<String> {
-    trace["spans"]
-        .as_array()
-        .map(|spans| {
-            spans
-                .iter()
-                .map(|s| s["operationName"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
-    trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["operationName"] == name)
-        .unwrap_or_else(|| panic!("no span {name} in {:?}", span_names(trace)))
-}
-
-fn tag(span: &Value, key: &str) -> Value {
-    span["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["key"] == key)
-        .map(|t| t["value"].clone())
-        .unwrap_or(Value::Null)
-}
-
-fn parent_of(span: &Value) -> Option<String> {
-    span["references"]
-        .as_array()?
-        .iter()
-        .find(|r| r["refType"] == "CHILD_OF")
-        .and_then(|r| r["spanID"].as_str())
-        .map(str::to_owned)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_tool() {
     let tool = TraceTool::start();
@@ -91,10 +48,7 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
     // Three redirects first, so the trace has four CLIENT spans under browser.navigate.
     let r = client()
         .post(browser.url("/navigate"))
-        .header(
-            "traceparent",
-            format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"),
-        )
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .json(&json!({"url": site.url("/hop/2?api_key=s3cr3t")}))
         .send()
         .await
@@ -172,43 +126,26 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
     }
 
     // The trace tool has the whole story, with correct parents.
-    let trace = tool
-        .wait_for_trace(
-            CALLER_TRACE,
-            |t| {
-                let names = span_names(t);
-                names.iter().any(|n| n == "POST /navigate")
-                    && names.iter().any(|n| n == "browser.extract")
-                    && names.iter().filter(|n| *n == "GET").count() == 4
-            },
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-    let server = span(&trace, "POST /navigate");
-    let nav = span(&trace, "browser.navigate");
-    let extract = span(&trace, "browser.extract");
-    assert_eq!(parent_of(server).as_deref(), Some("00f067aa0ba902b7"));
-    assert_eq!(parent_of(nav), server["spanID"].as_str().map(str::to_owned));
-    assert_eq!(
-        parent_of(extract),
-        nav["spanID"].as_str().map(str::to_owned)
-    );
-    let clients: Vec<&Value> = trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["operationName"] == "GET")
-        .collect();
+    let spans = tool
+        .wait_for_spans(CALLER_TRACE, |s| {
+            s.iter().any(|s| s.name == "POST /navigate")
+                && s.iter().any(|s| s.name == "browser.extract")
+                && s.iter().filter(|s| s.name == "GET").count() == 4
+        })
+        .await;
+    let server = one(&spans, "", "POST /navigate");
+    let nav = one(&spans, "", "browser.navigate");
+    let extract = one(&spans, "", "browser.extract");
+    assert_eq!(server.parent.as_deref(), Some(CALLER_SPAN));
+    assert_eq!(nav.parent.as_ref(), Some(&server.span_id));
+    assert_eq!(extract.parent.as_ref(), Some(&nav.span_id));
+    let clients: Vec<_> = spans.iter().filter(|s| s.name == "GET").collect();
     for c in &clients {
-        assert_eq!(parent_of(c), nav["spanID"].as_str().map(str::to_owned));
-        assert_eq!(tag(c, "span.kind"), "client");
+        assert_eq!(c.parent.as_ref(), Some(&nav.span_id));
+        assert_eq!(c.kind, Kind::Client);
     }
     // Each hop's server saw the CLIENT span of that hop as its parent.
-    let client_ids: Vec<&str> = clients
-        .iter()
-        .map(|c| c["spanID"].as_str().unwrap())
-        .collect();
+    let client_ids: Vec<&str> = clients.iter().map(|c| c.span_id.as_str()).collect();
     for s in &seen {
         let parent = s.traceparent.as_deref().unwrap().split('-').nth(2).unwrap();
         assert!(
@@ -216,22 +153,23 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
             "{parent} not in {client_ids:?}"
         );
     }
-    assert_eq!(tag(nav, "browser.redirects"), 3);
-    assert_eq!(tag(nav, "browser.links_count"), 3);
-    assert_eq!(tag(nav, "browser.truncated"), false);
-    assert_eq!(tag(nav, "http.response.status_code"), 200);
-    assert_eq!(tag(nav, "browser.bytes"), super::support::ARTICLE.len());
+    assert_eq!(nav.attr("browser.redirects"), 3);
+    assert_eq!(nav.attr("browser.links_count"), 3);
+    assert_eq!(nav.attr("browser.truncated"), false);
+    assert_eq!(nav.attr("http.response.status_code"), 200);
+    assert_eq!(nav.attr("browser.bytes"), super::support::ARTICLE.len());
     assert_eq!(
-        tag(nav, "url.full"),
-        site.url("/hop/2?api_key=REDACTED"),
+        nav.attr("url.full"),
+        site.url("/hop/2?api_key=REDACTED").as_str(),
         "the secret never reaches a span"
     );
-    assert_eq!(tag(extract, "browser.passages_count"), page.passages.len());
+    assert_eq!(extract.attr("browser.passages_count"), page.passages.len());
     assert_eq!(
-        tag(extract, "browser.text_length"),
+        extract.attr("browser.text_length"),
         page.text.chars().count()
     );
-    assert!(!trace.to_string().contains("s3cr3t"));
+    let trace_json = tool.trace_json(CALLER_TRACE).await.expect("the trace");
+    assert!(!trace_json.to_string().contains("s3cr3t"));
 
     // A failure is on the span too: kind and status.
     let slow_trace = "0af7651916cd43dd8448eb211c80319c";
@@ -246,19 +184,14 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
         .await
         .unwrap();
     assert_eq!(r.status(), 504);
-    let trace = tool
-        .wait_for_trace(
-            slow_trace,
-            |t| span_names(t).iter().any(|n| n == "POST /navigate"),
-            Duration::from_secs(30),
-        )
-        .await
-        .unwrap();
-    let nav = span(&trace, "browser.navigate");
-    assert_eq!(tag(nav, "error.type"), "timeout");
-    assert_eq!(tag(nav, "otel.status_code"), "ERROR");
+    let spans = tool
+        .wait_for_spans(slow_trace, |s| s.iter().any(|s| s.name == "POST /navigate"))
+        .await;
+    let nav = one(&spans, "", "browser.navigate");
+    assert_eq!(nav.attr("error.type"), "timeout");
+    assert_eq!(nav.status, Status::Error);
     assert_eq!(
-        tag(span(&trace, "POST /navigate"), "http.response.status_code"),
+        one(&spans, "", "POST /navigate").attr("http.response.status_code"),
         504
     );
 }
@@ -272,10 +205,7 @@ async fn with_propagation_off_the_site_sees_no_trace_headers() {
     );
     let r = client()
         .post(browser.url("/navigate"))
-        .header(
-            "traceparent",
-            format!("00-{CALLER_TRACE}-00f067aa0ba902b7-01"),
-        )
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .json(&json!({"url": site.url("/docs/article.html")}))
         .send()
         .await

@@ -7,7 +7,9 @@ use autobot_npu_worker::embedding::cosine;
 use autobot_testkit::redis::RedisServer;
 use serde_json::json;
 
-use crate::support::{Span, Telemetry, Worker, WorkerOptions, span, vectors};
+use autobot_testkit::traces::{self, Kind, Span};
+
+use crate::support::{Telemetry, Worker, WorkerOptions, vectors};
 
 const WEATHER: &str = "The weather is lovely today.";
 const SUNNY: &str = "It's so sunny outside!";
@@ -67,20 +69,21 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
             .all(|n| spans.iter().any(|s| s.name == *n))
         })
         .await;
-    let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
-    let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
-    let inference = span(&spans, "npu.inference", WORKER_SERVICE);
-    assert_eq!(send.kind, "producer");
-    assert_eq!(process.kind, "consumer");
+    let send = traces::first(&spans, TEST_SERVICE, "send autobot:jobs:npu");
+    let process = traces::first(&spans, WORKER_SERVICE, "process autobot:jobs:npu");
+    let inference = traces::first(&spans, WORKER_SERVICE, "npu.inference");
+    assert_eq!(send.kind, Kind::Producer);
+    assert_eq!(process.kind, Kind::Consumer);
     assert_eq!(
-        process.parent, send.span_id,
+        process.parent.as_ref(),
+        Some(&send.span_id),
         "CONSUMER is the child of PRODUCER"
     );
     assert_eq!(
         process.links,
         vec![(trace_id.clone(), send.span_id.clone())]
     );
-    assert_eq!(inference.parent, process.span_id);
+    assert_eq!(inference.parent.as_ref(), Some(&process.span_id));
     for (key, value) in [
         ("messaging.system", "redis"),
         ("messaging.destination.name", "autobot:jobs:npu"),
@@ -89,31 +92,35 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
         ("messaging.operation.type", "process"),
         ("messaging.message.id", job.message_id.as_str()),
     ] {
-        assert_eq!(process.attr(key).as_deref(), Some(value), "{key}");
+        assert_eq!(process.attr_text(key).as_deref(), Some(value), "{key}");
     }
     assert_eq!(
-        send.attr("messaging.message.id").as_deref(),
+        send.attr_text("messaging.message.id").as_deref(),
         Some(job.message_id.as_str())
     );
     assert_eq!(
-        inference.attr("npu.model").as_deref(),
+        inference.attr_text("npu.model").as_deref(),
         Some("all-MiniLM-L6-v2")
     );
-    assert_eq!(inference.attr("npu.batch_size").as_deref(), Some("3"));
-    let tokens: u64 = inference.attr("npu.token_count").unwrap().parse().unwrap();
+    assert_eq!(inference.attr_text("npu.batch_size").as_deref(), Some("3"));
+    let tokens: u64 = inference
+        .attr_text("npu.token_count")
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(tokens >= 3 * 3, "{tokens} tokens");
-    assert!(inference.attr("npu.duration_ms").is_some());
+    assert!(inference.attr_text("npu.duration_ms").is_some());
     // Redis commands on both sides are CLIENT spans in the same trace.
-    let xadd = span(&spans, "redis.XADD", TEST_SERVICE);
-    assert_eq!(xadd.parent, send.span_id);
-    let xack = span(&spans, "redis.XACK", WORKER_SERVICE);
+    let xadd = traces::first(&spans, TEST_SERVICE, "redis.XADD");
+    assert_eq!(xadd.parent.as_ref(), Some(&send.span_id));
+    let xack = traces::first(&spans, WORKER_SERVICE, "redis.XACK");
     assert_eq!(
-        (xack.kind.as_str(), xack.parent.as_str()),
-        ("client", process.span_id.as_str())
+        (xack.kind, xack.parent.as_deref()),
+        (Kind::Client, Some(process.span_id.as_str()))
     );
-    let reply = span(&spans, "redis.MULTI", WORKER_SERVICE);
+    let reply = traces::first(&spans, WORKER_SERVICE, "redis.MULTI");
     assert!(
-        reply.end <= xack.start,
+        reply.end_us <= xack.start_us,
         "the result is stored before the ack"
     );
 }
@@ -148,7 +155,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
     // The first worker took the job (its `receive` span arrived): kill it.
     let took = |s: &Span, worker: &str| {
         s.name == "receive autobot:jobs:npu"
-            && s.attr("messaging.client.id").as_deref() == Some(worker)
+            && s.attr_text("messaging.client.id").as_deref() == Some(worker)
     };
     telemetry
         .trace(&trace_id, |spans| spans.iter().any(|s| took(s, "worker-a")))
@@ -181,15 +188,15 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
                 && spans.iter().any(|s| took(s, "worker-b"))
         })
         .await;
-    let send = span(&spans, "send autobot:jobs:npu", TEST_SERVICE);
-    let attempts: Vec<(Option<String>, Option<String>, &str)> = spans
+    let send = traces::first(&spans, TEST_SERVICE, "send autobot:jobs:npu");
+    let attempts: Vec<(Option<String>, Option<String>, Option<&str>)> = spans
         .iter()
         .filter(|s| s.name == "receive autobot:jobs:npu")
         .map(|s| {
             (
-                s.attr("messaging.client.id"),
-                s.attr("messaging.redis.message.delivery_count"),
-                s.parent.as_str(),
+                s.attr_text("messaging.client.id"),
+                s.attr_text("messaging.redis.message.delivery_count"),
+                s.parent.as_deref(),
             )
         })
         .collect();
@@ -197,7 +204,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
         attempts.contains(&(
             Some("worker-a".into()),
             Some("1".into()),
-            send.span_id.as_str()
+            Some(send.span_id.as_str())
         )),
         "{attempts:?}"
     );
@@ -205,23 +212,24 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
         attempts.contains(&(
             Some("worker-b".into()),
             Some("2".into()),
-            send.span_id.as_str()
+            Some(send.span_id.as_str())
         )),
         "{attempts:?}"
     );
-    let process = span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
+    let process = traces::first(&spans, WORKER_SERVICE, "process autobot:jobs:npu");
     assert_eq!(
-        process.parent, send.span_id,
+        process.parent.as_ref(),
+        Some(&send.span_id),
         "a redelivered job keeps its producer as parent"
     );
     assert_eq!(
         process
-            .attr("messaging.redis.message.delivery_count")
+            .attr_text("messaging.redis.message.delivery_count")
             .as_deref(),
         Some("2")
     );
     assert_eq!(
-        process.attr("messaging.client.id").as_deref(),
+        process.attr_text("messaging.client.id").as_deref(),
         Some("worker-b")
     );
 }
@@ -392,7 +400,7 @@ async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
             spans.iter().any(|s| s.name == "npu.inference")
         })
         .await;
-    span(&spans, "process autobot:jobs:npu", WORKER_SERVICE);
+    traces::first(&spans, WORKER_SERVICE, "process autobot:jobs:npu");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use autobot_testkit::trace_tool::TraceTool;
+use autobot_testkit::traces::Span;
 use autobot_tracing::{TelemetryGuard, TracingConfig};
-use serde_json::Value;
 
 /// The model directory: AUTOBOT_NPU_MODEL_DIR, else where
 /// `scripts/setup.d/30-model.sh` puts it (`<repo>/.run/models/all-MiniLM-L6-v2`).
@@ -57,105 +57,11 @@ impl Telemetry {
     }
 
     /// The trace's spans once `predicate` holds (bounded wait; panics with
-    /// what arrived otherwise).
+    /// what arrived otherwise), this process's spans flushed first.
     pub async fn trace(&self, trace_id: &str, predicate: impl Fn(&[Span]) -> bool) -> Vec<Span> {
         self.guard.flush().await;
-        let trace = self
-            .tool
-            .wait_for_trace(
-                trace_id,
-                |t| predicate(&spans_of(t)),
-                Duration::from_secs(60),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spans_of(&trace)
+        self.tool.wait_for_spans(trace_id, predicate).await
     }
-}
-
-/// A span as Jaeger's query API shows it, in the terms the tests use.
-#[derive(Clone, Debug)]
-pub struct Span {
-    pub name: String,
-    pub service: String,
-    pub span_id: String,
-    /// The CHILD_OF reference; empty for a root.
-    pub parent: String,
-    /// FOLLOWS_FROM references: (trace id, span id).
-    pub links: Vec<(String, String)>,
-    /// `span.kind` (`producer`, `consumer`, `client`, …; absent for internal).
-    pub kind: String,
-    pub tags: BTreeMap<String, String>,
-    /// Microseconds since the Unix epoch.
-    pub start: u64,
-    pub end: u64,
-}
-
-impl Span {
-    pub fn attr(&self, key: &str) -> Option<String> {
-        self.tags.get(key).cloned()
-    }
-}
-
-/// The spans of a Jaeger trace (`data[0]` of `GET /api/traces/{id}`).
-pub fn spans_of(trace: &Value) -> Vec<Span> {
-    let services: BTreeMap<String, String> = trace["processes"]
-        .as_object()
-        .map(|p| {
-            p.iter()
-                .map(|(id, v)| {
-                    (
-                        id.clone(),
-                        v["serviceName"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    trace["spans"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| {
-            let refs = s["references"].as_array().cloned().unwrap_or_default();
-            let of = |kind: &str| {
-                refs.iter()
-                    .filter(|r| r["refType"] == kind)
-                    .map(|r| (text(&r["traceID"]), text(&r["spanID"])))
-                    .collect::<Vec<_>>()
-            };
-            let tags: BTreeMap<String, String> = s["tags"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .map(|t| (text(&t["key"]), text(&t["value"])))
-                .collect();
-            let start = s["startTime"].as_u64().unwrap_or(0);
-            Span {
-                name: text(&s["operationName"]),
-                service: services
-                    .get(&text(&s["processID"]))
-                    .cloned()
-                    .unwrap_or_default(),
-                span_id: text(&s["spanID"]),
-                parent: of("CHILD_OF")
-                    .first()
-                    .map(|r| r.1.clone())
-                    .unwrap_or_default(),
-                links: of("FOLLOWS_FROM"),
-                kind: tags.get("span.kind").cloned().unwrap_or_default(),
-                tags,
-                start,
-                end: start + s["duration"].as_u64().unwrap_or(0),
-            }
-        })
-        .collect()
 }
 
 /// Settings of one worker process.
@@ -294,21 +200,6 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The span named `name` of `service` (panics listing what there is).
-pub fn span<'a>(spans: &'a [Span], name: &str, service: &str) -> &'a Span {
-    spans
-        .iter()
-        .find(|s| s.name == name && s.service == service)
-        .unwrap_or_else(|| panic!("no span {name:?} of {service} in {:#?}", names(spans)))
-}
-
-pub fn names(spans: &[Span]) -> Vec<(String, String)> {
-    spans
-        .iter()
-        .map(|s| (s.service.clone(), s.name.clone()))
-        .collect()
 }
 
 /// The embed result's vectors.

@@ -9,7 +9,8 @@ use autobot_wire::pki::DistributeResponse;
 
 use crate::cluster::{Cluster, Vm};
 use crate::support::{file_mode, openssl_verify, pem_body_lines};
-use crate::traces::{Span, start_tool, wait_for};
+use autobot_testkit::trace_tool::TraceTool;
+use autobot_testkit::traces::{Kind, Span};
 
 struct Run {
     code: Option<i32>,
@@ -54,7 +55,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn one<'a>(spans: &'a [Span], name: &str, vm: &str) -> &'a Span {
     let found: Vec<&Span> = spans
         .iter()
-        .filter(|s| s.name == name && s.tag("ssh.target_vm").is_none_or(|v| v == vm))
+        .filter(|s| s.name == name && s.attr_text("ssh.target_vm").is_none_or(|v| v == vm))
         .filter(|s| s.name != "pki.install" || s.host == vm)
         .collect();
     assert_eq!(
@@ -75,7 +76,7 @@ fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> &'a Span {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
-    let tool = start_tool();
+    let tool = TraceTool::start();
     // The agents export over OTLP/HTTP, the distributor over OTLP/gRPC.
     let cluster = Cluster::start(
         &[Vm::AcceptEnv, Vm::NoAcceptEnv, Vm::WrongHostKey, Vm::Down],
@@ -152,15 +153,21 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
 
     // One trace: the run, four targets, two installs on the right parents.
     let trace_id = first.response.trace_id.clone().expect("the run's trace id");
-    let (spans, trace_json) = wait_for(&tool, &trace_id, |s| {
-        s.iter().filter(|s| s.name == "pki.install").count() >= 2
-            && s.iter()
-                .filter(|s| s.name == "ssh.distribute_certificates")
-                .count()
-                >= 4
-            && s.iter().any(|s| s.name == "pki.distribute")
-    })
-    .await;
+    let spans = tool
+        .wait_for_spans(&trace_id, |s| {
+            s.iter().filter(|s| s.name == "pki.install").count() >= 2
+                && s.iter()
+                    .filter(|s| s.name == "ssh.distribute_certificates")
+                    .count()
+                    >= 4
+                && s.iter().any(|s| s.name == "pki.distribute")
+        })
+        .await;
+    let trace_json = tool
+        .trace_json(&trace_id)
+        .await
+        .expect("the trace")
+        .to_string();
     let run = spans
         .iter()
         .find(|s| s.name == "pki.distribute")
@@ -170,19 +177,25 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
     for vm in &cluster.vms {
         let target = one(&spans, "ssh.distribute_certificates", &vm.name);
         assert_eq!(target.parent.as_deref(), Some(run.span_id.as_str()));
-        assert_eq!(target.tag("span.kind"), Some("client"));
-        assert_eq!(target.tag("pki.operation"), Some("distribute"));
-        assert_eq!(target.tag("ssh.target_ip"), Some("127.0.0.1"));
-        assert!(!target.tag("ssh.user").unwrap().is_empty());
+        assert_eq!(target.kind, Kind::Client);
+        assert_eq!(
+            target.attr_text("pki.operation").as_deref(),
+            Some("distribute")
+        );
+        assert_eq!(
+            target.attr_text("ssh.target_ip").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert!(!target.attr_text("ssh.user").unwrap().is_empty());
         match vm.kind {
             Vm::AcceptEnv | Vm::NoAcceptEnv => {
-                assert_eq!(target.tag("ssh.files_copied"), Some("3"));
+                assert_eq!(target.attr_text("ssh.files_copied").as_deref(), Some("3"));
                 assert!(!target.is_error());
                 child_of(&spans, target, "ssh.connect");
                 child_of(&spans, target, "ssh.upload");
                 let exec = child_of(&spans, target, "ssh.exec");
-                let sent: usize = exec.tag("ssh.env_sent").unwrap().parse().unwrap();
-                let accepted: usize = exec.tag("ssh.env_accepted").unwrap().parse().unwrap();
+                let sent: usize = exec.attr_text("ssh.env_sent").unwrap().parse().unwrap();
+                let accepted: usize = exec.attr_text("ssh.env_accepted").unwrap().parse().unwrap();
                 assert!(sent >= 1);
                 if vm.kind == Vm::AcceptEnv {
                     assert_eq!(accepted, sent, "AcceptEnv names every variable");
@@ -210,9 +223,12 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
                 } else {
                     "host_key_mismatch"
                 };
-                assert_eq!(target.tag("error.type"), Some(expected));
-                assert_eq!(target.tag("ssh.error_type"), Some(expected));
-                assert_eq!(target.tag("ssh.files_copied"), Some("0"));
+                assert_eq!(target.attr_text("error.type").as_deref(), Some(expected));
+                assert_eq!(
+                    target.attr_text("ssh.error_type").as_deref(),
+                    Some(expected)
+                );
+                assert_eq!(target.attr_text("ssh.files_copied").as_deref(), Some("0"));
             }
         }
     }

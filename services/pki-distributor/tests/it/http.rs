@@ -145,7 +145,7 @@ async fn post_distribute_reports_each_target_and_status_remembers_it() {
 /// The run continues that trace down to each VM's `pki.install`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
-    let tool = crate::traces::start_tool();
+    let tool = autobot_testkit::trace_tool::TraceTool::start();
     let cfg = autobot_tracing::TracingConfig::from_lookup(|k| match k {
         "AUTOBOT_JAEGER_ENDPOINT" => Some(tool.otlp_grpc_endpoint()),
         _ => None,
@@ -179,10 +179,12 @@ async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
     assert_eq!(response.trace_id.as_deref(), Some(caller_trace));
     guard.shutdown().await;
 
-    let (spans, _) = crate::traces::wait_for(&tool, caller_trace, |s| {
-        s.iter().any(|s| s.name == "pki.install") && s.iter().any(|s| s.name == "POST /distribute")
-    })
-    .await;
+    let spans = tool
+        .wait_for_spans(caller_trace, |s| {
+            s.iter().any(|s| s.name == "pki.install")
+                && s.iter().any(|s| s.name == "POST /distribute")
+        })
+        .await;
     let find = |name: &str| {
         spans
             .iter()

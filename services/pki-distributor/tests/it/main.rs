@@ -8,4 +8,3 @@ mod distribution;
 mod http;
 mod startup;
 mod support;
-mod traces;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use autobot_e2e::system::{Options, System, problems, spans};
+use autobot_e2e::system::{Options, System};
+use autobot_testkit::traces::{problems, spans};
 
 const SERVICES: [&str; 3] = [
     "autobot-backend",
@@ -31,23 +32,23 @@ async fn a_distribution_is_one_trace_down_to_the_agent_on_the_vm() {
         .wait_for_trace(
             &answer.trace_id,
             |t| {
-                problems(&spans(t), &SERVICES, None).is_empty()
-                    && spans(t).iter().any(|s| s.operation == "pki.install")
+                problems(t, &SERVICES, None).is_empty()
+                    && t.spans.iter().any(|s| s.operation_name == "pki.install")
             },
             Duration::from_secs(30),
         )
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", system.logs()));
     let all = spans(&trace);
-    let by_id = |id: &str| all.iter().find(|s| s.id == id).unwrap();
-    let install = all.iter().find(|s| s.operation == "pki.install").unwrap();
+    let by_id = |id: &str| all.iter().find(|s| s.span_id == id).unwrap();
+    let install = all.iter().find(|s| s.name == "pki.install").unwrap();
     assert_eq!(install.service, "autobot-pki-agent");
     // The agent's span descends from that VM's ssh.distribute_certificates span.
     let mut ancestor = install.parent.clone();
     let mut found = None;
     while let Some(id) = ancestor {
         let span = by_id(&id);
-        if span.operation == "ssh.distribute_certificates" {
+        if span.name == "ssh.distribute_certificates" {
             found = Some(span.clone());
             break;
         }
@@ -55,22 +56,17 @@ async fn a_distribution_is_one_trace_down_to_the_agent_on_the_vm() {
     }
     let ssh = found.expect("pki.install descends from ssh.distribute_certificates");
     assert_eq!(ssh.service, "autobot-pki-distributor");
-    assert_eq!(
-        ssh.tags.get("ssh.target_vm").map(String::as_str),
-        Some("vm-a")
-    );
+    assert_eq!(ssh.attr_text("ssh.target_vm").as_deref(), Some("vm-a"));
     let root = all.iter().find(|s| s.parent.is_none()).unwrap();
     assert_eq!(
-        (root.operation.as_str(), root.service.as_str()),
+        (root.name.as_str(), root.service.as_str()),
         ("POST /api/pki/distribute", "autobot-backend")
     );
     for s in &all {
-        for v in s.tags.values() {
-            assert!(
-                !v.contains("PRIVATE KEY"),
-                "no key text in span {}",
-                s.operation
-            );
-        }
+        assert!(
+            !s.text().contains("PRIVATE KEY"),
+            "no key text in span {}",
+            s.name
+        );
     }
 }

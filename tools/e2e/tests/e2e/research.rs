@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System};
+use autobot_testkit::traces::{Kind, is_whole, problems, spans};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_research_request_is_one_whole_trace_across_every_service() {
@@ -51,13 +52,13 @@ async fn a_research_request_is_one_whole_trace_across_every_service() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", system.logs()));
     let all = spans(&trace);
-    assert_eq!(problems(&all, &expected, None), Vec::<String>::new());
-    let by_id = |id: &str| all.iter().find(|s| s.id == id).unwrap();
+    assert_eq!(problems(&trace, &expected, None), Vec::<String>::new());
+    let by_id = |id: &str| all.iter().find(|s| s.span_id == id).unwrap();
 
     // Every SERVER span below the root is the child of a CLIENT span of another service.
     let servers: Vec<_> = all
         .iter()
-        .filter(|s| s.kind == "server" && s.parent.is_some())
+        .filter(|s| s.kind == Kind::Server && s.parent.is_some())
         .collect();
     assert!(
         servers.len() >= 3,
@@ -66,52 +67,55 @@ async fn a_research_request_is_one_whole_trace_across_every_service() {
     for server in servers {
         let parent = by_id(server.parent.as_deref().unwrap());
         assert_eq!(
-            parent.kind, "client",
-            "{} ({}) has a {} parent",
-            server.operation, server.service, parent.kind
+            parent.kind,
+            Kind::Client,
+            "{} ({}) has a {:?} parent",
+            server.name,
+            server.service,
+            parent.kind
         );
         assert_ne!(
             parent.service, server.service,
             "{} crosses a service boundary",
-            server.operation
+            server.name
         );
     }
     let root = all.iter().find(|s| s.parent.is_none()).unwrap();
     assert_eq!(
-        (root.operation.as_str(), root.service.as_str()),
+        (root.name.as_str(), root.service.as_str()),
         ("POST /api/research", "autobot-backend")
     );
 
     // Across Redis: the CONSUMER span in the worker is the child of (and links to) the PRODUCER span in the backend.
     let consumer = all
         .iter()
-        .find(|s| s.kind == "consumer")
+        .find(|s| s.kind == Kind::Consumer)
         .expect("a CONSUMER span");
-    assert_eq!(consumer.operation, "process autobot:jobs:npu");
+    assert_eq!(consumer.name, "process autobot:jobs:npu");
     assert_eq!(consumer.service, "autobot-npu-worker");
     let producer = by_id(consumer.parent.as_deref().unwrap());
     assert_eq!(
-        (producer.kind.as_str(), producer.operation.as_str()),
-        ("producer", "send autobot:jobs:npu")
+        (producer.kind, producer.name.as_str()),
+        (Kind::Producer, "send autobot:jobs:npu")
     );
     assert_eq!(producer.service, "autobot-backend");
     assert!(
-        consumer.links.contains(&producer.id),
+        consumer
+            .links
+            .iter()
+            .any(|(_, span)| span == &producer.span_id),
         "the consumer links to the producer too"
     );
     assert!(
         all.iter()
-            .any(|s| s.operation == "npu.inference" && s.service == "autobot-npu-worker")
+            .any(|s| s.name == "npu.inference" && s.service == "autobot-npu-worker")
     );
     let llm = all
         .iter()
-        .find(|s| s.operation == "llm.inference")
+        .find(|s| s.name == "llm.inference")
         .expect("llm.inference");
     assert_eq!(llm.service, "autobot-ai-stack");
-    assert_eq!(
-        llm.tags.get("llm.provider").map(String::as_str),
-        Some("ollama")
-    );
+    assert_eq!(llm.attr_text("llm.provider").as_deref(), Some("ollama"));
 
     // The stand-in LLM server received the trace context from inside llm.inference's trace.
     let seen: Vec<_> = system
@@ -146,14 +150,13 @@ async fn a_callers_b3_context_is_continued_through_the_workflow() {
         .tool
         .wait_for_trace(
             &answer.trace_id,
-            |t| problems(&spans(t), &RESEARCH_SERVICES, Some("e457b5a2e4d86bd1")).is_empty(),
+            |t| problems(t, &RESEARCH_SERVICES, Some("e457b5a2e4d86bd1")).is_empty(),
             Duration::from_secs(30),
         )
         .await
         .unwrap();
-    let all = spans(&trace);
     assert_eq!(
-        problems(&all, &RESEARCH_SERVICES, Some("e457b5a2e4d86bd1")),
+        problems(&trace, &RESEARCH_SERVICES, Some("e457b5a2e4d86bd1")),
         Vec::<String>::new()
     );
 }

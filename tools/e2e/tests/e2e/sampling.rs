@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, is_whole, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System};
+use autobot_testkit::traces::{is_whole, problems, spans};
 
 /// At 0.5 in every service, about half the traces are kept, and every kept
 /// trace holds all its services: no service keeps a trace another dropped.
@@ -44,7 +45,7 @@ async fn at_half_rate_traces_are_kept_or_dropped_whole() {
             )
             .await
             .unwrap_or_else(|e| panic!("kept trace {id} is not whole: {e}"));
-        assert!(problems(&spans(&trace), &RESEARCH_SERVICES, None).is_empty());
+        assert!(problems(&trace, &RESEARCH_SERVICES, None).is_empty());
     }
     // Dropped traces left nothing: not one span of any service. (Spans of
     // kept traces were waited for above, so the export pipes are drained.)
@@ -72,7 +73,7 @@ async fn at_rate_zero_a_sampled_caller_is_kept_whole_and_at_rate_one_an_unsample
         .tool
         .wait_for_trace(
             "0af7651916cd43dd8448eb211c80319c",
-            |t| problems(&spans(t), &RESEARCH_SERVICES, Some("b7ad6b7169203331")).is_empty(),
+            |t| problems(t, &RESEARCH_SERVICES, Some("b7ad6b7169203331")).is_empty(),
             Duration::from_secs(30),
         )
         .await

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use autobot_e2e::system::{Options, RESEARCH_SERVICES, System, problems, spans};
+use autobot_e2e::system::{Options, RESEARCH_SERVICES, System};
+use autobot_testkit::traces::{problems, spans};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_right_after_a_request_flushes_every_span() {
@@ -32,7 +33,7 @@ async fn sigterm_right_after_a_request_flushes_every_span() {
         .tool
         .wait_for_trace(
             &answer.trace_id,
-            |t| problems(&spans(t), &RESEARCH_SERVICES, None).is_empty(),
+            |t| problems(t, &RESEARCH_SERVICES, None).is_empty(),
             Duration::from_secs(10),
         )
         .await
@@ -48,9 +49,9 @@ async fn sigterm_right_after_a_request_flushes_every_span() {
         "llm.inference",
     ] {
         assert!(
-            all.iter().any(|s| s.operation == op),
+            all.iter().any(|s| s.name == op),
             "{op} missing after SIGTERM: {:?}",
-            all.iter().map(|s| &s.operation).collect::<Vec<_>>()
+            all.iter().map(|s| &s.name).collect::<Vec<_>>()
         );
     }
 }

@@ -13,7 +13,7 @@ fn chat(provider: &str) -> Value {
 }
 
 /// Sends a chat request and checks the error answer; returns the error text and trace id.
-async fn failing_chat(ai: &Service, body: &Value, status: u16) -> (String, String) {
+async fn failing_chat(ai: &Process, body: &Value, status: u16) -> (String, String) {
     let r = reqwest::Client::new()
         .post(ai.url("/v1/chat"))
         .json(body)
@@ -52,16 +52,13 @@ async fn failed_llm_span(receiver: &TraceTool, trace: &str) -> Span {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_llm_server_is_a_502() {
-    let down = closed_port();
+    let down = free_addr();
     let receiver = TraceTool::start();
-    let mut ai = Service::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_autobot-ai-stack")),
-        &[
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_http_endpoint()),
-            ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
-            ("AUTOBOT_OPENAI_BASE_URL", format!("http://{down}/v1")),
-        ],
-    );
+    let mut ai = Launch::program(env!("CARGO_BIN_EXE_autobot-ai-stack"))
+        .env("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_http_endpoint())
+        .env("AUTOBOT_OLLAMA_URL", format!("http://{down}"))
+        .env("AUTOBOT_OPENAI_BASE_URL", format!("http://{down}/v1"))
+        .start();
     for provider in ["ollama", "openai"] {
         let (error, trace) = failing_chat(&ai, &chat(provider), 502).await;
         assert!(error.contains("unreachable"), "{error}");

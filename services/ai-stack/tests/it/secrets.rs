@@ -79,7 +79,7 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
             );
         }
     }
-    let output = stack.ai.output();
+    let output = stack.ai.output_lines();
     assert!(output.len() > 3, "the service logged: {output:?}");
     for line in &output {
         for secret in [KEY, CALLER_TOKEN, QUERY_SECRET] {

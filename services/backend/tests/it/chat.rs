@@ -269,8 +269,8 @@ async fn no_secret_reaches_a_span_or_a_log_line() {
         }
     }
     for (who, output) in [
-        ("backend", stack.backend.output()),
-        ("ai-stack", stack.ai.output()),
+        ("backend", stack.backend.output_lines()),
+        ("ai-stack", stack.ai.output_lines()),
     ] {
         assert!(!output.is_empty(), "{who} logged nothing");
         for line in &output {

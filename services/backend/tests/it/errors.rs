@@ -12,7 +12,7 @@ fn chat_body() -> Value {
     json!({ "messages": [{ "role": "user", "content": "hello" }] })
 }
 
-async fn failing_chat(backend: &Service, status: u16) -> (String, String) {
+async fn failing_chat(backend: &Process, status: u16) -> (String, String) {
     let r = reqwest::Client::new()
         .post(backend.url("/api/chat"))
         .header("traceparent", caller_traceparent())
@@ -31,7 +31,7 @@ async fn failing_chat(backend: &Service, status: u16) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ai_stack_that_is_down_is_a_502_with_the_trace_id() {
     let receiver = TraceTool::start();
-    let down = closed_port();
+    let down = free_addr();
     let mut backend = start_backend(&receiver, &format!("http://{down}"), &[]);
     let (error, trace) = failing_chat(&backend, 502).await;
     assert!(error.contains("ai-stack is unreachable"), "{error}");
@@ -50,7 +50,7 @@ async fn an_ai_stack_that_is_down_is_a_502_with_the_trace_id() {
     assert_eq!(client.str_attr("error.type"), "connect_error");
     assert!(
         backend
-            .output()
+            .output_lines()
             .iter()
             .any(|l| l.contains("ai-stack is unreachable")),
         "the failure is logged"
@@ -60,14 +60,11 @@ async fn an_ai_stack_that_is_down_is_a_502_with_the_trace_id() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_llm_server_that_is_down_is_a_502_through_both_services() {
     let receiver = TraceTool::start();
-    let down = closed_port();
-    let mut ai = Service::start(
-        &workspace_bin("autobot-ai-stack"),
-        &[
-            ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint()),
-            ("AUTOBOT_OLLAMA_URL", format!("http://{down}")),
-        ],
-    );
+    let down = free_addr();
+    let mut ai = Launch::workspace_bin("autobot-ai-stack")
+        .env("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint())
+        .env("AUTOBOT_OLLAMA_URL", format!("http://{down}"))
+        .start();
     let mut backend = start_backend(&receiver, &ai.url(""), &[]);
     let (error, trace) = failing_chat(&backend, 502).await;
     assert!(error.contains("ollama is unreachable"), "{error}");

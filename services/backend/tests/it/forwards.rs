@@ -90,7 +90,7 @@ async fn browse_and_distribute_are_forwarded_in_the_callers_trace() {
 async fn peer_errors_are_passed_on_and_a_peer_down_is_a_502() {
     let receiver = TraceTool::start();
     let peers = Peers::start().await;
-    let down = closed_port();
+    let down = free_addr();
     let mut backend = start_backend(
         &receiver,
         "http://127.0.0.1:9",

@@ -27,7 +27,7 @@ async fn the_backend_itself_is_healthy() {
 async fn the_cluster_check_reports_every_peer_in_its_own_span() {
     let redis = RedisServer::start().expect("redis-server starts");
     let peers = Peers::start().await;
-    let npu_down = closed_port();
+    let npu_down = free_addr();
     let mut stack = Stack::start(
         Mode::Normal,
         &[],
@@ -115,7 +115,7 @@ async fn the_cluster_check_reports_every_peer_in_its_own_span() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_is_reported() {
-    let redis_down = closed_port();
+    let redis_down = free_addr();
     let receiver = TraceTool::start();
     let mut backend = start_backend(
         &receiver,

@@ -1,24 +1,21 @@
 //! What the ai-stack's tests start: the trace tool, the LLM stand-in, and
 //! the real `autobot-ai-stack` process exporting its spans to the tool.
 
-pub mod process;
-
 /// The LLM stand-in lives in tools/standins (the local run uses it too).
 pub use autobot_standins::llm as standin;
 
-use std::path::Path;
-
+pub use autobot_testkit::ports::free_addr;
+pub use autobot_testkit::process::{Launch, Process};
 pub use autobot_testkit::trace_tool::TraceTool;
 pub use autobot_testkit::traces::{
     CALLER_SPAN, CALLER_TRACE, Kind, Span, Status, caller_traceparent, one, traceresponse_trace_id,
 };
-pub use process::{Service, closed_port};
 pub use standin::{Mode, StandIn};
 
 pub struct Stack {
     pub receiver: TraceTool,
     pub llm: StandIn,
-    pub ai: Service,
+    pub ai: Process,
 }
 
 impl Stack {
@@ -33,7 +30,9 @@ impl Stack {
             ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
         ];
         env.extend(extra.iter().cloned());
-        let ai = Service::start(Path::new(env!("CARGO_BIN_EXE_autobot-ai-stack")), &env);
+        let ai = Launch::program(env!("CARGO_BIN_EXE_autobot-ai-stack"))
+            .envs(env)
+            .start();
         Self { receiver, llm, ai }
     }
 }

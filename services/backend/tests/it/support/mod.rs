@@ -1,28 +1,23 @@
 //! What the backend's tests start: the trace tool, the LLM stand-in, the
 //! real `autobot-ai-stack` and `autobot-backend` processes, and a small
 //! recording server standing in for the browser and pki-distributor APIs.
-//! The process helper is the ai-stack's test support, shared by path.
 
 pub mod peers;
-#[allow(dead_code)] // shared with the ai-stack tests, which use all of it
-#[path = "../../../../ai-stack/tests/it/support/process.rs"]
-pub mod process;
-#[allow(dead_code)] // shared with the ai-stack tests, which use all of it
+
 /// The LLM stand-in lives in tools/standins (the local run uses it too).
 pub use autobot_standins::llm as standin;
 
-use std::path::Path;
-
+pub use autobot_testkit::ports::free_addr;
+pub use autobot_testkit::process::{Launch, Process};
 pub use autobot_testkit::trace_tool::TraceTool;
 pub use autobot_testkit::traces::{
     CALLER_SPAN, CALLER_TRACE, Kind, Span, Status, caller_traceparent, one, traceresponse_trace_id,
 };
-pub use process::{Service, closed_port, workspace_bin};
 pub use standin::{Mode, StandIn};
 
 /// The backend's tests export over OTLP/gRPC (the ai-stack's over HTTP), so
 /// both exporter transports are exercised.
-pub fn start_ai_stack(receiver: &TraceTool, llm: &StandIn, extra: &[(&str, String)]) -> Service {
+pub fn start_ai_stack(receiver: &TraceTool, llm: &StandIn, extra: &[(&str, String)]) -> Process {
     let mut env = vec![
         ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint()),
         ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
@@ -30,24 +25,26 @@ pub fn start_ai_stack(receiver: &TraceTool, llm: &StandIn, extra: &[(&str, Strin
         ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    Service::start(&workspace_bin("autobot-ai-stack"), &env)
+    Launch::workspace_bin("autobot-ai-stack").envs(env).start()
 }
 
-pub fn start_backend(receiver: &TraceTool, ai_stack: &str, extra: &[(&str, String)]) -> Service {
+pub fn start_backend(receiver: &TraceTool, ai_stack: &str, extra: &[(&str, String)]) -> Process {
     let mut env = vec![
         ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint()),
         ("AUTOBOT_AI_STACK_URL", ai_stack.to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    Service::start(Path::new(env!("CARGO_BIN_EXE_autobot-backend")), &env)
+    Launch::program(env!("CARGO_BIN_EXE_autobot-backend"))
+        .envs(env)
+        .start()
 }
 
 /// Receiver, LLM stand-in, ai-stack and backend, wired together.
 pub struct Stack {
     pub receiver: TraceTool,
     pub llm: StandIn,
-    pub ai: Service,
-    pub backend: Service,
+    pub ai: Process,
+    pub backend: Process,
 }
 
 impl Stack {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use autobot_testkit::traces::{self, Kind, Span};
 
-use crate::support::{Telemetry, Worker, WorkerOptions, vectors};
+use crate::support::{Telemetry, WorkerOptions, start_worker, vectors};
 
 const WEATHER: &str = "The weather is lovely today.";
 const SUNNY: &str = "It's so sunny outside!";
@@ -23,7 +23,7 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
     opts.otlp_endpoint = Some(telemetry.endpoint());
-    let worker = Worker::start(opts);
+    let worker = start_worker(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
 
     let job = producer
@@ -35,7 +35,7 @@ async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
         panic!(
             "expected vectors, got {:?}\n{}",
             result.outcome,
-            worker.log()
+            worker.output()
         );
     };
     assert_eq!(
@@ -144,7 +144,7 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
     opts.otlp_endpoint = Some(telemetry.endpoint());
-    let mut first = Worker::start(opts);
+    let mut first = start_worker(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     let job = producer
         .submit("embed", json!({ "texts": long_texts() }))
@@ -169,13 +169,13 @@ async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts()
 
     let mut opts = WorkerOptions::new("worker-b", &redis.url());
     opts.otlp_endpoint = Some(telemetry.endpoint());
-    let second = Worker::start(opts);
+    let second = start_worker(opts);
     let result = producer.wait(&job, Duration::from_secs(180)).await.unwrap();
     assert!(
         matches!(result.outcome, JobOutcome::Ok { .. }),
         "{:?}\n{}",
         result.outcome,
-        second.log()
+        second.output()
     );
     assert_eq!(
         (result.delivery_count, result.worker.as_str()),
@@ -261,7 +261,7 @@ async fn poison_and_malformed_jobs_land_in_the_dead_letter_stream() {
         .command("XADD autobot:jobs:npu * envelope {broken")
         .unwrap();
 
-    let worker = Worker::start(WorkerOptions::new("worker-a", &redis.url()));
+    let worker = start_worker(WorkerOptions::new("worker-a", &redis.url()));
     let result = producer
         .wait(&poison, Duration::from_secs(60))
         .await
@@ -315,13 +315,13 @@ async fn poison_and_malformed_jobs_land_in_the_dead_letter_stream() {
     };
     assert!(pending.starts_with("*4\r\n:0"), "{pending:?}");
     let health = reqwest::get(worker.url("/health")).await.unwrap();
-    assert_eq!(health.status(), 200, "{}", worker.log());
+    assert_eq!(health.status(), 200, "{}", worker.output());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_embed_job_is_lost_when_redis_restarts_under_load() {
     let mut redis = RedisServer::start().unwrap();
-    let worker = Worker::start(WorkerOptions::new("worker-a", &redis.url()));
+    let worker = start_worker(WorkerOptions::new("worker-a", &redis.url()));
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     const JOBS: usize = 40;
     let mut callers = Vec::new();
@@ -349,7 +349,7 @@ async fn no_embed_job_is_lost_when_redis_restarts_under_load() {
     let npu = autobot_npu_worker::embedding::Embedder::load(&crate::support::model_dir()).unwrap();
     for caller in callers {
         let (text, result) = caller.await.unwrap();
-        let result = result.unwrap_or_else(|e| panic!("{text}: {e}\n{}", worker.log()));
+        let result = result.unwrap_or_else(|e| panic!("{text}: {e}\n{}", worker.output()));
         let JobOutcome::Ok { result } = result.outcome else {
             panic!("{text}: {:?}", result.outcome);
         };
@@ -368,7 +368,7 @@ async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
     opts.otlp_endpoint = Some(telemetry.endpoint());
-    let mut worker = Worker::start(opts);
+    let mut worker = start_worker(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     let job = producer
         .submit("embed", json!({ "texts": long_texts()[..16] }))
@@ -385,9 +385,9 @@ async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
         ":0\r\n",
         "the job was answered before SIGTERM: too short for this test"
     );
-    worker.terminate();
+    worker.send_sigterm();
     let status = worker.wait_exit(Duration::from_secs(120));
-    assert!(status.success(), "{status}\n{}", worker.log());
+    assert!(status.success(), "{status}\n{}", worker.output());
     // The job was answered before the worker left, and its spans were flushed.
     let result = producer.wait(&job, Duration::from_secs(1)).await.unwrap();
     assert_eq!(
@@ -408,7 +408,7 @@ async fn a_worker_without_a_model_answers_embed_jobs_with_an_error_never_vectors
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
     opts.model = false;
-    let worker = Worker::start(opts);
+    let worker = start_worker(opts);
     let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
     let result = producer
         .request(

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use autobot_testkit::process::{Launch, Process};
 use autobot_testkit::trace_tool::TraceTool;
 use autobot_testkit::traces::Span;
 use autobot_tracing::{TelemetryGuard, TracingConfig};
@@ -85,121 +84,20 @@ impl WorkerOptions {
     }
 }
 
-/// A running `autobot-npu-worker` (the real binary); killed on drop.
-pub struct Worker {
-    pub child: Child,
-    pub port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Worker {
-    /// Starts the binary and waits until `GET /health` answers.
-    pub fn start(opts: WorkerOptions) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("worker.log")).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_autobot-npu-worker"));
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AUTOBOT_REDIS_URL", &opts.redis_url)
-            .env("AUTOBOT_BIND", format!("127.0.0.1:{port}"))
-            .env("AUTOBOT_NPU_CONSUMER_NAME", &opts.name)
-            .env("AUTOBOT_NPU_CLAIM_IDLE_MS", opts.claim_idle_ms.to_string())
-            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env("RUST_LOG", "info")
-            // No stray .env: the worker starts in an empty directory.
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        match &opts.otlp_endpoint {
-            Some(endpoint) => cmd.env("AUTOBOT_JAEGER_ENDPOINT", endpoint),
-            None => cmd.env("OTEL_SDK_DISABLED", "true"),
-        };
-        if opts.model {
-            cmd.env("AUTOBOT_NPU_MODEL_DIR", model_dir());
-        }
-        let child = cmd.spawn().expect("the worker binary starts");
-        let mut worker = Self { child, port, dir };
-        worker.wait_until_listening();
-        worker
+/// Starts the real `autobot-npu-worker` and waits until it listens.
+pub fn start_worker(opts: WorkerOptions) -> Process {
+    let mut worker = Launch::program(env!("CARGO_BIN_EXE_autobot-npu-worker"))
+        .env("AUTOBOT_REDIS_URL", &opts.redis_url)
+        .env("AUTOBOT_NPU_CONSUMER_NAME", &opts.name)
+        .env("AUTOBOT_NPU_CLAIM_IDLE_MS", opts.claim_idle_ms.to_string());
+    worker = match &opts.otlp_endpoint {
+        Some(endpoint) => worker.env("AUTOBOT_JAEGER_ENDPOINT", endpoint),
+        None => worker.env("OTEL_SDK_DISABLED", "true"),
+    };
+    if opts.model {
+        worker = worker.env("AUTOBOT_NPU_MODEL_DIR", model_dir());
     }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// What the worker logged so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("worker.log")).unwrap_or_default()
-    }
-
-    fn wait_until_listening(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("the worker exited at start ({status}):\n{}", self.log());
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the worker did not listen within 60 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGKILL: the worker dies with whatever it had in hand.
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM: the worker should finish its job and exit.
-    pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Waits (bounded) for the process to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the worker did not exit within {timeout:?}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    worker.start_on_free_port()
 }
 
 /// The embed result's vectors.

@@ -7,9 +7,11 @@ use autobot_wire::browse::{NavigateResponse, StatusResponse};
 use autobot_wire::error::ErrorBody;
 use serde_json::{Value, json};
 
-use crate::support::{Browser, HUGE_PAGE_BYTES, Site, client};
+use autobot_testkit::process::Process;
 
-async fn navigate(browser: &Browser, body: Value) -> (u16, Value) {
+use crate::support::{HUGE_PAGE_BYTES, Site, client, peak_rss, start_browser};
+
+async fn navigate(browser: &Process, body: Value) -> (u16, Value) {
     let r = client()
         .post(browser.url("/navigate"))
         .json(&body)
@@ -19,7 +21,7 @@ async fn navigate(browser: &Browser, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
-async fn expect_error(browser: &Browser, body: Value, status: u16, says: &str) -> ErrorBody {
+async fn expect_error(browser: &Process, body: Value, status: u16, says: &str) -> ErrorBody {
     let (got, answer) = navigate(browser, body.clone()).await;
     assert_eq!(got, status, "{body}: {answer}");
     let error: ErrorBody = serde_json::from_value(answer).unwrap();
@@ -32,7 +34,7 @@ async fn expect_error(browser: &Browser, body: Value, status: u16, says: &str) -
     error
 }
 
-async fn assert_healthy(browser: &Browser) {
+async fn assert_healthy(browser: &Process) {
     let r = client().get(browser.url("/health")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
@@ -43,7 +45,7 @@ async fn assert_healthy(browser: &Browser) {
 async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_tool() {
     let tool = TraceTool::start();
     let site = Site::start().await;
-    let browser = Browser::start(&tool.otlp_grpc_endpoint(), &[]);
+    let browser = start_browser(&tool.otlp_grpc_endpoint(), &[]);
 
     // Three redirects first, so the trace has four CLIENT spans under browser.navigate.
     let r = client()
@@ -199,7 +201,7 @@ async fn a_page_is_read_and_the_callers_trace_reaches_the_site_and_the_trace_too
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_propagation_off_the_site_sees_no_trace_headers() {
     let site = Site::start().await;
-    let browser = Browser::start(
+    let browser = start_browser(
         "http://127.0.0.1:9",
         &[("AUTOBOT_BROWSER_PROPAGATE", "false")],
     );
@@ -219,7 +221,7 @@ async fn with_propagation_off_the_site_sees_no_trace_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy() {
     let site = Site::start().await;
-    let browser = Browser::start("http://127.0.0.1:9", &[]);
+    let browser = start_browser("http://127.0.0.1:9", &[]);
 
     expect_error(
         &browser,
@@ -323,7 +325,7 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
     let (status, answer) = navigate(&browser, json!({"url": site.url("/huge")})).await;
     assert_eq!(status, 200);
     assert_eq!(answer["truncated"], true);
-    let peak = browser.peak_rss();
+    let peak = peak_rss(&browser);
     assert!(
         peak < 128 * 1024 * 1024,
         "peak memory {} MiB after a 256 MiB page",
@@ -352,7 +354,7 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_resolving_to_a_denied_address_is_refused_before_connecting() {
     let site = Site::start().await;
-    let browser = Browser::start(
+    let browser = start_browser(
         "http://127.0.0.1:9",
         &[("AUTOBOT_BROWSER_DENY", "127.0.0.0/8")],
     );

@@ -1,12 +1,11 @@
 //! The local web site and the browser process.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use autobot_testkit::process::{Launch, Process};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -158,67 +157,25 @@ async fn huge(sent: Arc<AtomicU64>) -> Response {
 
 use futures::StreamExt as _;
 
-/// The browser as a real process, killed on Drop.
-pub struct Browser {
-    child: Child,
-    pub addr: SocketAddr,
+/// Starts `autobot-browser` (testkit's launcher: port 0, readiness line)
+/// exporting to `otlp_endpoint`, with `env` on top.
+pub fn start_browser(otlp_endpoint: &str, env: &[(&str, &str)]) -> Process {
+    Launch::workspace_bin("autobot-browser")
+        .env("AUTOBOT_JAEGER_ENDPOINT", otlp_endpoint)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .start()
 }
 
-impl Browser {
-    /// Starts `autobot-browser` on a free port with `env` on top of a clean telemetry setup.
-    pub fn start(otlp_endpoint: &str, env: &[(&str, &str)]) -> Browser {
-        let binary = autobot_testkit::bins::workspace_bin("autobot-browser").unwrap();
-        let mut cmd = Command::new(binary);
-        cmd.env("AUTOBOT_BIND", "127.0.0.1:0")
-            .env("AUTOBOT_JAEGER_ENDPOINT", otlp_endpoint)
-            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("autobot-browser starts");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("autobot-browser says where it listens");
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        Browser { child, addr }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Peak resident memory of the process so far (VmHWM), in bytes.
-    pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status");
-        kib * 1024
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Peak resident memory of the process so far (VmHWM), in bytes.
+pub fn peak_rss(process: &Process) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", process.pid())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kib * 1024
 }
 
 /// A client whose every request is bounded: a hang fails the test instead of blocking it.

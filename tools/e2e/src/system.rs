@@ -2,13 +2,12 @@
 //! the trace tool (another process), real redis-server, a real sshd "VM"
 //! running the PKI agent, the demo web site, and the stand-in LLM server.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use autobot_standins::llm::{Mode, StandIn};
 use autobot_testkit::bins::workspace_bin;
+use autobot_testkit::process::{Launch, Process};
 use autobot_testkit::redis::RedisServer;
 use autobot_testkit::sshd::{KeyFiles, Sshd, SshdOptions};
 use autobot_testkit::trace_tool::TraceTool;
@@ -21,13 +20,6 @@ pub const RESEARCH_SERVICES: [&str; 4] = [
     "autobot-ai-stack",
 ];
 
-pub fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -35,96 +27,31 @@ fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-/// A service running as its own process.
-pub struct Service {
-    pub name: &'static str,
-    pub addr: SocketAddr,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Service {
-    fn spawn(name: &'static str, dir: &Path, env: &[(String, String)]) -> Self {
-        let addr = free_addr();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(workspace_bin(name).unwrap())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .envs(env.iter().cloned())
-            .env("AUTOBOT_BIND", addr.to_string())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("{name} starts: {e}"));
-        Self {
-            name,
-            addr,
-            child,
-            log,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_healthy(&mut self, path: &str) {
-        let url = format!("{}{path}", self.url());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "{} exited with {status} before it was healthy:\n{}",
-                    self.name,
-                    self.log()
-                );
-            }
-            if let Ok(r) = reqwest::get(&url).await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not healthy at {url} within 60 s:\n{}",
-                self.name,
-                self.log()
+/// Polls `GET {path}` until the service answers a success: listening is
+/// not enough (the npu-worker answers 503 until its model is loaded).
+async fn wait_healthy(service: &mut Process, path: &str) {
+    let url = service.url(path);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if !service.is_running() {
+            panic!(
+                "{} exited before it was healthy:\n{}",
+                service.name(),
+                service.output()
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// SIGTERM, then waits for the process to finish (it flushes its spans).
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop within 20 s of SIGTERM",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status().is_success()
+        {
+            return;
         }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(
+            Instant::now() < deadline,
+            "{} not healthy at {url} within 60 s:\n{}",
+            service.name(),
+            service.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -140,12 +67,12 @@ impl Default for Options {
 
 /// Everything running; dropped in reverse order.
 pub struct System {
-    pub backend: Service,
-    pub pki: Service,
-    pub browser: Service,
-    pub ai_stack: Service,
-    pub npu: Service,
-    pub site: Service,
+    pub backend: Process,
+    pub pki: Process,
+    pub browser: Process,
+    pub ai_stack: Process,
+    pub npu: Process,
+    pub site: Process,
     pub llm: StandIn,
     _sshd: Sshd,
     _redis: RedisServer,
@@ -161,25 +88,18 @@ impl System {
             TraceTool::try_start().expect("the trace tool starts (cargo build --workspace --bins)");
         let redis =
             RedisServer::start().expect("redis-server starts (scripts/setup.sh installs it)");
-        let common: Vec<(String, String)> = [
-            ("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint()),
-            ("AUTOBOT_TRACE_SAMPLE_RATE", options.sample_rate.to_string()),
-            ("AUTOBOT_ENV", "e2e".to_owned()),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
-            ("RUST_LOG", "info".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let with = |extra: &[(&str, String)]| {
-            let mut env = common.clone();
-            env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-            env
+        // Each service: testkit's launcher (clean environment, port 0, the
+        // readiness line) with what every service of the system shares.
+        let service = |name: &str| {
+            Launch::workspace_bin(name)
+                .env("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint())
+                .env("AUTOBOT_TRACE_SAMPLE_RATE", options.sample_rate.to_string())
+                .env("AUTOBOT_ENV", "e2e")
         };
 
         // The outside world: the LLM (a stand-in, in this process) and a web site.
         let llm = StandIn::start(Mode::Normal).await;
-        let mut site = Service::spawn("autobot-demo-site", dir.path(), &with(&[]));
+        let mut site = service("autobot-demo-site").start_on_free_port();
 
         // One sshd "VM" that accepts the trace variables and gives the agent its exporter settings.
         let keys = KeyFiles::generate(dir.path(), "client_key").unwrap();
@@ -216,54 +136,35 @@ impl System {
             "no model at {}: run scripts/setup.sh",
             model_dir.display()
         );
-        let mut npu = Service::spawn(
-            "autobot-npu-worker",
-            dir.path(),
-            &with(&[
-                ("AUTOBOT_REDIS_URL", redis.url()),
-                ("AUTOBOT_NPU_MODEL_DIR", model_dir.display().to_string()),
-            ]),
-        );
-        let mut ai_stack = Service::spawn(
-            "autobot-ai-stack",
-            dir.path(),
-            &with(&[
-                ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
-                ("AUTOBOT_LLM_PROVIDER", "ollama".into()),
-                ("AUTOBOT_LLM_MODEL", "standin".into()),
-            ]),
-        );
-        let mut browser = Service::spawn("autobot-browser", dir.path(), &with(&[]));
-        let mut pki = Service::spawn(
-            "autobot-pki-distributor",
-            dir.path(),
-            &with(&[
-                (
-                    "AUTOBOT_PKI_DIR",
-                    dir.path().join("ca").display().to_string(),
-                ),
-                ("AUTOBOT_PKI_TARGETS", targets.display().to_string()),
-                ("AUTOBOT_SSH_KEY", keys.private.display().to_string()),
-                ("AUTOBOT_SSH_KNOWN_HOSTS", known_hosts.display().to_string()),
-            ]),
-        );
-        let mut backend = Service::spawn(
-            "autobot-backend",
-            dir.path(),
-            &with(&[
-                ("AUTOBOT_REDIS_URL", redis.url()),
-                ("AUTOBOT_AI_STACK_URL", ai_stack.url()),
-                ("AUTOBOT_BROWSER_URL", browser.url()),
-                ("AUTOBOT_PKI_URL", pki.url()),
-                ("AUTOBOT_NPU_URL", npu.url()),
-            ]),
-        );
-        site.wait_healthy("/health").await;
-        npu.wait_healthy("/health").await;
-        ai_stack.wait_healthy("/health").await;
-        browser.wait_healthy("/health").await;
-        pki.wait_healthy("/health").await;
-        backend.wait_healthy("/api/health").await;
+        let mut npu = service("autobot-npu-worker")
+            .env("AUTOBOT_REDIS_URL", redis.url())
+            .env("AUTOBOT_NPU_MODEL_DIR", &model_dir)
+            .start_on_free_port();
+        let mut ai_stack = service("autobot-ai-stack")
+            .env("AUTOBOT_OLLAMA_URL", llm.ollama_url())
+            .env("AUTOBOT_LLM_PROVIDER", "ollama")
+            .env("AUTOBOT_LLM_MODEL", "standin")
+            .start();
+        let mut browser = service("autobot-browser").start();
+        let mut pki = service("autobot-pki-distributor")
+            .env("AUTOBOT_PKI_DIR", dir.path().join("ca"))
+            .env("AUTOBOT_PKI_TARGETS", &targets)
+            .env("AUTOBOT_SSH_KEY", &keys.private)
+            .env("AUTOBOT_SSH_KNOWN_HOSTS", &known_hosts)
+            .start_on_free_port();
+        let mut backend = service("autobot-backend")
+            .env("AUTOBOT_REDIS_URL", redis.url())
+            .env("AUTOBOT_AI_STACK_URL", ai_stack.url(""))
+            .env("AUTOBOT_BROWSER_URL", browser.url(""))
+            .env("AUTOBOT_PKI_URL", pki.url(""))
+            .env("AUTOBOT_NPU_URL", npu.url(""))
+            .start();
+        wait_healthy(&mut site, "/health").await;
+        wait_healthy(&mut npu, "/health").await;
+        wait_healthy(&mut ai_stack, "/health").await;
+        wait_healthy(&mut browser, "/health").await;
+        wait_healthy(&mut pki, "/health").await;
+        wait_healthy(&mut backend, "/api/health").await;
         Self {
             backend,
             pki,
@@ -281,14 +182,14 @@ impl System {
     }
 
     pub fn article_url(&self) -> String {
-        format!("{}/articles/tracing", self.site.url())
+        self.site.url("/articles/tracing")
     }
 
     /// POSTs JSON to the backend; returns status, the trace id from
     /// `traceresponse`, whether it was sampled, and the body.
     pub async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Answer {
         let mut request = reqwest::Client::new()
-            .post(format!("{}{path}", self.backend.url()))
+            .post(self.backend.url(path))
             .json(&body);
         for (k, v) in headers {
             request = request.header(*k, *v);
@@ -322,7 +223,7 @@ impl System {
             &self.site,
         ]
         .iter()
-        .map(|s| format!("----- {} -----\n{}", s.name, s.log()))
+        .map(|s| format!("----- {} -----\n{}", s.name(), s.output()))
         .collect()
     }
 }

@@ -173,7 +173,7 @@ async fn autobot_trace_smoke_passes_against_the_running_system() {
         cmd.args([
             "smoke",
             "--backend",
-            &system.backend.url(),
+            &system.backend.url(""),
             "--url",
             &system.article_url(),
         ])

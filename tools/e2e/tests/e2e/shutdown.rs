@@ -27,7 +27,7 @@ async fn sigterm_right_after_a_request_flushes_every_span() {
         &mut system.site,
     ] {
         let status = service.terminate();
-        assert!(status.success(), "{} exited with {status}", service.name);
+        assert!(status.success(), "{} exited with {status}", service.name());
     }
     let trace = system
         .tool

@@ -1,9 +1,11 @@
 //! `check` against `serve`: whole traces pass; a missing service, an orphan
 //! and two roots fail with the reason; no Jaeger is exit 2.
 
-use crate::support::{Serve, cli, raw_span, request, send_grpc};
+use autobot_testkit::trace_tool::TraceTool;
 
-async fn check(serve: &Serve, trace: &str, services: &str) -> (i32, String) {
+use crate::support::{cli, raw_span, request, send_grpc};
+
+async fn check(serve: &TraceTool, trace: &str, services: &str) -> (i32, String) {
     let url = serve.query_url();
     let (code, out, err) = cli(&[
         "check",
@@ -21,7 +23,7 @@ async fn check(serve: &Serve, trace: &str, services: &str) -> (i32, String) {
 
 #[tokio::test]
 async fn whole_traces_pass_broken_ones_fail_with_the_reason() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let whole = 0x1111_u128 << 64 | 1;
     let orphan = 0x2222_u128 << 64 | 2;
     let two_roots = 0x3333_u128 << 64 | 3;
@@ -128,7 +130,7 @@ async fn no_query_api_is_exit_2() {
 
 #[tokio::test]
 async fn jaeger_url_comes_from_the_environment() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     send_grpc(&serve, request(&[("svc", vec![raw_span(7, 1, 0, "only")])]))
         .await
         .unwrap();

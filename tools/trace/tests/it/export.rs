@@ -14,24 +14,26 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use serde_json::Value;
 
-use crate::support::{Serve, cli};
+use autobot_testkit::trace_tool::TraceTool;
+
+use crate::support::cli;
 
 enum Transport {
     Grpc,
     Http,
 }
 
-fn provider(serve: &Serve, transport: &Transport, service: &'static str) -> SdkTracerProvider {
+fn provider(serve: &TraceTool, transport: &Transport, service: &'static str) -> SdkTracerProvider {
     let exporter = match transport {
         Transport::Grpc => SpanExporter::builder()
             .with_tonic()
             .with_protocol(Protocol::Grpc)
-            .with_endpoint(serve.grpc_endpoint())
+            .with_endpoint(serve.otlp_grpc_endpoint())
             .build(),
         Transport::Http => SpanExporter::builder()
             .with_http()
             .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(serve.http_endpoint())
+            .with_endpoint(serve.otlp_http_endpoint())
             .build(),
     }
     .expect("exporter");
@@ -64,7 +66,7 @@ const T0: u64 = 1_700_000_000_123_456;
 
 /// backend: SERVER `POST /api/chat` → CLIENT `POST`; ai-stack: SERVER
 /// `POST /v1/chat` (child of the CLIENT span, with a link, an event, an error).
-async fn send_two_service_trace(serve: &Serve, transport: Transport) -> (String, String) {
+async fn send_two_service_trace(serve: &TraceTool, transport: Transport) -> (String, String) {
     let backend = provider(serve, &transport, "it-backend");
     let ai = provider(serve, &transport, "it-ai-stack");
     let (tb, ta) = (backend.tracer("it"), ai.tracer("it-ai"));
@@ -130,12 +132,13 @@ fn span<'a>(trace: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no span {name}"))
 }
 
-async fn assert_jaeger_shape(serve: &Serve, trace_id: &str, client_span_id: &str) {
-    let trace = serve
-        .wait_for_trace(trace_id, |t| {
-            t["spans"].as_array().is_some_and(|s| s.len() == 3)
-        })
-        .await;
+async fn assert_jaeger_shape(serve: &TraceTool, trace_id: &str, client_span_id: &str) {
+    serve
+        .wait_for_trace(trace_id, |t| t.spans.len() == 3, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // Jaeger's JSON as it came, not as a parser reads it.
+    let trace = serve.trace_json(trace_id).await.expect("the trace");
     assert_eq!(trace["traceID"], trace_id);
     let root = span(&trace, "POST /api/chat");
     assert_eq!(root["startTime"], T0, "microseconds since the epoch");
@@ -233,7 +236,7 @@ async fn assert_jaeger_shape(serve: &Serve, trace_id: &str, client_span_id: &str
     );
 }
 
-async fn check_and_show(serve: &Serve, trace_id: &str) {
+async fn check_and_show(serve: &TraceTool, trace_id: &str) {
     let url = serve.query_url();
     let (code, out, err) = cli(&[
         "check",
@@ -277,7 +280,7 @@ async fn check_and_show(serve: &Serve, trace_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_spans_over_grpc_come_back_in_jaegers_shape() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let (trace_id, client) = send_two_service_trace(&serve, Transport::Grpc).await;
     assert_jaeger_shape(&serve, &trace_id, &client).await;
     check_and_show(&serve, &trace_id).await;
@@ -285,7 +288,7 @@ async fn sdk_spans_over_grpc_come_back_in_jaegers_shape() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_spans_over_http_come_back_in_jaegers_shape() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let (trace_id, client) = send_two_service_trace(&serve, Transport::Http).await;
     assert_jaeger_shape(&serve, &trace_id, &client).await;
     check_and_show(&serve, &trace_id).await;

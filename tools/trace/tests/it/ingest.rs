@@ -1,14 +1,18 @@
 //! What goes in: malformed exports are refused whole over both transports,
 //! OTLP/JSON is accepted, and the bound evicts whole old traces.
 
+use std::time::Duration;
+
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use crate::support::{Serve, raw_span, request, send_grpc};
+use autobot_testkit::trace_tool::TraceTool;
+
+use crate::support::{raw_span, request, send_grpc};
 
 #[tokio::test]
 async fn a_malformed_export_is_refused_and_nothing_of_it_is_stored() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let good = raw_span(0xabc, 1, 0, "good");
     let bad = Span {
         span_id: vec![0; 8],
@@ -26,7 +30,7 @@ async fn a_malformed_export_is_refused_and_nothing_of_it_is_stored() {
 
     let http = reqwest::Client::new();
     let post = |content_type: &'static str, body: Vec<u8>| {
-        http.post(serve.http_endpoint())
+        http.post(serve.otlp_http_endpoint())
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -70,7 +74,7 @@ async fn a_malformed_export_is_refused_and_nothing_of_it_is_stored() {
 
 #[tokio::test]
 async fn otlp_json_over_http_is_stored() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let body = serde_json::json!({"resourceSpans": [{
         "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-svc"}}]},
         "scopeSpans": [{"scope": {"name": "js"}, "spans": [{
@@ -82,17 +86,19 @@ async fn otlp_json_over_http_is_stored() {
         }]}]
     }]});
     let response = reqwest::Client::new()
-        .post(serve.http_endpoint())
+        .post(serve.otlp_http_endpoint())
         .json(&body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let trace = serve
-        .wait_for_trace("5b8efff798038103d269b633813fc60c", |t| {
-            t["spans"].is_array()
-        })
-        .await;
+    let id = "5b8efff798038103d269b633813fc60c";
+    serve
+        .wait_for_trace(id, |_| true, Duration::from_secs(20))
+        .await
+        .unwrap();
+    // Jaeger's JSON as it came, not as a parser reads it.
+    let trace = serve.trace_json(id).await.expect("the trace");
     let span = &trace["spans"][0];
     assert_eq!(span["duration"], 300_000);
     let tags = span["tags"].as_array().unwrap();
@@ -109,7 +115,7 @@ async fn otlp_json_over_http_is_stored() {
 
 #[tokio::test]
 async fn the_bound_evicts_whole_old_traces() {
-    let serve = Serve::start(&["--max-spans", "5"]);
+    let serve = TraceTool::start_with_args(&["--max-spans", "5"]).expect("serve starts");
     let trace = |t: u128, n: u64| -> Vec<Span> {
         (1..=n)
             .map(|i| raw_span(t, i, if i == 1 { 0 } else { 1 }, "op"))
@@ -140,7 +146,9 @@ async fn the_bound_evicts_whole_old_traces() {
     assert_eq!(stats["spans"], 4);
     assert_eq!(stats["evicted_traces"], 1);
     assert_eq!(stats["evicted_spans"], 3);
-    let logs = serve.stop_and_logs();
+    let mut serve = serve;
+    serve.process().kill();
+    let logs = serve.process().output();
     assert!(
         logs.contains("store full: evicted the oldest trace")
             && logs.contains("0000000000000000000000000000000a"),
@@ -151,19 +159,24 @@ async fn the_bound_evicts_whole_old_traces() {
 #[tokio::test]
 async fn sigterm_stops_serve_even_with_an_exporter_connected() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     // An exporter keeps its gRPC connection open between exports.
-    let mut client = TraceServiceClient::connect(serve.grpc_endpoint())
+    let mut client = TraceServiceClient::connect(serve.otlp_grpc_endpoint())
         .await
         .unwrap();
     client
         .export(request(&[("svc", vec![raw_span(0x5, 1, 0, "op")])]))
         .await
         .unwrap();
-    let (code, logs) =
-        tokio::task::spawn_blocking(move || serve.terminate(std::time::Duration::from_secs(20)))
-            .await
-            .unwrap();
+    let (code, logs) = tokio::task::spawn_blocking(move || {
+        let mut serve = serve;
+        let process = serve.process();
+        process.send_sigterm();
+        let status = process.wait_exit(Duration::from_secs(20));
+        (status.code(), process.output())
+    })
+    .await
+    .unwrap();
     assert_eq!(code, Some(0), "{logs}");
     assert!(
         logs.contains("stopping") && logs.contains("spans=1"),

@@ -1,8 +1,9 @@
 //! The distributor binary: refuses to start on bad settings (naming the
 //! variable), serves on AUTOBOT_BIND, stops cleanly on SIGTERM.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use autobot_testkit::process::Launch;
 
 use crate::cluster::{Cluster, Vm};
 
@@ -56,35 +57,14 @@ fn bad_settings_stop_the_process_with_the_variable_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_on_autobot_bind_and_stops_on_sigterm() {
     let cluster = Cluster::start(&[Vm::Down], "http://127.0.0.1:9/v1/traces");
-    let port = autobot_testkit::ports::free_port();
-    let mut child = distributor()
-        .env_clear()
+    let mut server = Launch::program(crate::support::distributor_bin())
         .envs(cluster.distributor_env())
-        .env("AUTOBOT_BIND", format!("127.0.0.1:{port}"))
         .current_dir(cluster.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .start_on_free_port();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let health = loop {
-        match client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) if Instant::now() > deadline => panic!("no answer on AUTOBOT_BIND: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    };
+    let health = client.get(server.url("/health")).send().await.unwrap();
     assert!(health.status().is_success());
-    let status = client
-        .get(format!("http://127.0.0.1:{port}/status"))
-        .send()
-        .await
-        .unwrap();
+    let status = client.get(server.url("/status")).send().await.unwrap();
     assert!(
         status.headers().contains_key("traceresponse"),
         "traced route"
@@ -92,18 +72,6 @@ async fn the_server_answers_on_autobot_bind_and_stops_on_sigterm() {
     let body: autobot_wire::pki::StatusResponse = status.json().await.unwrap();
     assert_eq!(body.targets.len(), 1);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let exit = server.terminate();
     assert!(exit.success(), "{exit:?}");
 }

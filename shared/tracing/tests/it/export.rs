@@ -3,55 +3,27 @@
 //! answers. The exporting process's own figures tell what happened.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use autobot_testkit::ports::free_port;
+use autobot_testkit::process::Launch;
 use serde_json::Value;
 
 const PROBE: &str = env!("CARGO_BIN_EXE_autobot-otlp-probe");
 
-/// Runs the probe; fails the test if it does not finish (it must never hang).
+/// Runs the probe (testkit's launcher: a clean environment); fails the
+/// test if it does not finish within 60 s (it must never hang).
 pub fn probe(endpoint: &str, spans: u64, extra_env: &[(&str, &str)]) -> (i32, Value, String) {
-    let mut cmd = Command::new(PROBE);
-    cmd.args(["--spans", &spans.to_string()])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let out = Launch::program(PROBE)
+        .args(["--spans", &spans.to_string()])
         .env("AUTOBOT_JAEGER_ENDPOINT", endpoint)
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("the probe starts");
-    let started = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("the probe hung for 60 s exporting to {endpoint}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        .envs(extra_env.iter().copied())
+        .within(Duration::from_secs(60))
+        .run();
     let report: Value =
-        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"));
-    (
-        out.status.code().unwrap_or(-1),
-        report,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {:?}", out.stdout));
+    (out.code().unwrap_or(-1), report, out.stderr)
 }
 
 /// Accepts connections and never answers: the worst receiver there is.
@@ -91,8 +63,8 @@ fn assert_nothing_held_up(report: &Value, stderr: &str) {
 #[test]
 fn with_no_receiver_listening_spans_are_dropped_counted_and_bounded() {
     for endpoint in [
-        format!("http://127.0.0.1:{}", closed_port()),
-        format!("http://127.0.0.1:{}/v1/traces", closed_port()),
+        format!("http://127.0.0.1:{}", free_port()),
+        format!("http://127.0.0.1:{}/v1/traces", free_port()),
     ] {
         let (code, report, stderr) = probe(
             &endpoint,
@@ -319,7 +291,7 @@ fn log_lines_carry_the_trace_id() {
         let out = Command::new(PROBE)
             .env(
                 "AUTOBOT_JAEGER_ENDPOINT",
-                format!("http://127.0.0.1:{}", closed_port()),
+                format!("http://127.0.0.1:{}", free_port()),
             )
             .env("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS", "500")
             .env("AUTOBOT_LOG_FORMAT", format)

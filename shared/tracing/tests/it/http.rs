@@ -268,10 +268,7 @@ async fn the_client_span_is_an_error_on_4xx_5xx_and_failures() {
     reqwest::get(format!("http://{a}/call-fail")).await.unwrap();
 
     // A connection that is refused: a port nobody listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = autobot_testkit::ports::free_addr();
     let err = client()
         .get(format!("http://{closed}/x?token=abc"))
         .send()

@@ -115,12 +115,7 @@ async fn whole_traces_pass_broken_ones_fail_with_the_reason() {
 #[tokio::test]
 async fn no_query_api_is_exit_2() {
     // A port that was free a moment ago: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("http://{}", autobot_testkit::ports::free_addr());
     let (code, _, err) = cli(&["check", "1", "--wait", "1s", "--jaeger", &url]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot reach the Jaeger query API"), "{err}");

@@ -51,6 +51,7 @@ fn spawn_consumer(
 }
 
 fn in_memory_telemetry() -> (TelemetryGuard, InMemorySpanExporter) {
+    autobot_testkit::alone::assert_alone();
     let exporter = InMemorySpanExporter::default();
     let cfg = TracingConfig {
         log_filter: "warn".into(),
@@ -77,6 +78,9 @@ fn xrange(redis: &RedisServer, stream: &str) -> String {
 
 #[tokio::test]
 async fn a_job_is_answered_and_its_consumer_span_is_the_child_of_its_producer_span() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_guard, exporter) = in_memory_telemetry();
     let redis = RedisServer::start().unwrap();
     let (stop, task) = spawn_consumer(consumer_config(&redis, "w1"), Echo::default());

@@ -119,6 +119,9 @@ async fn without_a_model_inference_is_refused_and_health_says_why() {
 
 #[tokio::test]
 async fn inference_over_http_continues_the_callers_trace_in_an_npu_inference_span() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let exporter = opentelemetry_sdk::trace::InMemorySpanExporter::default();
     let cfg = autobot_tracing::TracingConfig {
         log_filter: "warn".into(),

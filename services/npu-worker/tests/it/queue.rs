@@ -19,6 +19,9 @@ const WORKER_SERVICE: &str = "autobot-npu-worker";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_embed_job_is_one_trace_from_the_producer_to_the_worker_process() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
@@ -140,6 +143,9 @@ fn long_texts() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_job_is_replaced_and_the_trace_shows_both_attempts() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());
@@ -364,6 +370,9 @@ async fn no_embed_job_is_lost_when_redis_restarts_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_job_in_hand_flushes_its_spans_and_exits() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let telemetry = Telemetry::start();
     let redis = RedisServer::start().unwrap();
     let mut opts = WorkerOptions::new("worker-a", &redis.url());

@@ -37,8 +37,11 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Starts the trace tool and installs this process's telemetry ("npu-worker-test").
+    /// Starts the trace tool and installs this process's telemetry
+    /// ("npu-worker-test"; the test needs a process of its own: see
+    /// autobot_testkit::alone).
     pub fn start() -> Self {
+        autobot_testkit::alone::assert_alone();
         let tool = TraceTool::start();
         let vars = BTreeMap::from([
             ("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint()),

@@ -145,6 +145,9 @@ async fn post_distribute_reports_each_target_and_status_remembers_it() {
 /// The run continues that trace down to each VM's `pki.install`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_distribute_continues_the_callers_trace_down_to_the_agent() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let tool = autobot_testkit::trace_tool::TraceTool::start();
     let cfg = autobot_tracing::TracingConfig::from_lookup(|k| match k {
         "AUTOBOT_JAEGER_ENDPOINT" => Some(tool.otlp_grpc_endpoint()),

@@ -12,6 +12,9 @@ use crate::support::{find, in_memory, spans};
 
 #[test]
 fn inject_names_the_w3c_variables_and_skips_empty_ones() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let span = tracing::info_span!("ssh.exec");
     let vars = {
@@ -33,6 +36,9 @@ fn inject_names_the_w3c_variables_and_skips_empty_ones() {
 
 #[test]
 fn a_child_continues_the_trace_from_its_environment() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let parent = tracing::info_span!("ssh.distribute_certificates");
     let cx = parent
@@ -69,6 +75,9 @@ fn a_child_continues_the_trace_from_its_environment() {
 
 #[test]
 fn a_process_without_context_starts_a_new_root() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let cx = env_carrier::extract_with(|k| (k == "TRACEPARENT").then(|| "garbage".to_owned()));
     assert!(!cx.span().span_context().is_valid());

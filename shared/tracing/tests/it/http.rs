@@ -73,6 +73,9 @@ fn by_kind<'a>(spans: &'a [SpanData], kind: SpanKind, name: &str) -> Vec<&'a Spa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_trace_crosses_two_services_with_correct_parents() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let a = serve(upstream(b)).await;
@@ -156,6 +159,9 @@ async fn a_callers_trace_crosses_two_services_with_correct_parents() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_b3_only_caller_is_continued() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let r = reqwest::Client::new()
@@ -183,6 +189,9 @@ async fn a_b3_only_caller_is_continued() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_context_headers_change_nothing_but_the_trace_id() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let http = reqwest::Client::new();
@@ -214,6 +223,9 @@ async fn malformed_context_headers_change_nothing_but_the_trace_id() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_errors_mark_the_span_and_client_errors_do_not() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let http = reqwest::Client::new();
@@ -262,6 +274,9 @@ async fn server_errors_mark_the_span_and_client_errors_do_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_span_is_an_error_on_4xx_5xx_and_failures() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let a = serve(upstream(b)).await;
@@ -318,6 +333,9 @@ async fn the_client_span_is_an_error_on_4xx_5xx_and_failures() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untraced_paths_and_no_propagation() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let r = reqwest::get(format!("http://{b}/health")).await.unwrap();
@@ -370,6 +388,9 @@ fn keys(span: &SpanData) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_span_contract() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     use tracing::Instrument as _;
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
@@ -472,6 +493,9 @@ async fn the_client_span_contract() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn propagate_false_records_the_span_and_sends_no_header() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let quiet = autobot_tracing::http::client_builder(reqwest::Client::builder())
@@ -499,6 +523,9 @@ async fn propagate_false_records_the_span_and_sends_no_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_sdk_disabled_the_callers_context_is_passed_on_unchanged() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let cfg = autobot_tracing::TracingConfig {
         sdk_disabled: true,
         log_filter: "warn".into(),
@@ -530,6 +557,9 @@ async fn with_the_sdk_disabled_the_callers_context_is_passed_on_unchanged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_request_still_ends_its_span() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     // Accepts the connection and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -556,6 +586,9 @@ async fn a_cancelled_request_still_ends_its_span() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsampled_root_still_propagates_its_decision() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(0.0);
     let b = serve(downstream()).await;
     let body = client()

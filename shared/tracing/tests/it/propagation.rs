@@ -41,6 +41,9 @@ fn ids(cx: &Context) -> (String, String, bool) {
 
 #[test]
 fn w3c_traceparent_and_tracestate_are_continued() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let cx = extract_headers(&headers(&[
         ("traceparent", &format!("00-{TRACE}-{SPAN}-01")),
@@ -64,6 +67,9 @@ const ALL_FOUR: Propagators = Propagators {
 
 #[test]
 fn by_default_b3_is_injected_as_the_single_header_only() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let span = tracing::info_span!("client");
     let cx = span.context();
@@ -87,6 +93,9 @@ fn by_default_b3_is_injected_as_the_single_header_only() {
 
 #[test]
 fn without_a_trace_nothing_is_injected() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory_with(1.0, ALL_FOUR);
     let mut out = HeaderMap::new();
     inject_headers(&Context::new(), &mut out);
@@ -95,6 +104,9 @@ fn without_a_trace_nothing_is_injected() {
 
 #[test]
 fn every_format_is_injected_and_each_alone_is_extracted() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory_with(1.0, ALL_FOUR);
     let span = tracing::info_span!("client");
     let cx = span
@@ -138,6 +150,9 @@ fn every_format_is_injected_and_each_alone_is_extracted() {
 
 #[test]
 fn w3c_wins_when_a_caller_sends_both() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let cx = extract_headers(&headers(&[
         ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1"),
@@ -148,6 +163,9 @@ fn w3c_wins_when_a_caller_sends_both() {
 
 #[test]
 fn malformed_headers_give_a_new_root_and_no_error() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     for bad in [
         vec![("traceparent", "00-zzzz-00f067aa0ba902b7-01")],
@@ -174,6 +192,9 @@ fn malformed_headers_give_a_new_root_and_no_error() {
 
 #[test]
 fn oversized_values_are_ignored() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let huge = format!("00-{TRACE}-{SPAN}-01{}", " ".repeat(9000));
     let cx = extract_headers(&headers(&[
@@ -186,6 +207,9 @@ fn oversized_values_are_ignored() {
 
 #[test]
 fn string_map_carrier_round_trip() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, _e) = in_memory(1.0);
     let span = tracing::info_span!("producer");
     let mut map = BTreeMap::new();
@@ -202,29 +226,34 @@ fn string_map_carrier_round_trip() {
     assert_eq!(ids(&back).0, ids(&span.context()).0);
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
-    #[test]
-    fn arbitrary_header_values_never_panic(
-        traceparent in ".{0,120}",
-        tracestate in ".{0,200}",
-        b3 in "[0-9a-fA-F-]{0,80}",
-        baggage in ".{0,200}",
-        raw in proptest::collection::vec(any::<u8>(), 0..100),
-    ) {
-        crate::support::shared_in_memory();
-        let mut h = HeaderMap::new();
-        for (name, value) in [("traceparent", traceparent), ("tracestate", tracestate), ("b3", b3), ("baggage", baggage)] {
-            if let Ok(v) = http::HeaderValue::from_str(&value) {
-                h.insert(name, v);
-            }
-        }
-        if let Ok(v) = http::HeaderValue::from_bytes(&raw) {
-            h.append("traceparent", v.clone());
-            h.insert("x-b3-traceid", v);
-        }
-        let _ = extract_headers(&h);
+#[test]
+fn arbitrary_header_values_never_panic() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
     }
+    let (_g, _e) = in_memory(1.0);
+    proptest!(
+        ProptestConfig::with_cases(512),
+        |(
+            traceparent in ".{0,120}",
+            tracestate in ".{0,200}",
+            b3 in "[0-9a-fA-F-]{0,80}",
+            baggage in ".{0,200}",
+            raw in proptest::collection::vec(any::<u8>(), 0..100),
+        )| {
+            let mut h = HeaderMap::new();
+            for (name, value) in [("traceparent", traceparent), ("tracestate", tracestate), ("b3", b3), ("baggage", baggage)] {
+                if let Ok(v) = http::HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+            if let Ok(v) = http::HeaderValue::from_bytes(&raw) {
+                h.append("traceparent", v.clone());
+                h.insert("x-b3-traceid", v);
+            }
+            let _ = extract_headers(&h);
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------

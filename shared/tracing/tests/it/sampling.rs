@@ -20,6 +20,9 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 
 #[test]
 fn a_sampled_remote_parent_is_kept_at_rate_zero() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_guard, exporter) = in_memory(0.0);
     let parent = extract_headers(&headers(&[(
         "traceparent",
@@ -39,6 +42,9 @@ fn a_sampled_remote_parent_is_kept_at_rate_zero() {
 
 #[test]
 fn an_unsampled_remote_parent_is_dropped_at_rate_one() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_guard, exporter) = in_memory(1.0);
     let parent = extract_headers(&headers(&[(
         "traceparent",
@@ -59,6 +65,9 @@ fn an_unsampled_remote_parent_is_dropped_at_rate_one() {
 
 #[test]
 fn roots_follow_the_rate() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_guard, exporter) = in_memory(0.0);
     drop(tracing::info_span!("root").entered());
     assert!(spans(&exporter).is_empty());
@@ -66,6 +75,9 @@ fn roots_follow_the_rate() {
 
 #[test]
 fn a_deferred_b3_parent_gets_the_ratio_decision() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_guard, exporter) = in_memory(1.0);
     // b3 without a sampling flag: the caller defers the decision to us.
     let parent = extract_headers(&headers(&[(

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use autobot_tracing::{Propagators, TelemetryGuard, TracingConfig};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 
-/// Installs telemetry that keeps finished spans in memory.
+/// Installs telemetry that keeps finished spans in memory (in a test that
+/// has a process of its own: see autobot_testkit::alone).
 pub fn in_memory(rate: f64) -> (TelemetryGuard, InMemorySpanExporter) {
     in_memory_with(rate, Propagators::default())
 }
@@ -15,6 +16,7 @@ pub fn in_memory_with(
     rate: f64,
     propagators: Propagators,
 ) -> (TelemetryGuard, InMemorySpanExporter) {
+    autobot_testkit::alone::assert_alone();
     let exporter = InMemorySpanExporter::default();
     let cfg = TracingConfig {
         sample_rate: rate,
@@ -45,11 +47,4 @@ pub fn attrs(span: &SpanData) -> HashMap<String, String> {
         .iter()
         .map(|kv| (kv.key.to_string(), kv.value.to_string()))
         .collect()
-}
-
-/// One in-memory telemetry for the whole process (property tests run many cases).
-pub fn shared_in_memory() -> &'static (TelemetryGuard, InMemorySpanExporter) {
-    static ONCE: std::sync::OnceLock<(TelemetryGuard, InMemorySpanExporter)> =
-        std::sync::OnceLock::new();
-    ONCE.get_or_init(|| in_memory(1.0))
 }

@@ -86,6 +86,9 @@ async fn arrives_whole(tool: &TraceTool, trace_id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobot_tracing_over_grpc_arrives_whole() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let tool = TraceTool::start();
     let trace_id = traced_request(tool.otlp_grpc_endpoint()).await;
     arrives_whole(&tool, &trace_id).await;
@@ -93,6 +96,9 @@ async fn autobot_tracing_over_grpc_arrives_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobot_tracing_over_http_arrives_whole() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let tool = TraceTool::start();
     let trace_id = traced_request(tool.otlp_http_endpoint()).await;
     arrives_whole(&tool, &trace_id).await;

@@ -18,6 +18,10 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let addr = listener.local_addr().unwrap_or(addr);
+    // The readiness line every service prints (shared/lifecycle/src/service.rs):
+    // whoever started the site learns the bound port from it.
+    println!("autobot-demo-site listening on http://{addr}");
     tracing::info!(%addr, "demo web site listening");
     let served = axum::serve(listener, autobot_standins::site::router())
         .with_graceful_shutdown(autobot_standins::shutdown_signal())

@@ -214,36 +214,6 @@ impl Launch {
         self,
         ready: impl Fn(&str) -> Option<T> + Send + Sync + 'static,
     ) -> anyhow::Result<(Process, T)> {
-        self.wait_ready(ready, || None)
-    }
-
-    /// For a program that does not print the readiness line yet: binds it
-    /// to a probed free port (`AUTOBOT_BIND`) and waits until the port
-    /// accepts a connection.
-    pub fn start_on_free_port(self) -> Process {
-        let addr = crate::ports::free_addr();
-        let (mut process, ()) = self
-            .env("AUTOBOT_BIND", addr.to_string())
-            .wait_ready(
-                |_| None,
-                || {
-                    std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200))
-                        .ok()
-                        .map(drop)
-                },
-            )
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        process.addr = Some(addr);
-        process
-    }
-
-    /// Starts the process; it is ready when `ready` finds what it needs in
-    /// an output line, or `probe` finds it (asked every 100 ms).
-    fn wait_ready<T: Send + 'static>(
-        self,
-        ready: impl Fn(&str) -> Option<T> + Send + Sync + 'static,
-        mut probe: impl FnMut() -> Option<T>,
-    ) -> anyhow::Result<(Process, T)> {
         let (mut cmd, dir) = self.command()?;
         let mut child = cmd
             .spawn()
@@ -284,11 +254,7 @@ impl Launch {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(found) => return Ok((process, found)),
-                Err(RecvTimeoutError::Timeout) => {
-                    if let Some(found) = probe() {
-                        return Ok((process, found));
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 // Both streams closed: the process is gone or going.
                 Err(RecvTimeoutError::Disconnected) => {
                     let status = process.wait_exit_quietly(Duration::from_secs(5));
@@ -683,17 +649,6 @@ mod tests {
             !Path::new(&format!("/proc/{pid}")).exists(),
             "pid {pid} is gone"
         );
-    }
-
-    #[test]
-    fn a_program_without_a_readiness_line_is_ready_when_its_port_answers() {
-        let python = "import os, socket, time; h, p = os.environ['AUTOBOT_BIND'].rsplit(':', 1); time.sleep(0.3); s = socket.socket(); s.bind((h, int(p))); s.listen(); time.sleep(60)";
-        let mut p = Launch::program("python3")
-            .args(["-c", python])
-            .start_on_free_port();
-        assert!(std::net::TcpStream::connect(p.addr()).is_ok());
-        assert!(p.url("/").starts_with("http://127.0.0.1:"));
-        p.kill();
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl System {
 
         // The outside world: the LLM (a stand-in, in this process) and a web site.
         let llm = StandIn::start(Mode::Normal).await;
-        let mut site = service("autobot-demo-site").start_on_free_port();
+        let mut site = service("autobot-demo-site").start();
 
         // One sshd "VM" that accepts the trace variables and gives the agent its exporter settings.
         let keys = KeyFiles::generate(dir.path(), "client_key").unwrap();
@@ -139,7 +139,7 @@ impl System {
         let mut npu = service("autobot-npu-worker")
             .env("AUTOBOT_REDIS_URL", redis.url())
             .env("AUTOBOT_NPU_MODEL_DIR", &model_dir)
-            .start_on_free_port();
+            .start();
         let mut ai_stack = service("autobot-ai-stack")
             .env("AUTOBOT_OLLAMA_URL", llm.ollama_url())
             .env("AUTOBOT_LLM_PROVIDER", "ollama")
@@ -151,7 +151,7 @@ impl System {
             .env("AUTOBOT_PKI_TARGETS", &targets)
             .env("AUTOBOT_SSH_KEY", &keys.private)
             .env("AUTOBOT_SSH_KNOWN_HOSTS", &known_hosts)
-            .start_on_free_port();
+            .start();
         let mut backend = service("autobot-backend")
             .env("AUTOBOT_REDIS_URL", redis.url())
             .env("AUTOBOT_AI_STACK_URL", ai_stack.url(""))

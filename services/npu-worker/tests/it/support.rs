@@ -100,7 +100,7 @@ pub fn start_worker(opts: WorkerOptions) -> Process {
     if opts.model {
         worker = worker.env("AUTOBOT_NPU_MODEL_DIR", model_dir());
     }
-    worker.start_on_free_port()
+    worker.start()
 }
 
 /// The embed result's vectors.

@@ -60,7 +60,7 @@ async fn the_server_answers_on_autobot_bind_and_stops_on_sigterm() {
     let mut server = Launch::program(crate::support::distributor_bin())
         .envs(cluster.distributor_env())
         .current_dir(cluster.path())
-        .start_on_free_port();
+        .start();
     let client = reqwest::Client::new();
     let health = client.get(server.url("/health")).send().await.unwrap();
     assert!(health.status().is_success());

@@ -364,6 +364,9 @@ async fn untraced_paths_and_no_propagation() {
 /// An untraced path starts no trace, but a trace its caller brings runs through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untraced_path_joins_a_callers_trace() {
+    if autobot_testkit::alone::rerun_in_own_process() {
+        return;
+    }
     let (_g, exporter) = in_memory(1.0);
     let b = serve(downstream()).await;
     let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";

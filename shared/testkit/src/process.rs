@@ -13,7 +13,8 @@
 //! ```
 //!
 //! The clean environment: nothing the test process inherited that a service
-//! reads (`AUTOBOT_*`, `OTEL_*`, `RUST_LOG`, `OPENAI_API_KEY`) reaches it,
+//! reads (`AUTOBOT_*`, `OTEL_*`, `RUST_LOG`, `OPENAI_API_KEY`, `TRACEPARENT`
+//! and its fellows) reaches it,
 //! and it starts in an empty temporary directory, so no `.env` is read.
 //! Then `AUTOBOT_BIND=127.0.0.1:0`, `OTEL_BSP_SCHEDULE_DELAY=100` (spans
 //! arrive quickly) and `RUST_LOG=info`, and the test's own settings on top.
@@ -46,13 +47,16 @@ pub const GRACE_ON_DROP: Duration = Duration::from_secs(5);
 const SHOWN_ON_FAILURE: usize = 400;
 
 /// Whether the test process's variable `key` must not reach a process under
-/// test: every setting a service reads, and the LLM key.
+/// test: every setting a service reads, the LLM key, and a trace context
+/// (the environment carrier's variables, which the PKI agent continues).
 pub fn is_inherited_setting(key: &OsStr) -> bool {
     let key = key.to_string_lossy();
     key.starts_with("AUTOBOT_")
         || key.starts_with("OTEL_")
-        || key == "RUST_LOG"
-        || key == "OPENAI_API_KEY"
+        || matches!(
+            key.as_ref(),
+            "RUST_LOG" | "OPENAI_API_KEY" | "TRACEPARENT" | "TRACESTATE" | "BAGGAGE"
+        )
 }
 
 /// The address in a readiness line, `… listening on http://ADDR …` or
@@ -560,6 +564,8 @@ mod tests {
             "OTEL_SDK_DISABLED",
             "RUST_LOG",
             "OPENAI_API_KEY",
+            "TRACEPARENT",
+            "BAGGAGE",
         ] {
             assert!(is_inherited_setting(OsStr::new(key)), "{key}");
         }

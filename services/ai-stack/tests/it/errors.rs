@@ -181,15 +181,12 @@ async fn bad_requests_are_400_or_413_with_a_reason_and_traceresponse() {
 
 #[test]
 fn a_bad_setting_stops_the_process_at_start_naming_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_autobot-ai-stack"))
-        .current_dir(std::env::temp_dir())
+    let out = Launch::program(env!("CARGO_BIN_EXE_autobot-ai-stack"))
         .env("AUTOBOT_LLM_TIMEOUT_MS", "soon")
         .env("OTEL_SDK_DISABLED", "true")
-        .env("AUTOBOT_BIND", "127.0.0.1:0")
-        .output()
-        .unwrap();
+        .run();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("AUTOBOT_LLM_TIMEOUT_MS") && stderr.contains("soon"),
         "{stderr}"

@@ -145,15 +145,12 @@ fn a_bad_setting_stops_the_process_at_start_naming_it() {
         ("AUTOBOT_AI_STACK_URL", "not-a-url"),
         ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "later"),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_autobot-backend"))
-            .current_dir(std::env::temp_dir())
+        let out = Launch::program(env!("CARGO_BIN_EXE_autobot-backend"))
             .env(variable, value)
             .env("OTEL_SDK_DISABLED", "true")
-            .env("AUTOBOT_BIND", "127.0.0.1:0")
-            .output()
-            .unwrap();
+            .run();
         assert!(!out.status.success(), "{variable}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = &out.stderr;
         assert!(
             stderr.contains(variable) && stderr.contains(value),
             "{stderr}"

@@ -7,7 +7,7 @@ use autobot_wire::browse::{NavigateResponse, StatusResponse};
 use autobot_wire::error::ErrorBody;
 use serde_json::{Value, json};
 
-use autobot_testkit::process::Process;
+use autobot_testkit::process::{Launch, Process};
 
 use crate::support::{HUGE_PAGE_BYTES, Site, client, peak_rss, start_browser};
 
@@ -379,15 +379,12 @@ async fn a_name_resolving_to_a_denied_address_is_refused_before_connecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_setting_stops_the_process_naming_the_variable() {
-    let binary = autobot_testkit::bins::workspace_bin("autobot-browser").unwrap();
-    let out = std::process::Command::new(binary)
-        .env("AUTOBOT_BIND", "127.0.0.1:0")
+    let out = Launch::workspace_bin("autobot-browser")
         .env("AUTOBOT_JAEGER_ENDPOINT", "http://127.0.0.1:9")
         .env("AUTOBOT_BROWSER_MAX_BYTES", "lots")
-        .output()
-        .unwrap();
+        .run();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = &out.stderr;
     assert!(
         stderr.contains("AUTOBOT_BROWSER_MAX_BYTES") && stderr.contains("lots"),
         "{stderr}"

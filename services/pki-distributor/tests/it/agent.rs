@@ -1,7 +1,6 @@
 //! autobot-pki-agent as a process: exit code, the JSON line, the files.
 
-use std::process::Command;
-
+use autobot_testkit::process::Launch;
 use autobot_wire::pki::AgentInstallReport;
 
 use crate::support::{agent_bin, file_mode, new_ca, openssl_verify, stage, target};
@@ -10,18 +9,14 @@ fn run_agent(
     staging: &std::path::Path,
     dest: &std::path::Path,
 ) -> (i32, AgentInstallReport, String) {
-    let out = Command::new(agent_bin())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let out = Launch::program(agent_bin())
         .env("OTEL_SDK_DISABLED", "true")
-        .arg("install")
-        .arg("--staging")
+        .args(["install", "--staging"])
         .arg(staging)
         .arg("--dest")
         .arg(dest)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
+        .run();
+    let stdout = out.stdout;
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines.len(),
@@ -29,11 +24,7 @@ fn run_agent(
         "exactly one JSON line on stdout: {stdout:?}"
     );
     let report: AgentInstallReport = serde_json::from_str(lines[0]).unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        report,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    (out.status.code().unwrap_or(-1), report, out.stderr)
 }
 
 #[test]
@@ -106,27 +97,23 @@ fn a_missing_staging_directory_is_reported() {
 #[test]
 fn a_bad_telemetry_setting_stops_the_agent_with_exit_2() {
     let root = tempfile::tempdir().unwrap();
-    let out = Command::new(agent_bin())
-        .env_clear()
+    let out = Launch::program(agent_bin())
         .env("AUTOBOT_TRACE_SAMPLE_RATE", "lots")
         .args(["install", "--staging", "/nonexistent", "--dest"])
         .arg(root.path().join("certs"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let report: AgentInstallReport = serde_json::from_slice(&out.stdout).unwrap();
+        .run();
+    assert_eq!(out.code(), Some(2));
+    let report: AgentInstallReport = serde_json::from_str(&out.stdout).unwrap();
     assert!(report.error.unwrap().contains("AUTOBOT_TRACE_SAMPLE_RATE"));
 }
 
 #[test]
 fn bad_arguments_still_give_one_json_line_and_exit_2() {
-    let out = Command::new(agent_bin())
-        .env_clear()
+    let out = Launch::program(agent_bin())
         .args(["install", "--staging", "/tmp/x"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let report: AgentInstallReport = serde_json::from_slice(&out.stdout).unwrap();
+        .run();
+    assert_eq!(out.code(), Some(2));
+    let report: AgentInstallReport = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report.error_type.as_deref(), Some("usage"));
     assert!(report.error.unwrap().contains("--dest"));
 }

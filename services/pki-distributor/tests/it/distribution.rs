@@ -4,13 +4,15 @@
 //! VM's `ssh.distribute_certificates`.
 
 use std::path::Path;
+use std::time::Duration;
 
+use autobot_testkit::process::Launch;
+use autobot_testkit::trace_tool::TraceTool;
+use autobot_testkit::traces::{Kind, Span};
 use autobot_wire::pki::DistributeResponse;
 
 use crate::cluster::{Cluster, Vm};
 use crate::support::{file_mode, openssl_verify, pem_body_lines};
-use autobot_testkit::trace_tool::TraceTool;
-use autobot_testkit::traces::{Kind, Span};
 
 struct Run {
     code: Option<i32>,
@@ -19,18 +21,17 @@ struct Run {
 }
 
 async fn run_cli(cluster: &Cluster, env: &[(&str, String)], args: &[&str]) -> Run {
-    let out = tokio::process::Command::new(crate::support::distributor_bin())
-        .env_clear()
+    let launch = Launch::program(crate::support::distributor_bin())
         .envs(cluster.distributor_env())
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(env.iter().cloned())
         .current_dir(cluster.path())
         .arg("distribute")
         .args(args)
-        .output()
+        .within(Duration::from_secs(300));
+    let out = tokio::task::spawn_blocking(move || launch.run())
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let (stdout, stderr) = (out.stdout, out.stderr);
     let response = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
         panic!("stdout is the JSON response ({e}): {stdout}\nstderr: {stderr}")
     });

@@ -1,14 +1,15 @@
 //! The distributor binary: refuses to start on bad settings (naming the
 //! variable), serves on AUTOBOT_BIND, stops cleanly on SIGTERM.
 
-use std::process::Command;
-
 use autobot_testkit::process::Launch;
 
 use crate::cluster::{Cluster, Vm};
 
-fn distributor() -> Command {
-    Command::new(crate::support::distributor_bin())
+/// The distributor in the cluster's directory with the cluster's settings.
+fn distributor(cluster: &Cluster) -> Launch {
+    Launch::program(crate::support::distributor_bin())
+        .envs(cluster.distributor_env())
+        .current_dir(cluster.path())
 }
 
 #[test]
@@ -29,38 +30,27 @@ fn bad_settings_stop_the_process_with_the_variable_named() {
             cluster.path().join("missing.toml").display().to_string(),
         ),
     ] {
-        let out = distributor()
-            .env_clear()
-            .envs(cluster.distributor_env())
+        let out = distributor(&cluster)
             .env(variable, &value)
-            .current_dir(cluster.path())
-            .args(["distribute"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{variable}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+            .arg("distribute")
+            .run();
+        assert_eq!(out.code(), Some(2), "{variable}");
+        let stderr = &out.stderr;
         assert!(stderr.contains(variable), "{variable}: {stderr}");
         assert!(out.stdout.is_empty(), "no result printed: {variable}");
     }
     // Unknown target names are refused before anything is issued.
-    let out = distributor()
-        .env_clear()
-        .envs(cluster.distributor_env())
-        .current_dir(cluster.path())
+    let out = distributor(&cluster)
         .args(["distribute", "--targets", "vm-0-down,nope"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown target(s): nope"));
+        .run();
+    assert_eq!(out.code(), Some(2));
+    assert!(out.stderr.contains("unknown target(s): nope"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_answers_on_autobot_bind_and_stops_on_sigterm() {
     let cluster = Cluster::start(&[Vm::Down], "http://127.0.0.1:9/v1/traces");
-    let mut server = Launch::program(crate::support::distributor_bin())
-        .envs(cluster.distributor_env())
-        .current_dir(cluster.path())
-        .start();
+    let mut server = distributor(&cluster).start();
     let client = reqwest::Client::new();
     let health = client.get(server.url("/health")).send().await.unwrap();
     assert!(health.status().is_success());

@@ -2,9 +2,7 @@
 //! and ONE line on stderr naming the variable and the value, the telemetry
 //! settings included, before it listens or logs anything else.
 
-use std::process::{Command, Output};
-
-use autobot_testkit::bins::workspace_bin;
+use autobot_testkit::process::{Finished, Launch};
 
 const SERVICES: [&str; 5] = [
     "autobot-backend",
@@ -14,17 +12,11 @@ const SERVICES: [&str; 5] = [
     "autobot-pki-distributor",
 ];
 
-/// Runs `binary` with nothing inherited but PATH (no AUTOBOT_*/OTEL_*, no
-/// RUST_LOG) and `variable=value`, in an empty directory (so no `.env`).
-fn run_with(binary: &str, variable: &str, value: &str) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    Command::new(workspace_bin(binary).unwrap())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(variable, value)
-        .current_dir(dir.path())
-        .output()
-        .unwrap()
+/// Runs `binary` to its end with `variable=value`, through testkit's
+/// launcher: no AUTOBOT_*/OTEL_*/RUST_LOG of the test's own, an empty
+/// directory (so no `.env`).
+fn run_with(binary: &str, variable: &str, value: &str) -> Finished {
+    Launch::workspace_bin(binary).env(variable, value).run()
 }
 
 #[test]
@@ -35,9 +27,9 @@ fn a_bad_setting_is_exit_status_2_and_one_line_naming_it() {
     ] {
         for binary in SERVICES {
             let out = run_with(binary, variable, value);
-            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stderr = &out.stderr;
             let what = format!("{binary} with {variable}={value}:\n{stderr}");
-            assert_eq!(out.status.code(), Some(2), "{what}");
+            assert_eq!(out.code(), Some(2), "{what}");
             let lines: Vec<&str> = stderr.lines().collect();
             assert_eq!(lines.len(), 1, "{what}");
             let named = format!("{variable}={value:?} is not valid: ");

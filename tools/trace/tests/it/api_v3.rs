@@ -5,7 +5,9 @@
 use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use serde_json::{Value, json};
 
-use crate::support::{Serve, raw_span, request, send_grpc};
+use autobot_testkit::trace_tool::TraceTool;
+
+use crate::support::{raw_span, request, send_grpc};
 
 fn fixture(name: &str) -> Value {
     let path = format!(
@@ -37,7 +39,7 @@ fn snapshot_request() -> opentelemetry_proto::tonic::collector::trace::v1::Expor
     r
 }
 
-async fn get_text(serve: &Serve, path: &str) -> (u16, String, String) {
+async fn get_text(serve: &TraceTool, path: &str) -> (u16, String, String) {
     let response = reqwest::get(format!("{}{path}", serve.query_url()))
         .await
         .unwrap();
@@ -52,7 +54,7 @@ async fn get_text(serve: &Serve, path: &str) -> (u16, String, String) {
 
 #[tokio::test]
 async fn get_trace_and_find_traces_match_jaegers_snapshots() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     send_grpc(&serve, snapshot_request()).await.unwrap();
 
     for id in [
@@ -79,7 +81,7 @@ async fn get_trace_and_find_traces_match_jaegers_snapshots() {
 
 #[tokio::test]
 async fn services_and_operations_match_jaegers_snapshots() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let (status, body) = serve.get("/api/v3/services").await;
     assert_eq!(
         (status, body),
@@ -112,7 +114,7 @@ async fn services_and_operations_match_jaegers_snapshots() {
 
 #[tokio::test]
 async fn summaries_and_errors_as_jaeger() {
-    let serve = Serve::start(&[]);
+    let serve = TraceTool::start();
     let root = raw_span(5, 1, 0, "HTTP GET /");
     let mut child = raw_span(5, 2, 1, "child");
     child.status = Some(Status {

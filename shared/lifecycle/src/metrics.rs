@@ -115,11 +115,7 @@ pub fn router() -> Router {
 }
 
 async fn scrape(headers: HeaderMap) -> Response {
-    let format = Format::from_accept(
-        headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let format = Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let body = autobot_metrics::render(format);
     (
         [(
@@ -183,7 +179,10 @@ mod tests {
         let om = router()
             .oneshot(
                 Request::get("/metrics")
-                    .header(header::ACCEPT, "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
+                    .header(
+                        header::ACCEPT,
+                        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+                    )
                     .body(Body::empty())
                     .unwrap(),
             )

@@ -230,7 +230,8 @@ async fn serve(
         .map_err(|e| Failure::runtime(format_args!("cannot read the address listened on: {e}")))?;
     let (stop, stopping) = watch::channel(false);
     let stop = Arc::new(stop);
-    let metrics_server = crate::metrics::listen(name, &metrics, &mut started.router, stopping.clone()).await?;
+    let metrics_server =
+        crate::metrics::listen(name, &metrics, &mut started.router, stopping.clone()).await?;
     // Installed before the readiness line, so a SIGTERM sent right after it stops cleanly.
     let signal = shutdown_signal();
     tokio::spawn({

@@ -136,7 +136,13 @@ mod tests {
         union.sort_unstable();
         union.dedup();
         assert_eq!(union, HTTP_AND_SPANMETRICS);
-        for bounds in [&HTTP[..], &SPANMETRICS, &GEN_AI_DURATION, &GEN_AI_TOKENS, &JOB] {
+        for bounds in [
+            &HTTP[..],
+            &SPANMETRICS,
+            &GEN_AI_DURATION,
+            &GEN_AI_TOKENS,
+            &JOB,
+        ] {
             assert!(bounds.windows(2).all(|w| w[0] < w[1]));
         }
     }

@@ -145,7 +145,13 @@ impl<S: Series> Family<S> {
             .finish();
         self.table.get_or_insert(
             hash,
-            |labels| labels.values.iter().map(|v| &**v).eq(values.iter().copied()),
+            |labels| {
+                labels
+                    .values
+                    .iter()
+                    .map(|v| &**v)
+                    .eq(values.iter().copied())
+            },
             || {
                 let pairs: Vec<(&str, &str)> = self
                     .info

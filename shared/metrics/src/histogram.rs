@@ -103,7 +103,9 @@ impl Histogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicU64::new(0),
-            exemplars: (0..=bounds.len()).map(|_| ExemplarSlot::default()).collect(),
+            exemplars: (0..=bounds.len())
+                .map(|_| ExemplarSlot::default())
+                .collect(),
         }
     }
 

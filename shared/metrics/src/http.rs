@@ -51,7 +51,11 @@ impl Outcomes {
             .bytes(outcome.error_type.as_bytes())
             .finish();
         self.table
-            .get_or_insert(hash, |o| *o == outcome, || (outcome, Histogram::new(self.bounds)))
+            .get_or_insert(
+                hash,
+                |o| *o == outcome,
+                || (outcome, Histogram::new(self.bounds)),
+            )
             .observe_duration(elapsed, exemplar);
     }
 

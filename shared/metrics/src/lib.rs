@@ -208,11 +208,7 @@ pub fn single_gauge(name: &'static str, help: &'static str) -> &'static Single<G
 /// family in the order it was first asked for.
 pub fn render(format: Format) -> String {
     let mut out = Writer::new(format);
-    if let Some(id) = IDENTITY
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
+    if let Some(id) = IDENTITY.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         out.family(
             "target_info",
             "The process these metrics come from (OpenTelemetry resource).",

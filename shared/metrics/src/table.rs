@@ -63,7 +63,9 @@ impl<K, V> Table<K, V> {
 
     /// Every entry inserted so far (for exposition).
     pub fn entries(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.slots.iter().filter_map(|s| s.get().map(|(k, v)| (k, v)))
+        self.slots
+            .iter()
+            .filter_map(|s| s.get().map(|(k, v)| (k, v)))
     }
 }
 
@@ -109,7 +111,10 @@ mod tests {
         let a = t.get_or_insert(h("a"), |k| k == "a", || ("a".into(), 1)) as *const u32;
         let again = t.get_or_insert(h("a"), |k| k == "a", || panic!("not made twice"));
         assert_eq!(a, again as *const u32);
-        assert_eq!(*t.get_or_insert(h("b"), |k| k == "b", || ("b".into(), 2)), 2);
+        assert_eq!(
+            *t.get_or_insert(h("b"), |k| k == "b", || ("b".into(), 2)),
+            2
+        );
         assert_eq!(t.entries().count(), 2);
     }
 
@@ -130,9 +135,11 @@ mod tests {
             for _ in 0..8 {
                 s.spawn(|| {
                     for k in 0..32u32 {
-                        t.get_or_insert(u64::from(k % 5), |x| *x == k, || {
-                            (k, std::sync::atomic::AtomicU64::new(0))
-                        })
+                        t.get_or_insert(
+                            u64::from(k % 5),
+                            |x| *x == k,
+                            || (k, std::sync::atomic::AtomicU64::new(0)),
+                        )
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 });

@@ -60,12 +60,17 @@ fn counting_a_known_label_set_allocates_nothing() {
     let requests = allocations_in(|| {
         for i in 0..1000u64 {
             let exemplar = (i % 10 == 0).then_some(TraceId(u128::from(i) + 1));
-            server
-                .route("GET", Some("/a/{id}"), true)
-                .record(Some(200), Duration::from_micros(i * 37), exemplar);
-            client
-                .peer("POST", "10.0.0.1", 8080)
-                .record(Some(200), "", Duration::from_micros(i), exemplar);
+            server.route("GET", Some("/a/{id}"), true).record(
+                Some(200),
+                Duration::from_micros(i * 37),
+                exemplar,
+            );
+            client.peer("POST", "10.0.0.1", 8080).record(
+                Some(200),
+                "",
+                Duration::from_micros(i),
+                exemplar,
+            );
             op.record(Duration::from_micros(i), false, exemplar);
         }
     });
@@ -81,9 +86,11 @@ fn the_text_format_has_the_semconv_and_spanmetrics_series() {
     route.record(Some(200), Duration::from_millis(30), None);
     route.record(Some(502), Duration::from_millis(7), None);
     route.record(None, Duration::from_millis(1), None);
-    http::server()
-        .route("GET", Some("/health"), false)
-        .record(Some(200), Duration::from_micros(50), None);
+    http::server().route("GET", Some("/health"), false).record(
+        Some(200),
+        Duration::from_micros(50),
+        None,
+    );
     operation("llm.inference", SpanKind::Client).record(Duration::from_millis(120), true, None);
     let text = autobot_metrics::render(Format::Text);
 
@@ -122,7 +129,10 @@ fn openmetrics_carries_exemplars_on_the_buckets_and_ends_with_eof() {
     route.record(Some(200), Duration::from_millis(60), Some(trace));
     let om = autobot_metrics::render(Format::OpenMetrics);
     assert!(om.ends_with("# EOF\n"), "{om}");
-    assert!(om.contains("# TYPE traces_span_metrics_calls counter"), "{om}");
+    assert!(
+        om.contains("# TYPE traces_span_metrics_calls counter"),
+        "{om}"
+    );
     assert!(om.contains("# TYPE target_info info"), "{om}");
     // 60 ms: the semconv bucket le=0.075 (seconds) and the spanmetrics le=100 (ms).
     let semconv = om
@@ -140,7 +150,11 @@ fn openmetrics_carries_exemplars_on_the_buckets_and_ends_with_eof() {
     );
     let spanmetrics = om
         .lines()
-        .find(|l| l.starts_with("traces_span_metrics_duration_milliseconds_bucket") && l.contains(r#"span_name="GET /x""#) && l.contains(r#"le="100.0""#))
+        .find(|l| {
+            l.starts_with("traces_span_metrics_duration_milliseconds_bucket")
+                && l.contains(r#"span_name="GET /x""#)
+                && l.contains(r#"le="100.0""#)
+        })
         .expect("spanmetrics bucket");
     assert!(
         spanmetrics.contains(r#" # {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 60 "#),
@@ -149,7 +163,11 @@ fn openmetrics_carries_exemplars_on_the_buckets_and_ends_with_eof() {
     // The bucket below holds no exemplar.
     let below = om
         .lines()
-        .find(|l| l.starts_with("traces_span_metrics_duration_milliseconds_bucket") && l.contains(r#"span_name="GET /x""#) && l.contains(r#"le="50.0""#))
+        .find(|l| {
+            l.starts_with("traces_span_metrics_duration_milliseconds_bucket")
+                && l.contains(r#"span_name="GET /x""#)
+                && l.contains(r#"le="50.0""#)
+        })
         .unwrap();
     assert!(!below.contains('#'), "{below}");
 }
@@ -167,8 +185,14 @@ fn families_by_name_are_one_and_label_sets_past_capacity_overflow() {
         hosts.with(&[&format!("h{i}")]).inc();
     }
     let text = autobot_metrics::render(Format::Text);
-    assert!(text.contains("test_deliveries_total{stream=\"s\",group=\"g\"} 3\n"), "{text}");
-    assert!(text.contains("test_hosts_total{otel_metric_overflow=\"true\"} 88\n"), "{text}");
+    assert!(
+        text.contains("test_deliveries_total{stream=\"s\",group=\"g\"} 3\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("test_hosts_total{otel_metric_overflow=\"true\"} 88\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -179,5 +203,8 @@ fn switched_off_nothing_is_counted() {
     route.record(Some(200), Duration::from_millis(1), None);
     autobot_metrics::set_enabled(true);
     let text = autobot_metrics::render(Format::Text);
-    assert!(!text.contains("http_route=\"/off\",http_response"), "{text}");
+    assert!(
+        !text.contains("http_route=\"/off\",http_response"),
+        "{text}"
+    );
 }

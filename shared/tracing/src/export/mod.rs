@@ -197,7 +197,9 @@ impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
                     .exported
                     .fetch_add(n - rejected, Ordering::Relaxed);
                 self.counters.failed.fetch_add(rejected, Ordering::Relaxed);
-                self.counters.rejected.fetch_add(rejected, Ordering::Relaxed);
+                self.counters
+                    .rejected
+                    .fetch_add(rejected, Ordering::Relaxed);
             }
             Err(e) => {
                 let failed = self.counters.failed.fetch_add(n, Ordering::Relaxed) + n;

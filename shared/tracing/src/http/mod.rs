@@ -6,4 +6,5 @@ mod server;
 
 pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
 pub use red::CANCELLED;
+pub(crate) use red::exemplar;
 pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -41,7 +41,10 @@ impl ServerRequest {
             return None;
         }
         let method = known_method(req.method()).unwrap_or("_OTHER");
-        let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
         Some(Self {
             route: autobot_metrics::http::server().route(method, route, traced),
             started: Instant::now(),
@@ -92,8 +95,12 @@ impl ClientRequest {
             Ok(response) => (Some(response.status().as_u16()), ""),
             Err(e) => (None, super::classify(e).0),
         };
-        self.peer
-            .record(status, error_type, self.started.elapsed(), cx.and_then(exemplar));
+        self.peer.record(
+            status,
+            error_type,
+            self.started.elapsed(),
+            cx.and_then(exemplar),
+        );
     }
 }
 

@@ -838,3 +838,147 @@ fn env_example_lists_every_variable_the_code_reads() {
         missing.join("\n  ")
     );
 }
+
+// ---------------------------------------------------------------- Prometheus, Alertmanager, Grafana
+
+fn prometheus_dir() -> PathBuf {
+    repo().join("infra/prometheus")
+}
+
+fn promtool() -> PathBuf {
+    system_tool("/usr/bin/promtool", "prometheus")
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool() {
+    let dir = prometheus_dir();
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("config")
+        .arg(dir.join("prometheus.yml")));
+    assert!(out.status.success(), "promtool check config:\n{}", text(&out));
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("rules")
+        .arg(dir.join("rules/recording.yml"))
+        .arg(dir.join("rules/alerts.yml")));
+    assert!(out.status.success(), "promtool check rules:\n{}", text(&out));
+}
+
+#[test]
+fn promtool_check_rules_fails_a_broken_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.yml");
+    fs::write(
+        &broken,
+        "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: sum by (job (up)\n",
+    )
+    .unwrap();
+    let out = run(command(&promtool()).arg("check").arg("rules").arg(&broken));
+    assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// The alert names of infra/prometheus/rules/alerts.yml.
+fn alert_names() -> Vec<String> {
+    let rules = yaml_to_json(&prometheus_dir().join("rules/alerts.yml"));
+    rules["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().expect("rules").iter())
+        .filter_map(|r| r["alert"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_alert_has_promtool_unit_tests_firing_and_silent_and_they_pass() {
+    let tests_file = prometheus_dir().join("tests/alerts.test.yml");
+    let out = run(command(&promtool())
+        .arg("test")
+        .arg("rules")
+        .arg(&tests_file));
+    assert!(out.status.success(), "promtool test rules:\n{}", text(&out));
+    let tests = yaml_to_json(&tests_file);
+    let cases: Vec<&serde_json::Value> = tests["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().into_iter().flatten())
+        .collect();
+    let names = alert_names();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        let of_it: Vec<_> = cases.iter().filter(|c| c["alertname"] == *name).collect();
+        let fires = of_it.iter().any(|c| {
+            c["exp_alerts"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        });
+        let silent = of_it.iter().any(|c| {
+            c["exp_alerts"].as_array().is_none_or(|a| a.is_empty())
+        });
+        assert!(fires && silent, "{name}: a case where it fires and one where it stays silent");
+    }
+}
+
+#[test]
+fn every_alert_has_a_runbook_entry_it_links_to() {
+    let runbook = fs::read_to_string(repo().join("docs/runbook.md")).unwrap();
+    let alerts = fs::read_to_string(prometheus_dir().join("rules/alerts.yml")).unwrap();
+    for name in alert_names() {
+        assert!(
+            runbook.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == name),
+            "docs/runbook.md has no heading `{name}`"
+        );
+        let anchor = format!("docs/runbook.md#{}", name.to_lowercase());
+        assert!(alerts.contains(&anchor), "{name} links to {anchor}");
+    }
+}
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let amtool = system_tool("/usr/bin/amtool", "prometheus-alertmanager");
+    let out = run(command(&amtool)
+        .arg("check-config")
+        .arg(prometheus_dir().join("alertmanager.yml")));
+    assert!(out.status.success(), "amtool check-config:\n{}", text(&out));
+}
+
+#[test]
+fn grafana_dashboards_and_provisioning_hold_together() {
+    let grafana = repo().join("infra/grafana");
+    let mut uids = BTreeSet::new();
+    let mut dashboards = 0;
+    for entry in fs::read_dir(grafana.join("dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        let d: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).expect("JSON");
+        dashboards += 1;
+        assert!(uids.insert(d["uid"].as_str().expect("uid").to_owned()));
+        let panels = d["panels"].as_array().expect("panels");
+        assert!(!panels.is_empty(), "{}", path.display());
+        for p in panels {
+            let targets = p["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{}: {}", path.display(), p["title"]);
+            for t in targets {
+                assert_eq!(t["datasource"]["uid"], "autobot-prometheus");
+                assert!(t["expr"].as_str().is_some_and(|e| !e.is_empty()));
+            }
+        }
+    }
+    assert_eq!(dashboards, 4);
+    let sources = yaml_to_json(&grafana.join("provisioning/datasources/autobot.yml"));
+    let uids_of_sources: Vec<&str> = sources["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids_of_sources, ["autobot-prometheus", "autobot-jaeger"]);
+    assert_eq!(
+        sources["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"],
+        "autobot-jaeger"
+    );
+    let providers = yaml_to_json(&grafana.join("provisioning/dashboards/autobot.yml"));
+    assert_eq!(providers["providers"][0]["type"], "file");
+}

@@ -25,8 +25,9 @@ mkdir -p "$OUT"
 BASE="${BENCH_PORT_BASE:-17500}"
 SINK_GRPC=$((BASE + 17)); SINK_HTTP=$((BASE + 18)); SINK_QUERY=$((BASE + 86))
 PORT_A=$((BASE + 1)); PORT_B=$((BASE + 2))
-BIN="$ROOT/target/release/autobot-bench-two-hop"
-TRACE_BIN="$ROOT/target/release/autobot-trace"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET_DIR/release/autobot-bench-two-hop"
+TRACE_BIN="$TARGET_DIR/release/autobot-trace"
 command -v valgrind >/dev/null || { echo "bench/profile.sh: valgrind is missing" >&2; exit 1; }
 
 cargo build --release -q -p autobot-bench-two-hop -p autobot-trace

@@ -982,3 +982,77 @@ fn grafana_dashboards_and_provisioning_hold_together() {
     let providers = yaml_to_json(&grafana.join("provisioning/dashboards/autobot.yml"));
     assert_eq!(providers["providers"][0]["type"], "file");
 }
+
+#[test]
+fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_run_changes_nothing()
+{
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let playbook = work.path().join("monitoring.yml");
+    fs::write(
+        &playbook,
+        r#"- name: AutoBot monitoring roles into a temp prefix
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  roles: [prometheus, grafana]
+"#,
+    )
+    .unwrap();
+    let play = || {
+        let out = run(ansible("ansible-playbook")
+            .args(["-i", "localhost,"])
+            .arg(&playbook)
+            .args(["-e", "@group_vars/all.yml"])
+            .args(["-e", "autobot_manage_system=false"])
+            .args(["-e", "autobot_ip_redis_jaeger=10.9.0.23"])
+            .args(["-e", "prometheus_page_webhook_url=http://pager.example:9000/page"])
+            .arg("-e")
+            .arg(format!("autobot_root={}", root.display()))
+            .arg("-e")
+            .arg(format!("autobot_repo_dir={}", repo().display())));
+        let said = text(&out);
+        assert!(out.status.success(), "ansible-playbook failed: {said}");
+        recap_counts(&said)
+    };
+    let (changed, failed) = play();
+    assert_eq!(failed, 0);
+    assert!(changed > 0, "the first run installed nothing");
+
+    // What the role wrote holds together for the real tools.
+    let etc = root.join("etc/prometheus");
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("config")
+        .arg(etc.join("prometheus.yml")));
+    assert!(out.status.success(), "{}", text(&out));
+    let redis = fs::read_to_string(etc.join("targets/redis.yml")).unwrap();
+    assert!(redis.contains(r#"- targets: ["10.9.0.23:9121"]"#), "{redis}");
+    let backend = fs::read_to_string(etc.join("targets/autobot-backend.yml")).unwrap();
+    assert!(backend.contains(r#"- targets: ["172.16.168.20:8001"]"#), "{backend}");
+    let amtool = system_tool("/usr/bin/amtool", "prometheus-alertmanager");
+    let out = run(command(&amtool)
+        .arg("check-config")
+        .arg(etc.join("alertmanager.yml")));
+    assert!(out.status.success(), "{}", text(&out));
+    let am = fs::read_to_string(etc.join("alertmanager.yml")).unwrap();
+    assert!(am.contains("url: http://pager.example:9000/page"), "{am}");
+    let flags = fs::read_to_string(root.join("etc/default/prometheus")).unwrap();
+    assert!(
+        flags.contains("--web.listen-address=10.9.0.23:9090")
+            && flags.contains("--enable-feature=exemplar-storage"),
+        "{flags}"
+    );
+    let sources =
+        fs::read_to_string(root.join("etc/grafana/provisioning/datasources/autobot.yml")).unwrap();
+    assert!(sources.contains("url: http://10.9.0.23:9090"), "{sources}");
+    assert!(
+        root.join("var/lib/grafana/dashboards/autobot/autobot-red.json")
+            .is_file()
+    );
+
+    let (changed, failed) = play();
+    assert_eq!((changed, failed), (0, 0), "the second run changed something");
+}

@@ -128,7 +128,9 @@ def main():
                   f"<= 10 MB RSS growth: {growth:+.1f} MB  {verdict(growth <= 10)}")
     if on and off:
         ratio = on["rps"] / off["rps"]
-        print(f"  metrics on within 2 % of off (req/s): {ratio:.3f}  {verdict(ratio >= 0.98)}")
+        print(f"  metrics on within 2 % of off (req/s): {ratio:.3f}  {verdict(abs(ratio - 1) <= 0.02)}"
+              " (wall-clock throughput on a shared machine; bench/profile.sh metrics-on-0.1"
+              " metrics-off-0.1 counts instructions, which load does not move)")
     if py and traced:
         ratio = traced["per_cpu_s"] / py["per_cpu_s"]
         print(f"  >= 25 x Python req/s per CPU-second: {ratio:.1f}x  {verdict(ratio >= 25)}")

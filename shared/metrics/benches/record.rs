@@ -8,17 +8,21 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use autobot_metrics::TraceId;
 use autobot_metrics::http;
 use autobot_metrics::spans::{SpanKind, operation};
-use autobot_metrics::TraceId;
 
 const ITERATIONS: u64 = 2_000_000;
 
 fn request(i: u64) {
     let route = http::server().route(black_box("POST"), Some(black_box("/api/research")), true);
     let started = Instant::now();
-    let exemplar = (i % 10 == 0).then_some(TraceId(u128::from(i)));
-    route.record(Some(200), started.elapsed() + Duration::from_micros(i % 5000), exemplar);
+    let exemplar = i.is_multiple_of(10).then_some(TraceId(u128::from(i)));
+    route.record(
+        Some(200),
+        started.elapsed() + Duration::from_micros(i % 5000),
+        exemplar,
+    );
 }
 
 fn per_op(threads: u64, f: fn(u64)) -> f64 {
@@ -43,14 +47,32 @@ fn main() {
     };
     let op = operation("bench.op", SpanKind::Internal);
     let _ = op;
-    let rows: [(&str, u64, fn(u64)); 5] = [
-        ("Instant::now + elapsed alone (the floor of any timing)", 1, clock),
-        ("count one server request (route, time, outcome, bucket, 1 in 10 with an exemplar)", 1, request),
-        ("the same, 2 threads on the same route at once (per request, per thread)", 2, request),
+    type Row = (&'static str, u64, fn(u64));
+    let rows: [Row; 5] = [
+        (
+            "Instant::now + elapsed alone (the floor of any timing)",
+            1,
+            clock,
+        ),
+        (
+            "count one server request (route, time, outcome, bucket, 1 in 10 with an exemplar)",
+            1,
+            request,
+        ),
+        (
+            "the same, 2 threads on the same route at once (per request, per thread)",
+            2,
+            request,
+        ),
         ("count one client call", 1, |i| {
             let peer = http::client().peer("GET", black_box("172.16.168.24"), 8080);
             let started = Instant::now();
-            peer.record(Some(200), "", started.elapsed(), (i % 10 == 0).then_some(TraceId(1)));
+            peer.record(
+                Some(200),
+                "",
+                started.elapsed(),
+                i.is_multiple_of(10).then_some(TraceId(1)),
+            );
         }),
         ("count one domain operation (llm.inference)", 1, |i| {
             operation("llm.inference", SpanKind::Client).record(
@@ -70,7 +92,9 @@ fn main() {
     let exposition = autobot_metrics::render(autobot_metrics::Format::OpenMetrics);
     let start = Instant::now();
     for _ in 0..100 {
-        black_box(autobot_metrics::render(autobot_metrics::Format::OpenMetrics));
+        black_box(autobot_metrics::render(
+            autobot_metrics::Format::OpenMetrics,
+        ));
     }
     println!(
         "| one scrape (OpenMetrics, {} bytes) | {:.0} |",

@@ -856,13 +856,21 @@ fn prometheus_config_and_rules_pass_promtool() {
         .arg("check")
         .arg("config")
         .arg(dir.join("prometheus.yml")));
-    assert!(out.status.success(), "promtool check config:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "promtool check config:\n{}",
+        text(&out)
+    );
     let out = run(command(&promtool())
         .arg("check")
         .arg("rules")
         .arg(dir.join("rules/recording.yml"))
         .arg(dir.join("rules/alerts.yml")));
-    assert!(out.status.success(), "promtool check rules:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -909,15 +917,16 @@ fn every_alert_has_promtool_unit_tests_firing_and_silent_and_they_pass() {
     assert!(names.len() >= 10, "{names:?}");
     for name in &names {
         let of_it: Vec<_> = cases.iter().filter(|c| c["alertname"] == *name).collect();
-        let fires = of_it.iter().any(|c| {
-            c["exp_alerts"]
-                .as_array()
-                .is_some_and(|a| !a.is_empty())
-        });
-        let silent = of_it.iter().any(|c| {
-            c["exp_alerts"].as_array().is_none_or(|a| a.is_empty())
-        });
-        assert!(fires && silent, "{name}: a case where it fires and one where it stays silent");
+        let fires = of_it
+            .iter()
+            .any(|c| c["exp_alerts"].as_array().is_some_and(|a| !a.is_empty()));
+        let silent = of_it
+            .iter()
+            .any(|c| c["exp_alerts"].as_array().is_none_or(|a| a.is_empty()));
+        assert!(
+            fires && silent,
+            "{name}: a case where it fires and one where it stays silent"
+        );
     }
 }
 
@@ -927,7 +936,9 @@ fn every_alert_has_a_runbook_entry_it_links_to() {
     let alerts = fs::read_to_string(prometheus_dir().join("rules/alerts.yml")).unwrap();
     for name in alert_names() {
         assert!(
-            runbook.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == name),
+            runbook
+                .lines()
+                .any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == name),
             "docs/runbook.md has no heading `{name}`"
         );
         let anchor = format!("docs/runbook.md#{}", name.to_lowercase());
@@ -1008,7 +1019,10 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
             .args(["-e", "@group_vars/all.yml"])
             .args(["-e", "autobot_manage_system=false"])
             .args(["-e", "autobot_ip_redis_jaeger=10.9.0.23"])
-            .args(["-e", "prometheus_page_webhook_url=http://pager.example:9000/page"])
+            .args([
+                "-e",
+                "prometheus_page_webhook_url=http://pager.example:9000/page",
+            ])
             .arg("-e")
             .arg(format!("autobot_root={}", root.display()))
             .arg("-e")
@@ -1029,9 +1043,15 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
         .arg(etc.join("prometheus.yml")));
     assert!(out.status.success(), "{}", text(&out));
     let redis = fs::read_to_string(etc.join("targets/redis.yml")).unwrap();
-    assert!(redis.contains(r#"- targets: ["10.9.0.23:9121"]"#), "{redis}");
+    assert!(
+        redis.contains(r#"- targets: ["10.9.0.23:9121"]"#),
+        "{redis}"
+    );
     let backend = fs::read_to_string(etc.join("targets/autobot-backend.yml")).unwrap();
-    assert!(backend.contains(r#"- targets: ["172.16.168.20:8001"]"#), "{backend}");
+    assert!(
+        backend.contains(r#"- targets: ["172.16.168.20:8001"]"#),
+        "{backend}"
+    );
     let amtool = system_tool("/usr/bin/amtool", "prometheus-alertmanager");
     let out = run(command(&amtool)
         .arg("check-config")
@@ -1054,5 +1074,9 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
     );
 
     let (changed, failed) = play();
-    assert_eq!((changed, failed), (0, 0), "the second run changed something");
+    assert_eq!(
+        (changed, failed),
+        (0, 0),
+        "the second run changed something"
+    );
 }

@@ -231,13 +231,13 @@ promql() {
   echo "      $2"
   curl -fsS --get "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$2" |
     jq -r '.data.result[] | "\(.metric.job // .metric.service_name // "-")\t\(.value[1])"' |
-    awk -F'\t' '{ printf "        %-26s %s\n", $1, $2 }' || status=1
+    awk -F'\t' '{ printf "        %-26s %.4g\n", $1, $2 }' || status=1
 }
 say "Prometheus (http://127.0.0.1:$prom_port): every request counted, whatever the sampling"
 sleep 5 # two scrapes after the demo
 promql "requests per service (since start)" 'sum by (job) (http_server_request_duration_seconds_count)'
 promql "error ratio per service (5xx and unanswered / all)" \
-  'sum by (job) (http_server_request_duration_seconds_count{error_type!=""}) / sum by (job) (http_server_request_duration_seconds_count)'
+  '(sum by (job) (http_server_request_duration_seconds_count{error_type!=""}) or on (job) 0 * sum by (job) (http_server_request_duration_seconds_count)) / sum by (job) (http_server_request_duration_seconds_count)'
 promql "p99 latency per service, seconds (since start)" \
   'histogram_quantile(0.99, sum by (job, le) (http_server_request_duration_seconds_bucket))'
 promql "operations Jaeger's Monitor tab shows (spanmetrics calls)" \

@@ -8,7 +8,8 @@
 # <not supported>).
 #
 # Usage: bench/profile.sh [N] [MODE...]   MODE: untraced, traced-1.0, traced-0.01, w3c-1.0,
-#        b3single-1.0 (W3C + baggage + the single b3 header, no X-B3-*)
+#        b3single-1.0 (W3C + baggage + the single b3 header, no X-B3-*),
+#        metrics-on-0.1, metrics-off-0.1 (rate 0.1, AUTOBOT_METRICS_ENABLED true/false)
 # Output: .run/bench/profile/<mode>/callgrind.<role>.out, and per mode a line
 # of instructions per request for A, B and the sink, then the top functions
 # (inclusive) of A at rate 1.0 (callgrind_annotate --inclusive=yes).
@@ -25,8 +26,9 @@ mkdir -p "$OUT"
 BASE="${BENCH_PORT_BASE:-17500}"
 SINK_GRPC=$((BASE + 17)); SINK_HTTP=$((BASE + 18)); SINK_QUERY=$((BASE + 86))
 PORT_A=$((BASE + 1)); PORT_B=$((BASE + 2))
-BIN="$ROOT/target/release/autobot-bench-two-hop"
-TRACE_BIN="$ROOT/target/release/autobot-trace"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET_DIR/release/autobot-bench-two-hop"
+TRACE_BIN="$TARGET_DIR/release/autobot-trace"
 command -v valgrind >/dev/null || { echo "bench/profile.sh: valgrind is missing" >&2; exit 1; }
 
 cargo build --release -q -p autobot-bench-two-hop -p autobot-trace
@@ -80,6 +82,8 @@ for mode in "${MODES[@]}"; do
     traced-0.01) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.01) ;;
     w3c-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 OTEL_PROPAGATORS=tracecontext,baggage) ;;
     b3single-1.0) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=1.0 OTEL_PROPAGATORS=tracecontext,baggage,b3) ;;
+    metrics-on-0.1) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.1 AUTOBOT_METRICS_ENABLED=true) ;;
+    metrics-off-0.1) envs+=(AUTOBOT_TRACE_SAMPLE_RATE=0.1 AUTOBOT_METRICS_ENABLED=false) ;;
     *) echo "bench/profile.sh: unknown mode $mode" >&2; exit 2 ;;
   esac
   grind "$dir/callgrind.sink.out" "$TRACE_BIN" serve --otlp-grpc "127.0.0.1:$SINK_GRPC" \

@@ -84,6 +84,17 @@ def main():
             print(f"  {mode}: RSS growth over {r['secs']} s: A {(r['rss_a1'] - r['rss_a0']) / 1024:+.1f} MB, "
                   f"B {(r['rss_b1'] - r['rss_b0']) / 1024:+.1f} MB (A {r['rss_a1'] / 1024:.1f} MB, B {r['rss_b1'] / 1024:.1f} MB at the end)")
 
+    on, off = summary.get(("rust", "metrics-on")), summary.get(("rust", "metrics-off"))
+    if on and off:
+        print()
+        print("Metrics on/off at rate 0.1 (medians, interleaved rounds):")
+        print(f"  req/s      on {on['rps']:.0f}   off {off['rps']:.0f}   on/off {on['rps'] / off['rps']:.3f}")
+        print(f"  CPU ms/req on {on['cpu_ms']:.4f}   off {off['cpu_ms']:.4f}   on/off {on['cpu_ms'] / off['cpu_ms']:.3f}")
+        print(f"  p99 ms     on {on['p99']:.3f}   off {off['p99']:.3f}")
+        print("  per round (on, off req/s): " + ", ".join(
+            f"({a['rps']:.0f}, {b['rps']:.0f})"
+            for a, b in zip(groups[("rust", "metrics-on")], groups[("rust", "metrics-off")])))
+
     py = summary.get(("python", "traced-1.0"))
     if py and traced:
         print()
@@ -115,6 +126,11 @@ def main():
             ratio = s["rps"] / ref["rps"]
             print(f"  {mode}: >= 0.95 x throughput (vs traced-1.0, sink up): {ratio:.3f}  {verdict(ratio >= 0.95)}; "
                   f"<= 10 MB RSS growth: {growth:+.1f} MB  {verdict(growth <= 10)}")
+    if on and off:
+        ratio = on["rps"] / off["rps"]
+        print(f"  metrics on within 2 % of off (req/s): {ratio:.3f}  {verdict(abs(ratio - 1) <= 0.02)}"
+              " (wall-clock throughput on a shared machine; bench/profile.sh metrics-on-0.1"
+              " metrics-off-0.1 counts instructions, which load does not move)")
     if py and traced:
         ratio = traced["per_cpu_s"] / py["per_cpu_s"]
         print(f"  >= 25 x Python req/s per CPU-second: {ratio:.1f}x  {verdict(ratio >= 25)}")

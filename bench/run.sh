@@ -4,11 +4,14 @@
 # trace tool's `serve`. One run measures, under wrk -t1 -c16:
 #   untraced (OTEL_SDK_DISABLED=true), traced at rate 1.0, traced at rate 0.01
 #   (interleaved, RUNS rounds, medians printed), then at rate 1.0 with the sink
-#   down and with a sink that accepts and never answers (FAIL_SECONDS each).
+#   down and with a sink that accepts and never answers (FAIL_SECONDS each),
+#   then metrics on and off (AUTOBOT_METRICS_ENABLED) at the production rate
+#   0.1, interleaved, RUNS rounds (docs/performance.md, "Metrics").
 # --python also runs the FastAPI pair (official OpenTelemetry SDK, httpx) from
 # a venv this script creates under .run/bench-venv from PyPI.
 #
 # Usage: bench/run.sh [--python] [--runs N] [--seconds S] [--fail-seconds S] [--no-failure]
+#                     [--metrics-only]  (only the metrics on/off comparison)
 #                     [--traced-env "K=V ..."]  (extra environment of the traced Rust modes,
 #                      e.g. "OTEL_PROPAGATORS=tracecontext,baggage OTEL_BSP_MAX_QUEUE_SIZE=16384")
 # Output: tables on stdout; raw rows in .run/bench/results.tsv; process logs in .run/bench/.
@@ -20,6 +23,7 @@ WARMUP_SECONDS=2
 FAIL_SECONDS=60
 PYTHON=0
 FAILURE=1
+METRICS_ONLY=0
 TRACED_ENV=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -28,8 +32,9 @@ while [ $# -gt 0 ]; do
     --seconds) SECONDS_PER_RUN="$2"; shift ;;
     --fail-seconds) FAIL_SECONDS="$2"; shift ;;
     --no-failure) FAILURE=0 ;;
+    --metrics-only) METRICS_ONLY=1 ;;
     --traced-env) read -r -a TRACED_ENV <<<"$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,8 +50,9 @@ BASE="${BENCH_PORT_BASE:-17400}"
 SINK_GRPC=$((BASE + 17)); SINK_HTTP=$((BASE + 18)); SINK_QUERY=$((BASE + 86))
 PORT_A=$((BASE + 1)); PORT_B=$((BASE + 2)); PORT_HOLE=$((BASE + 19)); PORT_DOWN=$((BASE + 20))
 CLK_TCK="$(getconf CLK_TCK)"
-BIN="$ROOT/target/release/autobot-bench-two-hop"
-TRACE_BIN="$ROOT/target/release/autobot-trace"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET_DIR/release/autobot-bench-two-hop"
+TRACE_BIN="$TARGET_DIR/release/autobot-trace"
 VENV="$ROOT/.run/bench-venv"
 
 for tool in wrk curl jq; do
@@ -179,6 +185,9 @@ GRPC="http://127.0.0.1:$SINK_GRPC"
 start_sink
 
 [ ${#TRACED_ENV[@]} -gt 0 ] && echo "== traced modes also get: ${TRACED_ENV[*]}"
+if [ "$METRICS_ONLY" = 1 ]; then
+  FAILURE=0; PYTHON=0
+else
 echo "== two-hop, Rust: ${RUNS} rounds of untraced / rate 1.0 / rate 0.01, ${SECONDS_PER_RUN} s each (wrk -t1 -c16)"
 for ((run = 1; run <= RUNS; run++)); do
   start_pair rust "$GRPC" OTEL_SDK_DISABLED=true
@@ -189,6 +198,8 @@ for ((run = 1; run <= RUNS; run++)); do
   start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=0.01 "${TRACED_ENV[@]}"
   measure rust traced-0.01 "$run" "$SECONDS_PER_RUN"
 done
+
+fi
 
 if [ "$FAILURE" = 1 ]; then
   echo "== failure cases at rate 1.0, ${FAIL_SECONDS} s each"
@@ -202,6 +213,14 @@ if [ "$FAILURE" = 1 ]; then
   measure rust sink-black-hole 1 "$FAIL_SECONDS"
   stop "$HOLE_PID"
 fi
+
+echo "== metrics on and off, rate 0.1: ${RUNS} rounds, ${SECONDS_PER_RUN} s each (wrk -t1 -c16)"
+for ((run = 1; run <= RUNS; run++)); do
+  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=0.1 AUTOBOT_METRICS_ENABLED=true "${TRACED_ENV[@]}"
+  measure rust metrics-on "$run" "$SECONDS_PER_RUN"
+  start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=0.1 AUTOBOT_METRICS_ENABLED=false "${TRACED_ENV[@]}"
+  measure rust metrics-off "$run" "$SECONDS_PER_RUN"
+done
 
 if [ "$PYTHON" = 1 ]; then
   if [ ! -x "$VENV/bin/uvicorn" ]; then

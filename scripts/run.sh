@@ -6,6 +6,8 @@
 #   configured — a STAND-IN LLM server that answers from the prompt (not a model).
 # Then it sends one research request and one certificate distribution, checks
 # that both traces are whole, prints them, and keeps running until Ctrl-C.
+# Prometheus (Debian's package, with Alertmanager) scrapes every service with
+# infra/prometheus's rules; a few PromQL answers are printed after the traces.
 #
 #   ./scripts/run.sh          run, demo, keep running (Ctrl-C stops everything, spans flushed)
 #   ./scripts/run.sh --once   run the demo once and exit (status 0 when both traces are whole)
@@ -167,6 +169,36 @@ wait_http browser http://127.0.0.1:3000/health
 wait_http pki-distributor http://127.0.0.1:8002/health
 wait_http backend http://127.0.0.1:8001/api/health
 
+# --- Prometheus and Alertmanager (infra/prometheus, local targets) ----------------
+prom_port="${AUTOBOT_PROMETHEUS_PORT:-9090}"
+am_port="${AUTOBOT_ALERTMANAGER_PORT:-9093}"
+prom_dir="$state/prometheus"
+say "starting Prometheus on 127.0.0.1:$prom_port and Alertmanager on 127.0.0.1:$am_port (infra/prometheus, scraping every 2 s)"
+mkdir -p "$prom_dir/targets" "$prom_dir/data" "$prom_dir/am-data"
+# The production configuration, its rules as they are, local targets and a
+# short interval so the demo's requests show at once.
+sed -e 's/^  scrape_interval: 15s/  scrape_interval: 2s/' -e 's/^  evaluation_interval: 15s/  evaluation_interval: 2s/' \
+  -e 's/^  scrape_timeout: 10s/  scrape_timeout: 2s/' infra/prometheus/prometheus.yml >"$prom_dir/prometheus.yml"
+ln -sfn "$repo/infra/prometheus/rules" "$prom_dir/rules"
+local_target() { printf -- '- targets: ["%s"]\n  labels:\n    vm: local\n' "$2" >"$prom_dir/targets/$1.yml"; }
+local_target autobot-backend 127.0.0.1:8001
+local_target autobot-pki-distributor 127.0.0.1:8002
+local_target autobot-npu-worker 127.0.0.1:8081
+local_target autobot-ai-stack 127.0.0.1:8080
+local_target autobot-browser 127.0.0.1:3000
+local_target prometheus "127.0.0.1:$prom_port"
+local_target alertmanager "127.0.0.1:$am_port"
+# No Redis exporter or Jaeger here: those jobs have no target.
+printf '[]\n' >"$prom_dir/targets/redis.yml"
+printf '[]\n' >"$prom_dir/targets/jaeger.yml"
+start alertmanager /usr/bin/prometheus-alertmanager --config.file="$repo/infra/prometheus/alertmanager.yml" \
+  --storage.path="$prom_dir/am-data" --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address=
+start prometheus /usr/bin/prometheus --config.file="$prom_dir/prometheus.yml" \
+  --storage.tsdb.path="$prom_dir/data" --web.listen-address="127.0.0.1:$prom_port" \
+  --enable-feature=exemplar-storage
+wait_http alertmanager "http://127.0.0.1:$am_port/-/ready"
+wait_http prometheus "http://127.0.0.1:$prom_port/-/ready"
+
 # --- the demo ----------------------------------------------------------------------
 # post PATH JSON : prints the trace id from the traceresponse header, the body to .run/local/PATH.json
 post() {
@@ -193,8 +225,27 @@ say "distribution trace $pki_trace"
   --services autobot-backend,autobot-pki-distributor,autobot-pki-agent || status=1
 "$bin/autobot-trace" show "$pki_trace" --jaeger "$query" || status=1
 
+# promql TITLE QUERY : prints each series of an instant query as `  job  value`
+promql() {
+  echo "    $1"
+  echo "      $2"
+  curl -fsS --get "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$2" |
+    jq -r '.data.result[] | "\(.metric.job // .metric.service_name // "-")\t\(.value[1])"' |
+    awk -F'\t' '{ printf "        %-26s %.4g\n", $1, $2 }' || status=1
+}
+say "Prometheus (http://127.0.0.1:$prom_port): every request counted, whatever the sampling"
+sleep 5 # two scrapes after the demo
+promql "requests per service (since start)" 'sum by (job) (http_server_request_duration_seconds_count)'
+promql "error ratio per service (5xx and unanswered / all)" \
+  '(sum by (job) (http_server_request_duration_seconds_count{error_type!=""}) or on (job) 0 * sum by (job) (http_server_request_duration_seconds_count)) / sum by (job) (http_server_request_duration_seconds_count)'
+promql "p99 latency per service, seconds (since start)" \
+  'histogram_quantile(0.99, sum by (job, le) (http_server_request_duration_seconds_bucket))'
+promql "operations Jaeger's Monitor tab shows (spanmetrics calls)" \
+  'sum by (service_name) (traces_span_metrics_calls_total)'
+promql "scrape targets up" 'up'
+
 if $once; then
   exit "$status"
 fi
-say "running; traces at $query/api/traces/<id> and with ./target/debug/autobot-trace show <id>. Ctrl-C stops everything."
+say "running; traces at $query/api/traces/<id> and with ./target/debug/autobot-trace show <id>; metrics at http://127.0.0.1:$prom_port (alerts: /alerts). Ctrl-C stops everything."
 wait

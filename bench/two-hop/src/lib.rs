@@ -129,6 +129,9 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         Role::B => ("bench-b", None),
     };
     let telemetry = autobot_tracing::init(service, env!("CARGO_PKG_VERSION"))?;
+    // AUTOBOT_METRICS_ENABLED=false: the "metrics off" side of bench/run.sh's
+    // comparison (the services read it in shared/lifecycle/src/metrics.rs).
+    autobot_metrics::set_enabled(metrics_enabled());
     // Built after init: the layer takes the tracer init installed.
     let router = match app {
         Some(leaf_url) => app_a(leaf_url),
@@ -144,6 +147,16 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
         stats.ended, stats.exported, stats.export_failed
     );
     served.map_err(RunError::Serve)
+}
+
+/// AUTOBOT_METRICS_ENABLED as the services read it: off only for false/0/no/off.
+fn metrics_enabled() -> bool {
+    std::env::var("AUTOBOT_METRICS_ENABLED").map_or(true, |v| {
+        !matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "false" | "0" | "no" | "off"
+        )
+    })
 }
 
 struct HopState {

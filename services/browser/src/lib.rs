@@ -11,6 +11,7 @@ pub mod deny;
 pub mod error;
 pub mod extract;
 pub mod fetch;
+pub mod metrics;
 pub mod passages;
 pub mod routes;
 pub mod stats;
@@ -56,5 +57,6 @@ pub fn app(state: AppState) -> Router {
 pub async fn start(config: Config) -> Result<Started, Failure> {
     let state = AppState::new(config)
         .map_err(|e| Failure::runtime(format_args!("cannot build the HTTP client: {e}")))?;
+    metrics::register();
     Ok(Started::http(app(state)))
 }

@@ -100,12 +100,18 @@ async fn navigate_page(
         browser.timeout_ms = i64::try_from(timeout_ms).unwrap_or(i64::MAX),
         browser.max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX),
     );
+    let started = std::time::Instant::now();
     let result = fetch_and_extract(state, url, timeout_ms, max_bytes, &span)
         .instrument(span.clone())
         .await;
     if let Err(e) = &result {
         autobot_tracing::record_error(&span, e.error_type(), e);
     }
+    crate::metrics::navigated(
+        result.as_ref().err().map(AppError::error_type),
+        started.elapsed(),
+        &span,
+    );
     result
 }
 
@@ -132,6 +138,7 @@ async fn fetch_and_extract(
         "browser.bytes",
         i64::try_from(page.body.len()).unwrap_or(i64::MAX),
     );
+    crate::metrics::bytes_fetched(page.body.len());
     span.record("browser.truncated", page.truncated);
 
     // Parsing a few MiB of HTML is CPU work: off the async workers.

@@ -10,6 +10,26 @@ use tracing::field::Empty;
 
 use crate::embedding::{Embedder, EmbeddingError, MODEL_NAME};
 
+/// The NPU's metrics: texts embedded (`rate()` of it is embeddings per
+/// second) and the `npu.inference` span's spanmetrics series.
+pub mod metrics {
+    use autobot_metrics::Counter;
+    use autobot_metrics::spans::{Operation, SpanKind};
+
+    pub fn embeddings() -> &'static Counter {
+        autobot_metrics::counter(
+            "autobot_npu_embeddings",
+            "Texts embedded (rate() of it: embeddings per second).",
+            &["model"],
+        )
+        .with(&[super::MODEL_NAME])
+    }
+
+    pub fn inference() -> &'static Operation {
+        autobot_metrics::spans::operation("npu.inference", SpanKind::Internal)
+    }
+}
+
 /// At most this many texts per call (the backend's limit too).
 pub const MAX_TEXTS: usize = 256;
 /// At most this many characters per text.
@@ -111,6 +131,19 @@ impl Npu {
     /// Embeds `texts` in an `npu.inference` span, on a blocking thread.
     pub async fn embed(&self, texts: Vec<String>) -> Result<EmbedResponse, InferenceError> {
         validate(&texts)?;
+        let count = texts.len() as u64;
+        let started = Instant::now();
+        let span = tracing::Span::current();
+        let result = self.embed_in_span(texts).await;
+        let exemplar = autobot_tracing::exemplar_of(&span);
+        metrics::inference().record(started.elapsed(), result.is_err(), exemplar);
+        if result.is_ok() {
+            metrics::embeddings().add(count);
+        }
+        result
+    }
+
+    async fn embed_in_span(&self, texts: Vec<String>) -> Result<EmbedResponse, InferenceError> {
         let span = tracing::info_span!(
             "npu.inference",
             otel.kind = "internal",

@@ -78,6 +78,11 @@ pub async fn start(config: Config) -> Result<Started, Failure> {
     let consumer = Consumer::new(consumer_cfg, jobs::NpuJobs { npu: npu.clone() })
         .map_err(|e| redis_error(e.to_string()))?;
     let redis = RedisProbe::new(&config.redis_url).map_err(|e| redis_error(e.to_string()))?;
+    // The NPU's series exist (at 0) before the first job.
+    let _ = (
+        inference::metrics::inference(),
+        inference::metrics::embeddings(),
+    );
     tracing::info!(consumer = %config.consumer_name, "consuming NPU jobs as this consumer");
     let state = AppState {
         npu,

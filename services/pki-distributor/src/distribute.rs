@@ -156,6 +156,7 @@ impl Distributor {
 
     /// One target, inside its `ssh.distribute_certificates` span.
     async fn serve_target(&self, target: &Target) -> TargetResult {
+        let started = std::time::Instant::now();
         let span = tracing::Span::current();
         let mut files_copied = 0u32;
         let outcome = self.install_on(target, &span, &mut files_copied).await;
@@ -188,6 +189,12 @@ impl Distributor {
             }
         };
         self.remember(target, &result, autobot_tracing::trace_id_of(&span));
+        crate::metrics::distributed(
+            &target.name,
+            result.error_type.as_deref().unwrap_or("ok"),
+            started.elapsed(),
+            &span,
+        );
         result
     }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsio;
 pub mod install;
 pub mod known_hosts;
+pub mod metrics;
 pub mod routes;
 pub mod ssh;
 pub mod targets;
@@ -58,7 +59,9 @@ pub fn app(state: AppState) -> Router {
 pub async fn start(config: Config) -> Result<Started, Failure> {
     let distributor = Distributor::new(config)?;
     tracing::info!(targets = distributor.targets().len(), "targets loaded");
-    Ok(Started::http(app(AppState::new(distributor))))
+    let state = AppState::new(distributor);
+    metrics::register(state.distributor.clone());
+    Ok(Started::http(app(state)))
 }
 
 /// `distribute [--targets a,b]`: one run; the results as JSON on stdout.

@@ -24,6 +24,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::backoff::Backoff;
 use crate::link::Link;
+use crate::metrics::{ConsumerMetrics, Outcome, sample_queue};
 use crate::{JobsError, is_connection_error, now_ms};
 
 /// How a worker reads its stream.
@@ -125,6 +126,7 @@ pub struct Consumer<H> {
     client: redis::Client,
     handler: Arc<H>,
     stats: Arc<ConsumerStats>,
+    metrics: ConsumerMetrics,
 }
 
 /// One entry to process and how often it has been delivered.
@@ -148,6 +150,7 @@ impl<H: JobHandler> Consumer<H> {
         let target = RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| JobsError::InvalidUrl("no host".to_owned()))?;
         Ok(Self {
+            metrics: ConsumerMetrics::new(&cfg),
             cfg,
             target,
             client,
@@ -181,6 +184,11 @@ impl<H: JobHandler> Consumer<H> {
             consumer = %self.cfg.consumer_name,
             "consuming jobs"
         );
+        let sampler = tokio::spawn(sample_queue(
+            self.client.clone(),
+            self.cfg.clone(),
+            shutdown.clone(),
+        ));
         while !*shutdown.borrow() {
             match self.step(&link, &mut state, &shutdown).await {
                 Ok(()) => {
@@ -208,6 +216,7 @@ impl<H: JobHandler> Consumer<H> {
                 }
             }
         }
+        let _ = sampler.await;
         tracing::info!(consumer = %self.cfg.consumer_name, "stopped consuming jobs");
     }
 
@@ -330,6 +339,8 @@ impl<H: JobHandler> Consumer<H> {
 
     /// One delivery, start to acknowledgement, in the CONSUMER span.
     async fn process(&self, link: &Link, delivery: Delivery, shutdown: &watch::Receiver<bool>) {
+        let started = Instant::now();
+        self.metrics.delivered();
         let message_id = delivery.entry.id.clone();
         let raw: Option<String> = delivery.entry.get(ENVELOPE_FIELD);
         let parsed = parse_envelope(raw.as_deref());
@@ -368,7 +379,7 @@ impl<H: JobHandler> Consumer<H> {
             Ok(envelope) => Ok(envelope),
         };
         let work = async {
-            let (job_id, reply_to, outcome) = match decision {
+            let (job_id, reply_to, outcome, counted) = match decision {
                 Ok(envelope) => {
                     let job_id = envelope.id.clone();
                     let reply_to = envelope.reply_to.clone();
@@ -380,7 +391,11 @@ impl<H: JobHandler> Consumer<H> {
                             &error.message,
                         );
                     }
-                    (Some(job_id), Some(reply_to), outcome)
+                    let counted = match outcome {
+                        JobOutcome::Ok { .. } => Outcome::Ok,
+                        JobOutcome::Error { .. } => Outcome::Error,
+                    };
+                    (Some(job_id), Some(reply_to), outcome, counted)
                 }
                 Err(refusal) => {
                     autobot_tracing::record_error_message(
@@ -396,9 +411,10 @@ impl<H: JobHandler> Consumer<H> {
                         delivery.delivery_count,
                     );
                     if !self.store(link, &dead, shutdown).await {
-                        return;
+                        return None;
                     }
                     self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.dead_lettered(refusal.error_type);
                     let (job_id, reply_to) = match refusal.envelope {
                         Some(envelope) => (Some(envelope.id), Some(envelope.reply_to)),
                         None => caller_of(raw.as_deref()),
@@ -406,7 +422,7 @@ impl<H: JobHandler> Consumer<H> {
                     let outcome = JobOutcome::Error {
                         error: JobFailure::new(FailureCode::DeadLettered, refusal.reason),
                     };
-                    (job_id, reply_to, outcome)
+                    (job_id, reply_to, outcome, Outcome::DeadLettered)
                 }
             };
             if let (Some(id), Some(reply_to)) = (job_id, reply_to) {
@@ -418,7 +434,7 @@ impl<H: JobHandler> Consumer<H> {
                     completed_at: now_ms(),
                 };
                 if !self.reply(link, &reply_to, &result, shutdown).await {
-                    return;
+                    return None;
                 }
             }
             let mut ack = redis::cmd("XACK");
@@ -428,8 +444,12 @@ impl<H: JobHandler> Consumer<H> {
             if self.store(link, &ack, shutdown).await {
                 self.stats.answered.fetch_add(1, Ordering::Relaxed);
             }
+            Some(counted)
         };
-        work.instrument(span).await;
+        // Counted once answered (a delivery cut short by shutdown is not).
+        if let Some(outcome) = work.instrument(span.clone()).await {
+            self.metrics.finished(started, outcome, &span);
+        }
     }
 
     /// Runs the handler while telling the group, every third of

@@ -33,6 +33,7 @@ mod backoff;
 mod consumer;
 mod error;
 mod link;
+mod metrics;
 mod producer;
 
 pub use autobot_wire::jobs::{

@@ -53,6 +53,7 @@
 //! ```
 
 pub mod http;
+pub mod metrics;
 mod service;
 
 pub use service::{

@@ -21,6 +21,7 @@ use autobot_tracing::{InitError, TracingConfig};
 use axum::Router;
 use tokio::sync::watch;
 
+use crate::metrics::MetricsConfig;
 use crate::shutdown_signal;
 
 /// Exit status of a process stopped by a failure at run time.
@@ -143,10 +144,10 @@ impl Service {
         S: FnOnce(C) -> F,
         F: Future<Output = Result<Started, Failure>>,
     {
-        self.main(|config: C| async move {
+        self.main(|config: C, metrics: MetricsConfig| async move {
             let bind = config.bind();
             let started = start(config).await?;
-            serve(self.name, bind, started).await
+            serve(self.name, bind, started, metrics).await
         })
     }
 
@@ -159,19 +160,19 @@ impl Service {
         R: FnOnce(C) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
-        self.main(command)
+        self.main(|config: C, _metrics: MetricsConfig| command(config))
     }
 
     fn main<C, R, F>(self, body: R) -> ExitCode
     where
         C: ServiceConfig,
-        R: FnOnce(C) -> F,
+        R: FnOnce(C, MetricsConfig) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
         // Everything is read before any thread exists (loading `.env` sets
         // variables) and before telemetry logs: a bad setting is one line.
         let settings = read_settings::<C>();
-        let (telemetry_config, config) = match settings {
+        let (telemetry_config, config, metrics) = match settings {
             Ok(settings) => settings,
             Err(e) => return self.fail(&e),
         };
@@ -189,7 +190,8 @@ impl Service {
                     Ok(guard) => guard,
                     Err(e) => return self.fail(&e.into()),
                 };
-            let outcome = body(config).await;
+            metrics.apply();
+            let outcome = body(config, metrics).await;
             // Every finished span is exported before the process ends.
             telemetry.shutdown().await;
             match outcome {
@@ -205,12 +207,21 @@ impl Service {
     }
 }
 
-fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C), Failure> {
+fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C, MetricsConfig), Failure> {
     autobot_settings::load_dotenv()?;
-    Ok((TracingConfig::from_env()?, C::from_env()?))
+    Ok((
+        TracingConfig::from_env()?,
+        C::from_env()?,
+        MetricsConfig::from_env()?,
+    ))
 }
 
-async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Failure> {
+async fn serve(
+    name: &str,
+    bind: SocketAddr,
+    mut started: Started,
+    metrics: MetricsConfig,
+) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| Failure::runtime(format_args!("cannot listen on {bind} ({BIND_VAR}): {e}")))?;
@@ -219,6 +230,8 @@ async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Fai
         .map_err(|e| Failure::runtime(format_args!("cannot read the address listened on: {e}")))?;
     let (stop, stopping) = watch::channel(false);
     let stop = Arc::new(stop);
+    let metrics_server =
+        crate::metrics::listen(name, &metrics, &mut started.router, stopping.clone()).await?;
     // Installed before the readiness line, so a SIGTERM sent right after it stops cleanly.
     let signal = shutdown_signal();
     tokio::spawn({
@@ -246,8 +259,11 @@ async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Fai
             let _ = server_stopping.wait_for(|stop| *stop).await;
         })
         .await;
-    // A failed server stops the worker too.
+    // A failed server stops the worker and the metrics listener too.
     let _ = stop.send(true);
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
+    }
     let worker_ended = match worker {
         Some(worker) => worker.await,
         None => Ok(()),

@@ -1,5 +1,5 @@
 //! Test support, in one place: starts the real processes integration tests
-//! talk to (workspace binaries, redis-server, sshd, the trace tool), each on
+//! talk to (workspace binaries, redis-server, sshd, the trace tool, Prometheus), each on
 //! ports of its own and stopped when its handle is dropped; reads traces
 //! back and checks them; gives a test that installs global telemetry a
 //! process of its own. No mocks of things we can run.
@@ -8,6 +8,7 @@ pub mod alone;
 pub mod bins;
 pub mod ports;
 pub mod process;
+pub mod prometheus;
 pub mod redis;
 pub mod sshd;
 pub mod trace_tool;

@@ -23,6 +23,7 @@ use autobot_settings::{DotEnvError, SettingError};
 use crate::config::{LogFormat, TracingConfig, merge_attributes};
 use crate::export::{
     CountingExporter, CountingProcessor, ExportCounters, ExportStats, ExporterError, build_otlp,
+    register_pipeline_metrics, sdk_queue_size,
 };
 use crate::logging::WithTraceIds;
 use crate::propagation::build_propagator;
@@ -77,6 +78,7 @@ pub fn init_with(
 ) -> Result<TelemetryGuard, InitError> {
     let counters = Arc::new(ExportCounters::default());
     global::set_text_map_propagator(build_propagator(&cfg.propagators));
+    set_metrics_service(&cfg, service_name, service_version);
     if cfg.sdk_disabled {
         install_subscriber(&cfg, None)?;
         return Ok(TelemetryGuard::new(None, counters, &cfg));
@@ -87,7 +89,10 @@ pub fn init_with(
     if cfg.otlp {
         let exporter = build_otlp(&cfg, counters.clone())?;
         let batch = BatchConfigBuilder::default()
-            .with_max_queue_size(cfg.batch.max_queue_size)
+            .with_max_queue_size(sdk_queue_size(
+                cfg.batch.max_queue_size,
+                cfg.batch.max_export_batch_size,
+            ))
             .with_max_export_batch_size(cfg.batch.max_export_batch_size)
             .with_scheduled_delay(cfg.batch.scheduled_delay)
             .build();
@@ -97,7 +102,9 @@ pub fn init_with(
         builder = builder.with_span_processor(CountingProcessor {
             inner: bsp,
             counters: counters.clone(),
+            capacity: cfg.batch.max_queue_size as u64,
         });
+        register_pipeline_metrics(counters.clone(), cfg.batch.max_queue_size as u64);
     }
     if cfg.console {
         builder = builder.with_span_processor(SimpleSpanProcessor::new(
@@ -135,8 +142,13 @@ pub fn init_with_batch_exporter<E: SdkSpanExporter + 'static>(
 ) -> Result<TelemetryGuard, InitError> {
     global::set_text_map_propagator(build_propagator(&cfg.propagators));
     let counters = Arc::new(ExportCounters::default());
+    set_metrics_service(&cfg, service_name, service_version);
+    register_pipeline_metrics(counters.clone(), cfg.batch.max_queue_size as u64);
     let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(cfg.batch.max_queue_size)
+        .with_max_queue_size(sdk_queue_size(
+            cfg.batch.max_queue_size,
+            cfg.batch.max_export_batch_size,
+        ))
         .with_max_export_batch_size(cfg.batch.max_export_batch_size)
         .with_scheduled_delay(cfg.batch.scheduled_delay)
         .build();
@@ -152,6 +164,7 @@ pub fn init_with_batch_exporter<E: SdkSpanExporter + 'static>(
             .with_batch_config(batch)
             .build(),
             counters: counters.clone(),
+            capacity: cfg.batch.max_queue_size as u64,
         })
         .build();
     install_provider(provider, &cfg, counters)
@@ -230,6 +243,23 @@ fn install_subscriber(cfg: &TracingConfig, tracer: Option<SdkTracer>) -> Result<
         .map_err(|e| InitError::AlreadyInitialized(e.to_string()))
 }
 
+/// Names the process in its metrics as in its spans (the spanmetrics
+/// series' `service_name`, `target_info`).
+fn set_metrics_service(cfg: &TracingConfig, service_name: &str, service_version: &str) {
+    let instance = cfg
+        .resource_attributes
+        .iter()
+        .find(|(k, _)| k == "service.instance.id")
+        .map_or(instance_id(), |(_, v)| v.as_str());
+    autobot_metrics::set_service(cfg.service_name(service_name), service_version, instance);
+}
+
+/// This process's service.instance.id, the same in its spans and its metrics.
+fn instance_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().to_string())
+}
+
 /// service.name, service.version, service.namespace, service.instance.id,
 /// deployment.environment.name and host.name, over OTEL_RESOURCE_ATTRIBUTES.
 fn build_resource(cfg: &TracingConfig, service_name: &str, service_version: &str) -> Resource {
@@ -240,10 +270,7 @@ fn build_resource(cfg: &TracingConfig, service_name: &str, service_version: &str
     let detected = [
         ("host.name".to_owned(), host),
         ("service.namespace".to_owned(), "autobot".to_owned()),
-        (
-            "service.instance.id".to_owned(),
-            uuid::Uuid::new_v4().to_string(),
-        ),
+        ("service.instance.id".to_owned(), instance_id().to_owned()),
     ];
     let ours = [
         (

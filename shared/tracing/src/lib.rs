@@ -47,6 +47,13 @@ pub use propagation::{
 };
 pub use sampler::AutobotSampler;
 
+/// The trace id of a `tracing` span when it is sampled: the exemplar its
+/// metrics carry (autobot-metrics), so that a latency bucket leads to a trace.
+pub fn exemplar_of(span: &tracing::Span) -> Option<autobot_metrics::TraceId> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    http::exemplar(&span.context())
+}
+
 /// The trace id of a `tracing` span, as 32 lower-case hex digits.
 pub fn trace_id_of(span: &tracing::Span) -> Option<String> {
     use opentelemetry::trace::TraceContextExt;

@@ -838,3 +838,245 @@ fn env_example_lists_every_variable_the_code_reads() {
         missing.join("\n  ")
     );
 }
+
+// ---------------------------------------------------------------- Prometheus, Alertmanager, Grafana
+
+fn prometheus_dir() -> PathBuf {
+    repo().join("infra/prometheus")
+}
+
+fn promtool() -> PathBuf {
+    system_tool("/usr/bin/promtool", "prometheus")
+}
+
+#[test]
+fn prometheus_config_and_rules_pass_promtool() {
+    let dir = prometheus_dir();
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("config")
+        .arg(dir.join("prometheus.yml")));
+    assert!(
+        out.status.success(),
+        "promtool check config:\n{}",
+        text(&out)
+    );
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("rules")
+        .arg(dir.join("rules/recording.yml"))
+        .arg(dir.join("rules/alerts.yml")));
+    assert!(
+        out.status.success(),
+        "promtool check rules:\n{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn promtool_check_rules_fails_a_broken_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken.yml");
+    fs::write(
+        &broken,
+        "groups:\n  - name: x\n    rules:\n      - alert: Broken\n        expr: sum by (job (up)\n",
+    )
+    .unwrap();
+    let out = run(command(&promtool()).arg("check").arg("rules").arg(&broken));
+    assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// The alert names of infra/prometheus/rules/alerts.yml.
+fn alert_names() -> Vec<String> {
+    let rules = yaml_to_json(&prometheus_dir().join("rules/alerts.yml"));
+    rules["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().expect("rules").iter())
+        .filter_map(|r| r["alert"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_alert_has_promtool_unit_tests_firing_and_silent_and_they_pass() {
+    let tests_file = prometheus_dir().join("tests/alerts.test.yml");
+    let out = run(command(&promtool())
+        .arg("test")
+        .arg("rules")
+        .arg(&tests_file));
+    assert!(out.status.success(), "promtool test rules:\n{}", text(&out));
+    let tests = yaml_to_json(&tests_file);
+    let cases: Vec<&serde_json::Value> = tests["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().into_iter().flatten())
+        .collect();
+    let names = alert_names();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        let of_it: Vec<_> = cases.iter().filter(|c| c["alertname"] == *name).collect();
+        let fires = of_it
+            .iter()
+            .any(|c| c["exp_alerts"].as_array().is_some_and(|a| !a.is_empty()));
+        let silent = of_it
+            .iter()
+            .any(|c| c["exp_alerts"].as_array().is_none_or(|a| a.is_empty()));
+        assert!(
+            fires && silent,
+            "{name}: a case where it fires and one where it stays silent"
+        );
+    }
+}
+
+#[test]
+fn every_alert_has_a_runbook_entry_it_links_to() {
+    let runbook = fs::read_to_string(repo().join("docs/runbook.md")).unwrap();
+    let alerts = fs::read_to_string(prometheus_dir().join("rules/alerts.yml")).unwrap();
+    for name in alert_names() {
+        assert!(
+            runbook
+                .lines()
+                .any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == name),
+            "docs/runbook.md has no heading `{name}`"
+        );
+        let anchor = format!("docs/runbook.md#{}", name.to_lowercase());
+        assert!(alerts.contains(&anchor), "{name} links to {anchor}");
+    }
+}
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let amtool = system_tool("/usr/bin/amtool", "prometheus-alertmanager");
+    let out = run(command(&amtool)
+        .arg("check-config")
+        .arg(prometheus_dir().join("alertmanager.yml")));
+    assert!(out.status.success(), "amtool check-config:\n{}", text(&out));
+}
+
+#[test]
+fn grafana_dashboards_and_provisioning_hold_together() {
+    let grafana = repo().join("infra/grafana");
+    let mut uids = BTreeSet::new();
+    let mut dashboards = 0;
+    for entry in fs::read_dir(grafana.join("dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        let d: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).expect("JSON");
+        dashboards += 1;
+        assert!(uids.insert(d["uid"].as_str().expect("uid").to_owned()));
+        let panels = d["panels"].as_array().expect("panels");
+        assert!(!panels.is_empty(), "{}", path.display());
+        for p in panels {
+            let targets = p["targets"].as_array().expect("targets");
+            assert!(!targets.is_empty(), "{}: {}", path.display(), p["title"]);
+            for t in targets {
+                assert_eq!(t["datasource"]["uid"], "autobot-prometheus");
+                assert!(t["expr"].as_str().is_some_and(|e| !e.is_empty()));
+            }
+        }
+    }
+    assert_eq!(dashboards, 4);
+    let sources = yaml_to_json(&grafana.join("provisioning/datasources/autobot.yml"));
+    let uids_of_sources: Vec<&str> = sources["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids_of_sources, ["autobot-prometheus", "autobot-jaeger"]);
+    assert_eq!(
+        sources["datasources"][0]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"],
+        "autobot-jaeger"
+    );
+    let providers = yaml_to_json(&grafana.join("provisioning/dashboards/autobot.yml"));
+    assert_eq!(providers["providers"][0]["type"], "file");
+}
+
+#[test]
+fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_run_changes_nothing()
+{
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("root");
+    let playbook = work.path().join("monitoring.yml");
+    fs::write(
+        &playbook,
+        r#"- name: AutoBot monitoring roles into a temp prefix
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  roles: [prometheus, grafana]
+"#,
+    )
+    .unwrap();
+    let play = || {
+        let out = run(ansible("ansible-playbook")
+            .args(["-i", "localhost,"])
+            .arg(&playbook)
+            .args(["-e", "@group_vars/all.yml"])
+            .args(["-e", "autobot_manage_system=false"])
+            .args(["-e", "autobot_ip_redis_jaeger=10.9.0.23"])
+            .args([
+                "-e",
+                "prometheus_page_webhook_url=http://pager.example:9000/page",
+            ])
+            .arg("-e")
+            .arg(format!("autobot_root={}", root.display()))
+            .arg("-e")
+            .arg(format!("autobot_repo_dir={}", repo().display())));
+        let said = text(&out);
+        assert!(out.status.success(), "ansible-playbook failed: {said}");
+        recap_counts(&said)
+    };
+    let (changed, failed) = play();
+    assert_eq!(failed, 0);
+    assert!(changed > 0, "the first run installed nothing");
+
+    // What the role wrote holds together for the real tools.
+    let etc = root.join("etc/prometheus");
+    let out = run(command(&promtool())
+        .arg("check")
+        .arg("config")
+        .arg(etc.join("prometheus.yml")));
+    assert!(out.status.success(), "{}", text(&out));
+    let redis = fs::read_to_string(etc.join("targets/redis.yml")).unwrap();
+    assert!(
+        redis.contains(r#"- targets: ["10.9.0.23:9121"]"#),
+        "{redis}"
+    );
+    let backend = fs::read_to_string(etc.join("targets/autobot-backend.yml")).unwrap();
+    assert!(
+        backend.contains(r#"- targets: ["172.16.168.20:8001"]"#),
+        "{backend}"
+    );
+    let amtool = system_tool("/usr/bin/amtool", "prometheus-alertmanager");
+    let out = run(command(&amtool)
+        .arg("check-config")
+        .arg(etc.join("alertmanager.yml")));
+    assert!(out.status.success(), "{}", text(&out));
+    let am = fs::read_to_string(etc.join("alertmanager.yml")).unwrap();
+    assert!(am.contains("url: http://pager.example:9000/page"), "{am}");
+    let flags = fs::read_to_string(root.join("etc/default/prometheus")).unwrap();
+    assert!(
+        flags.contains("--web.listen-address=10.9.0.23:9090")
+            && flags.contains("--enable-feature=exemplar-storage"),
+        "{flags}"
+    );
+    let sources =
+        fs::read_to_string(root.join("etc/grafana/provisioning/datasources/autobot.yml")).unwrap();
+    assert!(sources.contains("url: http://10.9.0.23:9090"), "{sources}");
+    assert!(
+        root.join("var/lib/grafana/dashboards/autobot/autobot-red.json")
+            .is_file()
+    );
+
+    let (changed, failed) = play();
+    assert_eq!(
+        (changed, failed),
+        (0, 0),
+        "the second run changed something"
+    );
+}

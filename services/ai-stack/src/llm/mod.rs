@@ -4,6 +4,7 @@
 //! when AUTOBOT_TRACE_LLM_CONTENT=true.
 
 mod error;
+mod metrics;
 mod ollama;
 mod openai;
 
@@ -42,6 +43,7 @@ pub struct Gateway {
     cfg: Arc<Config>,
     ollama: ollama::OllamaProvider,
     openai: openai::OpenAiProvider,
+    metrics: metrics::LlmMetrics,
 }
 
 impl Gateway {
@@ -49,6 +51,7 @@ impl Gateway {
         Self {
             ollama: ollama::OllamaProvider::new(&cfg.ollama_url),
             openai: openai::OpenAiProvider::new(&cfg.openai_base_url, &cfg.openai_api_key),
+            metrics: metrics::LlmMetrics::new(),
             cfg,
         }
     }
@@ -130,7 +133,19 @@ impl Gateway {
         }
         .instrument(span.clone())
         .await;
-        span.record("llm.duration_ms", started.elapsed().as_millis() as i64);
+        let elapsed = started.elapsed();
+        span.record("llm.duration_ms", elapsed.as_millis() as i64);
+        self.metrics.chat(
+            provider,
+            &model,
+            &host,
+            elapsed,
+            outcome
+                .as_ref()
+                .map(|done| done.usage)
+                .map_err(LlmError::error_type),
+            &span,
+        );
         match outcome {
             Ok(done) => {
                 span.record("llm.response_length", done.reply.chars().count() as i64);

@@ -24,7 +24,10 @@ use crate::config::{Protocol, TracingConfig};
 
 pub mod compress;
 pub mod encode;
+mod pipeline_metrics;
 mod transport;
+
+pub(crate) use pipeline_metrics::register_pipeline_metrics;
 
 pub(crate) use transport::OtlpExporter;
 
@@ -43,6 +46,14 @@ pub struct ExportCounters {
     /// moved from "exported" to "failed" when that export returns.
     rejected_pending: AtomicU64,
     started: std::sync::OnceLock<Instant>,
+    /// Sampled spans started (the processor's `on_start`).
+    spans_started: AtomicU64,
+    /// Of `failed`, the spans a receiver rejected in an accepted request.
+    rejected: AtomicU64,
+    /// Spans ended but not yet handed to an export (the batch queue).
+    queued: AtomicU64,
+    /// Spans dropped because the queue was full.
+    dropped_queue_full: AtomicU64,
 }
 
 /// A snapshot of [`ExportCounters`].
@@ -54,6 +65,8 @@ pub struct ExportStats {
     pub exported: u64,
     /// Spans lost because their export failed (receiver down or refusing).
     pub export_failed: u64,
+    /// Spans dropped at the batch queue, full when they ended.
+    pub dropped_queue_full: u64,
 }
 
 impl ExportStats {
@@ -85,23 +98,50 @@ impl ExportCounters {
             ended: self.ended.load(Ordering::Relaxed),
             exported: self.exported.load(Ordering::Relaxed),
             export_failed: self.failed.load(Ordering::Relaxed),
+            dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
         }
     }
 }
 
-/// Wraps the batch processor to count what it is given.
+/// Wraps the batch processor to count what it is given, and keeps its
+/// queue: a span that ends while `capacity` spans wait for an export is
+/// dropped here, and counted, instead of inside the SDK's processor, which
+/// keeps that number to itself. (The SDK's own queue is built larger, by
+/// one batch, so that it never drops first: see [`sdk_queue_size`].)
 #[derive(Debug)]
 pub(crate) struct CountingProcessor<P> {
     pub(crate) inner: P,
     pub(crate) counters: Arc<ExportCounters>,
+    pub(crate) capacity: u64,
+}
+
+/// The SDK batch processor's queue for a queue of `capacity` spans kept by
+/// [`CountingProcessor`]: the spans the export thread took out of the SDK's
+/// channel but has not yet handed to an export still count in ours.
+pub(crate) fn sdk_queue_size(capacity: usize, max_export_batch_size: usize) -> usize {
+    capacity + max_export_batch_size
 }
 
 impl<P: SpanProcessor> SpanProcessor for CountingProcessor<P> {
     fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.counters.spans_started.fetch_add(1, Ordering::Relaxed);
         self.inner.on_start(span, cx);
     }
     fn on_end(&self, span: SpanData) {
         self.counters.ended.fetch_add(1, Ordering::Relaxed);
+        let admitted = self
+            .counters
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q < self.capacity).then_some(q + 1)
+            })
+            .is_ok();
+        if !admitted {
+            self.counters
+                .dropped_queue_full
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         self.inner.on_end(span);
     }
     fn force_flush(&self) -> OTelSdkResult {
@@ -136,7 +176,16 @@ impl<E> CountingExporter<E> {
 impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len() as u64;
+        // Out of the queue: room for as many new spans.
+        let _ = self
+            .counters
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                Some(q.saturating_sub(n))
+            });
+        let started = Instant::now();
         let result = self.inner.export(batch).await;
+        pipeline_metrics::export_duration(result.is_ok()).observe_duration(started.elapsed(), None);
         let rejected = self
             .counters
             .rejected_pending
@@ -148,6 +197,9 @@ impl<E: SdkSpanExporter> SdkSpanExporter for CountingExporter<E> {
                     .exported
                     .fetch_add(n - rejected, Ordering::Relaxed);
                 self.counters.failed.fetch_add(rejected, Ordering::Relaxed);
+                self.counters
+                    .rejected
+                    .fetch_add(rejected, Ordering::Relaxed);
             }
             Err(e) => {
                 let failed = self.counters.failed.fetch_add(n, Ordering::Relaxed) + n;

@@ -19,6 +19,7 @@ use opentelemetry::{Context, KeyValue};
 use reqwest::{Request, Response};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
 
+use super::red::ClientRequest;
 use crate::errors::record_error_on_span;
 use crate::propagation::inject_headers;
 use crate::redact::redact_url;
@@ -101,17 +102,22 @@ impl Middleware for ClientTrace {
     ) -> reqwest_middleware::Result<Response> {
         let propagate = self.propagate && extensions.get::<NoPropagation>().is_none();
         let parent = Context::current();
+        // Semantic conventions: name `{METHOD}`, or `HTTP` with `_OTHER`.
+        let (name, method) = match known_method(req.method()) {
+            Some(m) => (m, m),
+            None => ("HTTP", "_OTHER"),
+        };
+        let red = ClientRequest::start(method, req.url());
         let Some(tracer) = crate::init::tracer() else {
             // Tracing is off: the caller's context is passed on unchanged.
             if propagate {
                 inject_headers(&parent, req.headers_mut());
             }
-            return next.run(req, extensions).await;
-        };
-        // Semantic conventions: name `{METHOD}`, or `HTTP` with `_OTHER`.
-        let (name, method) = match known_method(req.method()) {
-            Some(m) => (m, m),
-            None => ("HTTP", "_OTHER"),
+            let outcome = next.run(req, extensions).await;
+            if let Some(red) = red {
+                red.finish(&outcome, Some(&parent));
+            }
+            return outcome;
         };
         let mut span = tracer
             .span_builder(name)
@@ -138,6 +144,9 @@ impl Middleware for ClientTrace {
             inject_headers(&span.0, req.headers_mut());
         }
         let outcome = next.run(req, extensions).with_context(span.0.clone()).await;
+        if let Some(red) = red {
+            red.finish(&outcome, Some(&span.0));
+        }
         span.finish(&outcome);
         outcome
     }

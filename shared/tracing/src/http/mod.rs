@@ -1,7 +1,10 @@
 //! HTTP tracing: the axum server layer and the traced reqwest client.
 
 mod client;
+mod red;
 mod server;
 
 pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
+pub use red::CANCELLED;
+pub(crate) use red::exemplar;
 pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -20,6 +20,7 @@ use opentelemetry::{Context, KeyValue};
 use pin_project_lite::pin_project;
 
 use super::client::known_method;
+use super::red::ServerRequest;
 use crate::propagation::{extract_headers, traceresponse_bytes};
 use crate::redact::redact_query;
 
@@ -87,10 +88,13 @@ where
         let parent = extract_headers(req.headers());
         let path = req.uri().path();
         if self.untraced.iter().any(|p| p == path) && !parent.span().span_context().is_valid() {
+            let red = ServerRequest::start(&req, false);
             return ResponseFuture::Untraced {
                 inner: self.inner.call(req),
+                red,
             };
         }
+        let red = ServerRequest::start(&req, true);
         let cx = match crate::init::tracer() {
             Some(tracer) => {
                 let mut span = tracer
@@ -113,6 +117,7 @@ where
         ResponseFuture::Traced {
             inner: inner.with_context(cx.clone()),
             cx,
+            red,
         }
     }
 }
@@ -121,8 +126,8 @@ pin_project! {
     /// Future of [`ServerTrace`].
     #[project = ResponseFutureProj]
     pub enum ResponseFuture<F> {
-        Traced { #[pin] inner: opentelemetry::context::WithContext<F>, cx: Context },
-        Untraced { #[pin] inner: F },
+        Traced { #[pin] inner: opentelemetry::context::WithContext<F>, cx: Context, red: Option<ServerRequest> },
+        Untraced { #[pin] inner: F, red: Option<ServerRequest> },
     }
 }
 
@@ -135,9 +140,18 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         match self.project() {
-            ResponseFutureProj::Untraced { inner } => inner.poll(task),
-            ResponseFutureProj::Traced { inner, cx } => {
+            ResponseFutureProj::Untraced { inner, red } => {
                 let result = std::task::ready!(inner.poll(task));
+                if let Some(red) = red.take() {
+                    red.finish(result.as_ref().ok().map(|r| r.status().as_u16()), None);
+                }
+                Poll::Ready(result)
+            }
+            ResponseFutureProj::Traced { inner, cx, red } => {
+                let result = std::task::ready!(inner.poll(task));
+                if let Some(red) = red.take() {
+                    red.finish(result.as_ref().ok().map(|r| r.status().as_u16()), Some(cx));
+                }
                 let span = cx.span();
                 match result {
                     Ok(mut response) => {

@@ -24,6 +24,7 @@ fn a_bad_setting_is_exit_status_2_and_one_line_naming_it() {
     for (variable, value) in [
         ("AUTOBOT_TRACE_SAMPLE_RATE", "1.5"),
         ("AUTOBOT_BIND", "nonsense"),
+        ("AUTOBOT_METRICS_BIND", "nonsense"),
     ] {
         for binary in SERVICES {
             let out = run_with(binary, variable, value);

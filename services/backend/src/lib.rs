@@ -2,7 +2,8 @@
 //! `POST /api/browse` (→ browser), `POST /api/pki/distribute`
 //! (→ pki-distributor), `POST /api/embeddings` (→ npu-worker over a Redis
 //! Streams job), `POST /api/research` (browser, npu-worker and ai-stack in
-//! one workflow), `GET /api/health`, `GET /api/health/cluster`. Every
+//! one workflow), `GET /api/health`, `GET /api/health/cluster`, and
+//! AutoBot's research page at `GET /`, traced from the browser. Every
 //! request is one trace that continues the caller's (W3C or B3) and crosses
 //! each service it reaches.
 
@@ -96,6 +97,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
+        .merge(routes::page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
     autobot_lifecycle::http::service_router(routes, "/api/health")

@@ -313,7 +313,7 @@ pub fn result_json(id: TraceId, spans: &[crate::stored::StoredSpan], expected: &
             "spanCount": svc.span_count,
             "errorSpanCount": svc.error_span_count,
         })).collect::<Vec<_>>(),
-        "completeness": completeness::Completeness::of(id, spans, expected).to_json(),
+        "completeness": completeness::Completeness::of(spans, expected).to_json(),
     })
 }
 

@@ -32,13 +32,29 @@ const CONSUMER: i32 = 5;
 /// How long after a PRODUCER span its CONSUMERs in other traces are looked
 /// for (a job may wait in the queue, or be redelivered, before it runs).
 pub const CONSUMER_WINDOW_NANOS: u64 = 15 * 60 * 1_000_000_000;
-/// At most this many other traces are read to resolve a trace's links.
-pub const MAX_RELATED_TRACES: usize = 50;
+/// At most this many traces are read to resolve a trace's links into other
+/// traces, and as many (the newest) to find other traces' links to it.
+pub const MAX_RELATED_TRACES: usize = 200;
+
+/// Where a PRODUCER sends: `messaging.destination.name`, else what its
+/// name says after the operation (semconv names it `{operation} {destination}`).
+fn destination(s: &StoredSpan) -> Option<String> {
+    s.span
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "messaging.destination.name")
+        .map(|kv| crate::attr::value_text(kv.value.as_ref()))
+        .filter(|d| !d.is_empty())
+        .or_else(|| s.span.name.split_once(' ').map(|(_, d)| d.to_owned()))
+}
 
 /// The other traces a trace's spans are related to by span links, both
-/// ways: the traces its links point into, and traces with a CONSUMER span
-/// that started within [`CONSUMER_WINDOW_NANOS`] after one of its PRODUCER
-/// spans (whether such a span links here is decided in [`trace_view`]).
+/// ways: the traces its links point into, and traces with a CONSUMER
+/// operation on one of its PRODUCERs' destinations (`process {destination}`
+/// or `receive {destination}`, semconv's names) that started within
+/// [`CONSUMER_WINDOW_NANOS`] after the producer (whether such a span links
+/// here is decided in [`trace_view`]). Found by operation name, so the
+/// search reads no span it does not return.
 pub fn related_traces(
     store: &Store,
     id: TraceId,
@@ -60,24 +76,39 @@ pub fn related_traces(
             out.push((other, found));
         }
     }
-    let producer_starts = spans
-        .iter()
-        .filter(|s| s.span.kind == PRODUCER)
-        .map(|s| s.span.start_time_unix_nano);
-    if let (Some(first), Some(last)) = (producer_starts.clone().min(), producer_starts.max()) {
-        let query = SpanQuery {
-            tags: [("span.kind".to_owned(), "consumer".to_owned())].into(),
-            start_min: Some(first),
-            start_max: Some(last.saturating_add(CONSUMER_WINDOW_NANOS)),
-            limit: MAX_RELATED_TRACES,
-            ..Default::default()
-        };
-        for (other, found) in store.search(&query) {
-            if out.len() >= MAX_RELATED_TRACES {
-                break;
-            }
-            if seen.insert(other) {
-                out.push((other, found));
+    let mut destinations: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for s in spans.iter().filter(|s| s.span.kind == PRODUCER) {
+        if let Some(d) = destination(s) {
+            let start = s.span.start_time_unix_nano;
+            let window = destinations.entry(d).or_insert((start, start));
+            *window = (window.0.min(start), window.1.max(start));
+        }
+    }
+    let mut candidates = 0;
+    for (destination, (first, last)) in destinations {
+        for operation in ["process", "receive"] {
+            let query = SpanQuery {
+                operation: Some(format!("{operation} {destination}")),
+                start_min: Some(first),
+                start_max: Some(last.saturating_add(CONSUMER_WINDOW_NANOS)),
+                limit: MAX_RELATED_TRACES,
+                ..Default::default()
+            };
+            for (other, found) in store.search(&query) {
+                if candidates >= MAX_RELATED_TRACES {
+                    return out;
+                }
+                candidates += 1;
+                // Kept only when one of its spans links into this trace.
+                let links_here = found.iter().any(|o| {
+                    o.span
+                        .links
+                        .iter()
+                        .any(|l| TraceId::from_bytes(&l.trace_id) == Some(id))
+                });
+                if links_here && seen.insert(other) {
+                    out.push((other, found));
+                }
             }
         }
     }
@@ -166,7 +197,7 @@ pub fn trace_view(
             "spanCount": s.span_count,
             "errorSpanCount": s.error_span_count,
         })).collect::<Vec<_>>(),
-        "completeness": Completeness::of(id, spans, expected_services).to_json(),
+        "completeness": Completeness::of(spans, expected_services).to_json(),
         "spans": rows,
     })
 }
@@ -652,19 +683,29 @@ mod tests {
                     .collect(),
             }
         };
-        let producer = kind(span("backend", 2, 1, 10, 20), PRODUCER);
+        let named = |mut s: StoredSpan, name: &str| {
+            s.span.name = name.into();
+            s
+        };
+        let producer = named(kind(span("backend", 2, 1, 10, 20), PRODUCER), "send jobs");
         let trace1 = vec![span("backend", 1, 0, 0, 60), producer];
-        let consumer = in_trace(
-            linked(kind(span("worker", 7, 0, 30, 50), CONSUMER), 1, 2),
-            2,
+        let consumer = named(
+            in_trace(
+                linked(kind(span("worker", 7, 0, 30, 50), CONSUMER), 1, 2),
+                2,
+            ),
+            "process jobs",
         );
-        let unrelated = in_trace(kind(span("worker", 8, 0, 30, 50), CONSUMER), 3);
+        // The same operation, no link: not related.
+        let unrelated = named(
+            in_trace(kind(span("worker", 8, 0, 30, 50), CONSUMER), 3),
+            "process jobs",
+        );
         store.insert(request(trace1.clone()));
         store.insert(request(vec![consumer.clone(), unrelated]));
         let found = related_traces(&store, TraceId(1), &trace1);
         let ids: Vec<TraceId> = found.iter().map(|(t, _)| *t).collect();
-        assert!(ids.contains(&TraceId(2)), "{ids:?}");
-        assert!(!ids.contains(&TraceId(1)));
+        assert_eq!(ids, [TraceId(2)]);
         let back = related_traces(&store, TraceId(2), &[consumer]);
         assert_eq!(back.len(), 1);
         assert_eq!(back[0].0, TraceId(1));

@@ -34,7 +34,7 @@ const CONSUMER: i32 = 5;
 pub const CONSUMER_WINDOW_NANOS: u64 = 15 * 60 * 1_000_000_000;
 /// At most this many traces are read to resolve a trace's links into other
 /// traces, and as many (the newest) to find other traces' links to it.
-pub const MAX_RELATED_TRACES: usize = 200;
+pub const MAX_RELATED_TRACES: usize = 50;
 
 /// Where a PRODUCER sends: `messaging.destination.name`, else what its
 /// name says after the operation (semconv names it `{operation} {destination}`).

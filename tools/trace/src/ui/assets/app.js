@@ -91,11 +91,12 @@ function fmtTime(micros) {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-/** A stable colour per service. */
+/** A stable colour per service, from a palette of well-separated ones. */
+const PALETTE = ['#3b7dd8', '#e0823d', '#3aa675', '#c94f7c', '#8e63c7', '#b8961f', '#2a9fb0', '#d2553f', '#6b8e23', '#7a7f8a'];
 function serviceColor(name) {
   let hash = 0;
   for (const c of name) hash = (hash * 31 + c.codePointAt(0)) >>> 0;
-  return `hsl(${hash % 360}, 55%, 48%)`;
+  return PALETTE[hash % PALETTE.length];
 }
 
 function swatch(service) {
@@ -366,7 +367,7 @@ async function tracePage(traceId) {
         h('span', {}, `Duration ${fmtDuration(trace.durationNanos)}`),
         h('span', {}, `${trace.spanCount} spans`),
         h('span', {}, `${trace.services.length} services`),
-        trace.errorSpanCount ? h('span', { class: 'errors' }, `${trace.errorSpanCount} errors`) : null,
+        trace.errorSpanCount ? h('span', { class: 'errors' }, `${trace.errorSpanCount} error${trace.errorSpanCount === 1 ? '' : 's'}`) : null,
         badges(trace.completeness)),
       problems.length ? h('ul', { class: 'problems' }, problems.map((p) => h('li', {}, p))) : null,
       h('p', { class: 'legend' }, h('span', { class: 'critical-sample' }), ' critical path: the work the trace waited for. ',

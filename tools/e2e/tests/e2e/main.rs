@@ -3,6 +3,7 @@
 //! Run by `scripts/test.sh` (which builds every binary and fetches the model).
 
 mod distribution;
+mod page;
 mod research;
 mod sampling;
 mod shutdown;

@@ -97,8 +97,11 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
-        .merge(routes::page::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // AutoBot's page and its assets, after the API's own layers: public
+        // (a browser's navigation carries no operator key; the page sends
+        // the key with its API requests).
+        .merge(routes::page::routes())
         .with_state(state);
     autobot_lifecycle::http::service_router(routes, "/api/health")
 }

@@ -5,7 +5,8 @@
 #   agent, a small demo web site, and — only when no real Ollama/OpenAI is
 #   configured — a STAND-IN LLM server that answers from the prompt (not a model).
 # Then it sends one research request and one certificate distribution, checks
-# that both traces are whole, prints them, and keeps running until Ctrl-C.
+# that both traces are whole, prints them and their links in the trace UI, and
+# keeps running (AutoBot's page, the trace UI) until Ctrl-C.
 # Prometheus (Debian's package, with Alertmanager) scrapes every service with
 # infra/prometheus's rules; a few PromQL answers are printed after the traces.
 #
@@ -83,9 +84,11 @@ if [ -n "${AUTOBOT_JAEGER_ENDPOINT:-}" ]; then
   say "spans go to the configured Jaeger: $AUTOBOT_JAEGER_ENDPOINT"
   query="${AUTOBOT_JAEGER_QUERY_URL:-http://127.0.0.1:16686}"
 else
-  say "starting the trace tool (Jaeger stand-in: OTLP 4317/4318, query API 16686)"
-  start trace-tool "$bin/autobot-trace" serve
+  say "starting the trace tool (Jaeger stand-in: OTLP 4317/4318, query API and web UI 16686)"
+  # AutoBot's page (the backend, :8001) sends its browser spans to OTLP/HTTP: allow its origin.
+  start trace-tool "$bin/autobot-trace" serve --cors-origin http://127.0.0.1:8001,http://localhost:8001
   export AUTOBOT_JAEGER_ENDPOINT="http://127.0.0.1:4317"
+  export AUTOBOT_WEB_OTLP_URL="${AUTOBOT_WEB_OTLP_URL:-http://127.0.0.1:4318/v1/traces}"
   query="http://127.0.0.1:16686"
   wait_http trace-tool "$query/api/services"
 fi
@@ -225,6 +228,15 @@ say "distribution trace $pki_trace"
   --services autobot-backend,autobot-pki-distributor,autobot-pki-agent || status=1
 "$bin/autobot-trace" show "$pki_trace" --jaeger "$query" || status=1
 
+# Links in the trace UI (serve's, or Jaeger's own: the same paths).
+expect="autobot-backend,autobot-browser,autobot-npu-worker,autobot-ai-stack"
+say "the trace UI: $query/"
+echo "    research trace:     $query/trace/$research_trace?expect=$expect"
+echo "    distribution trace: $query/trace/$pki_trace?expect=autobot-backend,autobot-pki-distributor,autobot-pki-agent"
+echo "    research searches:  $query/search?service=autobot-backend&operation=POST%20%2Fapi%2Fresearch&expect=$expect"
+echo "    service graph:      $query/graph"
+say "AutoBot's page: http://127.0.0.1:8001/ (ask about http://127.0.0.1:8090/articles/tracing; the trace starts in your browser)"
+
 # promql TITLE QUERY : prints each series of an instant query as `  job  value`
 promql() {
   echo "    $1"
@@ -247,5 +259,5 @@ promql "scrape targets up" 'up'
 if $once; then
   exit "$status"
 fi
-say "running; traces at $query/api/traces/<id> and with ./target/debug/autobot-trace show <id>; metrics at http://127.0.0.1:$prom_port (alerts: /alerts). Ctrl-C stops everything."
+say "running until Ctrl-C (then every service stops and flushes its spans); traces in the UI above; metrics at http://127.0.0.1:$prom_port (alerts: /alerts); logs in .run/local/logs/"
 wait

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use autobot_lifecycle::ServiceConfig;
 use autobot_settings::{Env, SettingError};
+use autobot_tracing::config::TracingConfig;
 use url::Url;
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8001";
@@ -38,10 +39,53 @@ pub struct Config {
     pub health_timeout: Duration,
     /// AUTOBOT_NPU_TIMEOUT_MS: how long a request waits for an NPU job's result.
     pub npu_timeout: Duration,
+    /// AutoBot's page (`GET /`) and how the browser traces it.
+    pub web: WebConfig,
+}
+
+/// What AutoBot's page needs to trace the browser (routes/page.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebConfig {
+    /// AUTOBOT_WEB_OTLP_URL: the OTLP/HTTP traces URL the user's browser
+    /// sends the page's spans to (Jaeger's 4318, `/v1/traces` added when the
+    /// URL has no path). Unset: the page is not traced, the backend starts
+    /// the trace.
+    pub otlp_url: Option<Url>,
+    /// The services' own sampling (AUTOBOT_TRACE_SAMPLE_RATE; 0 when
+    /// OTEL_SDK_DISABLED): the page decides as the backend would.
+    pub sample_rate: f64,
+    /// deployment.environment of the page's spans (AUTOBOT_ENV).
+    pub environment: String,
+}
+
+/// The path an OTLP/HTTP traces URL ends in.
+const OTLP_TRACES_PATH: &str = "/v1/traces";
+
+fn web_config(
+    env: &Env<impl Fn(&str) -> Option<String>>,
+    tracing: &TracingConfig,
+) -> Result<WebConfig, SettingError> {
+    let otlp_url = env.http_url("AUTOBOT_WEB_OTLP_URL")?.map(|mut url| {
+        if url.path().is_empty() || url.path() == "/" {
+            url.set_path(OTLP_TRACES_PATH);
+        }
+        url
+    });
+    Ok(WebConfig {
+        otlp_url,
+        sample_rate: if tracing.sdk_disabled {
+            0.0
+        } else {
+            tracing.sample_rate
+        },
+        environment: tracing.environment.clone(),
+    })
 }
 
 impl ServiceConfig for Config {
     fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingError> {
+        // The tracing settings once more, for the page's sampling (the runner reads them too).
+        let tracing = TracingConfig::from_lookup(&lookup)?;
         let env = Env::new(lookup);
         Ok(Self {
             bind: env.bind(DEFAULT_BIND)?,
@@ -64,6 +108,7 @@ impl ServiceConfig for Config {
                 .millis("AUTOBOT_UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?,
             health_timeout: env.millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
             npu_timeout: env.millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
+            web: web_config(&env, &tracing)?,
         })
     }
 
@@ -108,6 +153,40 @@ mod tests {
                 ("AUTOBOT_HEALTH_TIMEOUT_MS", "0"),
             ],
         );
+    }
+
+    #[test]
+    fn the_page_traces_when_an_otlp_url_is_named() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.web.otlp_url, None);
+        assert_eq!(c.web.sample_rate, 1.0);
+        let c = cfg(&[
+            ("AUTOBOT_WEB_OTLP_URL", "http://172.16.168.23:4318"),
+            ("AUTOBOT_TRACE_SAMPLE_RATE", "0.25"),
+            ("AUTOBOT_ENV", "prod"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.web.otlp_url.unwrap().as_str(),
+            "http://172.16.168.23:4318/v1/traces",
+            "the traces path is added to a bare endpoint"
+        );
+        assert_eq!(
+            (c.web.sample_rate, c.web.environment.as_str()),
+            (0.25, "prod")
+        );
+        let c = cfg(&[(
+            "AUTOBOT_WEB_OTLP_URL",
+            "https://otel.example/collector/v1/traces",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.web.otlp_url.unwrap().as_str(),
+            "https://otel.example/collector/v1/traces"
+        );
+        let c = cfg(&[("OTEL_SDK_DISABLED", "true")]).unwrap();
+        assert_eq!(c.web.sample_rate, 0.0);
+        assert_refused(cfg, &[("AUTOBOT_WEB_OTLP_URL", "vm3:4318")]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `POST /api/browse` (→ browser), `POST /api/pki/distribute`
 //! (→ pki-distributor), `POST /api/embeddings` (→ npu-worker over a Redis
 //! Streams job), `POST /api/research` (browser, npu-worker and ai-stack in
-//! one workflow), `GET /api/health`, `GET /api/health/cluster`. Every
+//! one workflow), `GET /api/health`, `GET /api/health/cluster`, and
+//! AutoBot's research page at `GET /`, traced from the browser. Every
 //! request is one trace that continues the caller's (W3C or B3) and crosses
 //! each service it reaches.
 
@@ -97,6 +98,10 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // AutoBot's page and its assets, after the API's own layers: public
+        // (a browser's navigation carries no operator key; the page sends
+        // the key with its API requests).
+        .merge(routes::page::routes())
         .with_state(state);
     autobot_lifecycle::http::service_router(routes, "/api/health")
 }

@@ -26,9 +26,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod batch;
+pub mod cors;
 mod grpc;
 
 pub use batch::{Refused, SpanBatch, SpanGroup, SpanMeta, service_name};
+pub use cors::CorsPolicy;
 pub use grpc::{GrpcTraceService, SERVICE_NAME};
 
 /// Where received spans go: every span of a batch is valid.
@@ -145,11 +147,27 @@ fn gunzip(body: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// How the HTTP receiver answers browsers.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// Origins of web pages that may send spans ([`cors`]); none by default.
+    pub cors: CorsPolicy,
+}
+
 /// The HTTP router: `POST /v1/traces` with `application/x-protobuf` or `application/json`.
 pub fn http_router(sink: Arc<dyn SpanSink>) -> axum::Router {
+    http_router_with(sink, &HttpOptions::default())
+}
+
+/// The same, answering browsers as `options` says.
+pub fn http_router_with(sink: Arc<dyn SpanSink>, options: &HttpOptions) -> axum::Router {
     axum::Router::new()
         .route("/v1/traces", axum::routing::post(http_export))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(options.cors.clone()),
+            cors::layer,
+        ))
         .with_state(sink)
 }
 
@@ -280,6 +298,16 @@ pub async fn start(
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
 ) -> std::io::Result<RunningReceiver> {
+    start_with(sink, grpc_addr, http_addr, HttpOptions::default()).await
+}
+
+/// The same, with the HTTP receiver's options.
+pub async fn start_with(
+    sink: Arc<dyn SpanSink>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    http_options: HttpOptions,
+) -> std::io::Result<RunningReceiver> {
     let grpc_listener = TcpListener::bind(grpc_addr).await?;
     let http_listener = TcpListener::bind(http_addr).await?;
     let (grpc_addr, http_addr) = (grpc_listener.local_addr()?, http_listener.local_addr()?);
@@ -294,7 +322,7 @@ pub async fn start(
             tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
             until_stopped(stopped.clone()),
         );
-    let http = axum::serve(http_listener, http_router(sink))
+    let http = axum::serve(http_listener, http_router_with(sink, &http_options))
         .with_graceful_shutdown(until_stopped(stopped));
     let grpc = tokio::spawn(async move {
         if let Err(e) = grpc.await {
@@ -838,5 +866,90 @@ mod tests {
             .expect("shutdown returned");
         release_tx.send(()).unwrap();
         client_thread.join().unwrap();
+    }
+
+    /// A browser's preflight and export from an allowed page; any other
+    /// origin is refused and stores nothing; an exporter without Origin is
+    /// not concerned.
+    #[tokio::test]
+    async fn browsers_from_allowed_origins_only() {
+        let sink = MemorySink::default();
+        let rx = start_with(
+            Arc::new(sink.clone()),
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+            HttpOptions {
+                cors: CorsPolicy::new(["http://127.0.0.1:8001"]).unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, rx.http_endpoint())
+            .header("origin", "http://127.0.0.1:8001")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preflight.status(), 204);
+        let h = preflight.headers();
+        assert_eq!(h["access-control-allow-origin"], "http://127.0.0.1:8001");
+        assert_eq!(h["access-control-allow-methods"], "POST");
+        assert!(
+            h["access-control-allow-headers"]
+                .to_str()
+                .unwrap()
+                .contains("content-type")
+        );
+        assert_eq!(h["vary"], "origin");
+
+        let body = request(good()).encode_to_vec();
+        let post = |origin: Option<&'static str>| {
+            let mut r = http
+                .post(rx.http_endpoint())
+                .header("content-type", "application/x-protobuf")
+                .body(body.clone());
+            if let Some(o) = origin {
+                r = r.header("origin", o);
+            }
+            r.send()
+        };
+        let allowed = post(Some("http://127.0.0.1:8001")).await.unwrap();
+        assert_eq!(allowed.status(), 200);
+        assert_eq!(
+            allowed.headers()["access-control-allow-origin"],
+            "http://127.0.0.1:8001"
+        );
+        assert_eq!(sink.spans().len(), 1);
+
+        let other = post(Some("http://evil.example")).await.unwrap();
+        assert_eq!(other.status(), 403);
+        assert!(!other.headers().contains_key("access-control-allow-origin"));
+        assert!(other.text().await.unwrap().contains("CORS allowed origins"));
+        let other_preflight = http
+            .request(reqwest::Method::OPTIONS, rx.http_endpoint())
+            .header("origin", "http://evil.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(other_preflight.status(), 403);
+        assert_eq!(
+            sink.spans().len(),
+            1,
+            "nothing stored from the refused origin"
+        );
+
+        let exporter = post(None).await.unwrap();
+        assert_eq!(exporter.status(), 200);
+        assert!(
+            !exporter
+                .headers()
+                .contains_key("access-control-allow-origin")
+        );
+        assert_eq!(sink.spans().len(), 2);
+        rx.shutdown().await;
     }
 }

@@ -55,6 +55,10 @@ async fn wait_healthy(service: &mut Process, path: &str) {
     }
 }
 
+/// The origins whose pages may send browser spans to the trace tool: the
+/// backend's, on whatever port it binds.
+pub const PAGE_ORIGINS: &str = "http://127.0.0.1:*";
+
 pub struct Options {
     pub sample_rate: f64,
 }
@@ -84,8 +88,10 @@ pub struct System {
 impl System {
     pub async fn start(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let tool =
-            TraceTool::try_start().expect("the trace tool starts (cargo build --workspace --bins)");
+        // As deployed: the OTLP/HTTP receiver allows the browser spans of
+        // AutoBot's page (the backend's origin; its port is chosen later).
+        let tool = TraceTool::start_with_args(&["--cors-origin", PAGE_ORIGINS])
+            .expect("the trace tool starts (cargo build --workspace --bins)");
         let redis =
             RedisServer::start().expect("redis-server starts (scripts/setup.sh installs it)");
         // Each service: testkit's launcher (clean environment, port 0, the
@@ -158,6 +164,7 @@ impl System {
             .env("AUTOBOT_BROWSER_URL", browser.url(""))
             .env("AUTOBOT_PKI_URL", pki.url(""))
             .env("AUTOBOT_NPU_URL", npu.url(""))
+            .env("AUTOBOT_WEB_OTLP_URL", tool.otlp_http_endpoint())
             .start();
         wait_healthy(&mut site, "/health").await;
         wait_healthy(&mut npu, "/health").await;

@@ -59,13 +59,20 @@ impl std::fmt::Display for Problem {
     }
 }
 
-fn describe(trace: &Trace, span: &crate::model::Span) -> String {
-    format!(
-        "{} ({} {})",
-        span.span_id,
-        trace.service_of(span),
-        span.operation_name
-    )
+/// What the check reads of one span: its id and its parent's (lower-case
+/// hex), its service and operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckedSpan<'a> {
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: &'a str,
+    pub operation: &'a str,
+}
+
+impl CheckedSpan<'_> {
+    fn describe(&self) -> String {
+        format!("{} ({} {})", self.span_id, self.service, self.operation)
+    }
 }
 
 /// Checks a trace; an empty list means it is whole. `remote_parents`: span
@@ -76,29 +83,46 @@ pub fn check_trace(
     expected_services: &[String],
     remote_parents: &[String],
 ) -> Vec<Problem> {
-    let ids: HashSet<String> = trace
+    let spans: Vec<CheckedSpan> = trace
         .spans
         .iter()
-        .map(|s| s.span_id.to_ascii_lowercase())
+        .map(|s| CheckedSpan {
+            span_id: s.span_id.to_ascii_lowercase(),
+            parent_span_id: s.parent_span_id().map(str::to_ascii_lowercase),
+            service: trace.service_of(s),
+            operation: &s.operation_name,
+        })
         .collect();
+    check_spans(&spans, expected_services, remote_parents)
+}
+
+/// [`check_trace`] on the spans as the check reads them (in the order the
+/// problems should name them: Jaeger's, by start time), for callers that
+/// hold spans in another shape (the web UI's badges, `crate::ui`).
+pub fn check_spans(
+    spans: &[CheckedSpan],
+    expected_services: &[String],
+    remote_parents: &[String],
+) -> Vec<Problem> {
+    let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
     let remote: HashSet<String> = remote_parents
         .iter()
         .map(|p| p.trim().to_ascii_lowercase())
         .collect();
     let mut roots = Vec::new();
     let mut orphans = Vec::new();
-    for span in &trace.spans {
-        match span.parent_span_id().map(str::to_ascii_lowercase) {
+    for span in spans {
+        match span.parent_span_id.as_deref() {
             None => roots.push(span),
-            Some(parent) if ids.contains(&parent) => {}
-            Some(parent) if remote.contains(&parent) => roots.push(span),
-            Some(parent) => orphans.push((span, parent)),
+            Some(parent) if ids.contains(parent) => {}
+            Some(parent) if remote.contains(parent) => roots.push(span),
+            Some(parent) => orphans.push((span, parent.to_owned())),
         }
     }
     let mut problems: Vec<Problem> = orphans
         .into_iter()
         .map(|(s, parent)| Problem::Orphan {
-            span: describe(trace, s),
+            span: s.describe(),
             parent,
         })
         .collect();
@@ -106,10 +130,10 @@ pub fn check_trace(
         1 => {}
         0 => problems.push(Problem::NoRoot),
         _ => problems.push(Problem::SeveralRoots(
-            roots.iter().map(|s| describe(trace, s)).collect(),
+            roots.iter().map(|s| s.describe()).collect(),
         )),
     }
-    let present: BTreeSet<&str> = trace.spans.iter().map(|s| trace.service_of(s)).collect();
+    let present: BTreeSet<&str> = spans.iter().map(|s| s.service).collect();
     problems.extend(
         expected_services
             .iter()

@@ -34,6 +34,11 @@ pub enum Command {
         /// Spans kept; beyond it whole oldest traces are evicted.
         #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
         max_spans: u64,
+        /// A web page's origin (scheme://host[:port]; * for any, or one * inside such as
+        /// http://127.0.0.1:*) that may send spans from a browser to OTLP/HTTP: the
+        /// receiver answers its CORS preflight. Repeatable or comma separated; none by default.
+        #[arg(long = "cors-origin", value_delimiter = ',', value_parser = parse_origin)]
+        cors_origins: Vec<String>,
     },
     /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
     Show {
@@ -115,6 +120,12 @@ fn parse_span_id(text: &str) -> Result<String, String> {
     }
 }
 
+fn parse_origin(text: &str) -> Result<String, String> {
+    autobot_otlp_receiver::CorsPolicy::new([text])
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn parse_wait(text: &str) -> Result<Duration, String> {
     crate::time_text::parse_go_duration(text).map(Duration::from_nanos)
 }
@@ -127,12 +138,21 @@ pub async fn run(cli: Cli) -> i32 {
             otlp_http,
             query,
             max_spans,
+            cors_origins,
         } => {
+            let cors = match autobot_otlp_receiver::CorsPolicy::new(&cors_origins) {
+                Ok(cors) => cors,
+                Err(e) => {
+                    eprintln!("autobot-trace serve: --cors-origin {e}");
+                    return 2;
+                }
+            };
             let config = ServeConfig {
                 otlp_grpc,
                 otlp_http,
                 query,
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
+                cors,
             };
             match crate::serve::run(config).await {
                 Ok(()) => 0,

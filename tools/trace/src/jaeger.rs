@@ -93,7 +93,8 @@ fn span(stored: &StoredSpan, process_id: String) -> Span {
 /// (`jptrace.WarningsAttribute`); v1 shows them as the span's `warnings`.
 pub const WARNINGS_ATTRIBUTE: &str = "@jaeger@warnings";
 
-fn warnings(s: &OtlpSpan) -> Option<Vec<String>> {
+/// The warnings Jaeger's adjusters left on a span, if any.
+pub fn warnings(s: &OtlpSpan) -> Option<Vec<String>> {
     let value = s
         .attributes
         .iter()

@@ -11,7 +11,8 @@
 //!   falling back to v1 for a Jaeger without it);
 //! - [`show`]: a trace as a tree in the terminal;
 //! - [`check`]: is a trace whole (one root, every parent, every service)?
-//! - [`smoke`]: after a deploy, one research request and its trace checked.
+//! - [`smoke`]: after a deploy, one research request and its trace checked;
+//! - [`ui`]: the web UI on the query port (search, trace page, service graph).
 //!
 //! The query client, the model and the check live here so other tools (the
 //! smoke test) reuse them.
@@ -33,6 +34,7 @@ pub mod store;
 pub mod stored;
 pub mod time_text;
 pub mod trace_id;
+pub mod ui;
 
 #[cfg(test)]
 mod test_support;

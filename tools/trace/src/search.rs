@@ -122,10 +122,39 @@ pub fn tag_matches(s: &StoredSpan, key: &str, want: &str) -> bool {
             .links
             .iter()
             .any(|l| attribute_is(&l.attributes, key, want))
-        // The tags Jaeger derives for v1 (otel.status_code, otel.scope.name, …).
-        || crate::jaeger::span_tags(s)
-            .iter()
-            .any(|kv| kv.key == key && kv.text() == want)
+        || derived_tag_is(s, key, want, status)
+}
+
+/// Whether one of the tags Jaeger derives for v1 (`crate::jaeger::span_tags`:
+/// otel.scope.*, otel.status_*, w3c.tracestate, and a double attribute as
+/// its JSON number) has this text; computed for the one key asked about,
+/// without building every tag (a search tries it on each span it reads).
+fn derived_tag_is(s: &StoredSpan, key: &str, want: &str, status: StatusCode) -> bool {
+    let non_empty_is = |value: &str| !value.is_empty() && value == want;
+    match key {
+        "otel.scope.name" => non_empty_is(&s.scope.name),
+        "otel.scope.version" => non_empty_is(&s.scope.version),
+        "otel.status_code" => match status {
+            StatusCode::Ok => want == "OK",
+            StatusCode::Error => want == "ERROR",
+            StatusCode::Unset => false,
+        },
+        "otel.status_description" => s
+            .span
+            .status
+            .as_ref()
+            .is_some_and(|st| non_empty_is(&st.message)),
+        "w3c.tracestate" => non_empty_is(&s.span.trace_state),
+        _ => s.span.attributes.iter().any(|kv| {
+            kv.key == key
+                && kv.key != crate::jaeger::WARNINGS_ATTRIBUTE
+                && matches!(
+                    kv.value.as_ref().and_then(|v| v.value.as_ref()),
+                    Some(opentelemetry_proto::tonic::common::v1::any_value::Value::DoubleValue(d))
+                        if serde_json::Number::from_f64(*d).is_some_and(|n| n.to_string() == want)
+                )
+        }),
+    }
 }
 
 fn attribute_is(attributes: &[KeyValue], key: &str, want: &str) -> bool {
@@ -260,6 +289,7 @@ mod tests {
                     string("http.route", "/x"),
                     kv("http.response.status_code", any_value::Value::IntValue(503)),
                     kv("retry", any_value::Value::BoolValue(true)),
+                    kv("ratio", any_value::Value::DoubleValue(1.0)),
                 ],
                 events: vec![span::Event {
                     name: "exception".into(),
@@ -304,6 +334,12 @@ mod tests {
             (&[("resource.http.route", "/x")], false),
             (&[("exception.type", "Timeout")], true),
             (&[("http.route", "/x"), ("host.name", "h2")], false),
+            (&[("ratio", "1.0")], true),
+            (&[("ratio", "1")], true),
+            (&[("ratio", "2.0")], false),
+            (&[("otel.scope.version", "1.2")], true),
+            (&[("otel.status_code", "OK")], false),
+            (&[("w3c.tracestate", "")], false),
         ] {
             assert_eq!(q(pairs).matches(&s), expected, "{pairs:?}");
         }

@@ -1,4 +1,5 @@
-//! `autobot-trace serve`: OTLP in (gRPC and HTTP), Jaeger's query API out.
+//! `autobot-trace serve`: OTLP in (gRPC and HTTP), Jaeger's query API and
+//! the web UI (`crate::ui`) out.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ pub struct ServeConfig {
     pub otlp_http: SocketAddr,
     pub query: SocketAddr,
     pub max_spans: usize,
+    /// Web pages that may send spans from a browser to the OTLP/HTTP receiver.
+    pub cors: autobot_otlp_receiver::CorsPolicy,
 }
 
 impl Default for ServeConfig {
@@ -23,6 +26,7 @@ impl Default for ServeConfig {
             otlp_http: ([127, 0, 0, 1], 4318).into(),
             query: ([127, 0, 0, 1], 16686).into(),
             max_spans: 200_000,
+            cors: autobot_otlp_receiver::CorsPolicy::default(),
         }
     }
 }
@@ -45,8 +49,16 @@ impl Server {
     /// Binds all three listeners (port 0 picks a free one) and starts serving.
     pub async fn start(config: &ServeConfig) -> std::io::Result<Self> {
         let store = Arc::new(Store::new(config.max_spans));
-        let receiver =
-            autobot_otlp_receiver::start(store.clone(), config.otlp_grpc, config.otlp_http).await?;
+        let http_options = autobot_otlp_receiver::HttpOptions {
+            cors: config.cors.clone(),
+        };
+        let receiver = autobot_otlp_receiver::start_with(
+            store.clone(),
+            config.otlp_grpc,
+            config.otlp_http,
+            http_options,
+        )
+        .await?;
         let listener = TcpListener::bind(config.query).await?;
         let query = listener.local_addr()?;
         let app = crate::query::app(store.clone());
@@ -94,7 +106,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         otlp_http = %server.otlp_http,
         query = %server.query,
         max_spans = config.max_spans,
-        "serving: OTLP in, Jaeger query API out"
+        cors_origins = ?config.cors.origins(),
+        "serving: OTLP in, Jaeger query API and the web UI out"
     );
     shutdown_signal().await;
     let stats = server.store.stats();

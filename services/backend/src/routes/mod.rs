@@ -4,5 +4,6 @@ pub mod browse;
 pub mod chat;
 pub mod embeddings;
 pub mod health;
+pub mod page;
 pub mod pki;
 pub mod research;

@@ -8,4 +8,5 @@ mod chat;
 mod errors;
 mod forwards;
 mod health;
+mod page;
 mod validation;

@@ -4,6 +4,7 @@
 
 mod distribution;
 mod metrics;
+mod page;
 mod research;
 mod sampling;
 mod shutdown;

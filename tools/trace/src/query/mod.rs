@@ -19,11 +19,12 @@ use crate::trace_id::TraceId;
 pub mod v1;
 pub mod v3;
 
-/// Every route of the query API.
+/// Every route of the query API, and the web UI (`crate::ui`).
 pub fn app(store: Arc<Store>) -> axum::Router {
     v1::routes()
         .merge(v3::routes())
         .route("/api/autobot/stats", get(stats))
+        .merge(crate::ui::routes())
         .with_state(store)
 }
 

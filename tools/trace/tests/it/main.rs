@@ -7,4 +7,5 @@ mod export;
 mod ingest;
 mod query_servers;
 mod support;
+mod ui;
 mod workspace_tracing;

@@ -53,6 +53,7 @@
 //! ```
 
 pub mod http;
+pub mod limits;
 mod service;
 
 pub use service::{

@@ -207,6 +207,7 @@ impl Service {
 
 fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C), Failure> {
     autobot_settings::load_dotenv()?;
+    crate::limits::read_from_env()?;
     Ok((TracingConfig::from_env()?, C::from_env()?))
 }
 
@@ -241,11 +242,11 @@ async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Fai
         .worker
         .map(|worker| tokio::spawn(worker(stopping.clone())));
     let mut server_stopping = stopping;
-    let served = axum::serve(listener, started.router)
-        .with_graceful_shutdown(async move {
-            let _ = server_stopping.wait_for(|stop| *stop).await;
-        })
-        .await;
+    // Bounded: header-read timeout, connection cap (shared/lifecycle/src/limits.rs).
+    let served = crate::limits::serve(listener, started.router, async move {
+        let _ = server_stopping.wait_for(|stop| *stop).await;
+    })
+    .await;
     // A failed server stops the worker too.
     let _ = stop.send(true);
     let worker_ended = match worker {

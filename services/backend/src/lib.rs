@@ -63,7 +63,8 @@ impl AppState {
             redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
         let redis_target = autobot_tracing::redis::RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| redis_error("expected redis://host[:port][/db]".into()))?;
-        let peer = |name, url| Peer::new(name, url).with_max_response_bytes(cfg.max_peer_response_bytes);
+        let peer =
+            |name, url| Peer::new(name, url).with_max_response_bytes(cfg.max_peer_response_bytes);
         let peers = Peers {
             ai_stack: peer("ai-stack", &cfg.ai_stack_url),
             browser: peer("browser", &cfg.browser_url),

@@ -94,7 +94,10 @@ async fn read_capped(
         peer: peer.name,
         detail: format!("the answer is over {cap} bytes (AUTOBOT_MAX_PEER_RESPONSE_BYTES)"),
     };
-    if response.content_length().is_some_and(|len| len > cap as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
         return Err(too_large());
     }
     let mut body = Vec::new();
@@ -191,18 +194,35 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
-        assert!(err.to_string().contains("over 1048576 bytes (AUTOBOT_MAX_PEER_RESPONSE_BYTES)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("over 1048576 bytes (AUTOBOT_MAX_PEER_RESPONSE_BYTES)"),
+            "{err}"
+        );
         // Not announced (read to the end of the connection): cut at the cap.
-        let base = peer_answering("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n", 8 * 1024 * 1024).await;
+        let base = peer_answering(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n\r\n",
+            8 * 1024 * 1024,
+        )
+        .await;
         let peer = Peer::new("ai-stack", &base).with_max_response_bytes(1024 * 1024);
         let err = post_json::<_, serde_json::Value>(&http, &peer, "/v1/chat", &(), timeout)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("AUTOBOT_MAX_PEER_RESPONSE_BYTES"), "{err}");
+        assert!(
+            err.to_string().contains("AUTOBOT_MAX_PEER_RESPONSE_BYTES"),
+            "{err}"
+        );
         // Under the cap: read as before.
-        let base = peer_answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}", 0).await;
+        let base = peer_answering(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}",
+            0,
+        )
+        .await;
         let peer = Peer::new("ai-stack", &base);
-        let ok: serde_json::Value = post_json(&http, &peer, "/v1/chat", &(), timeout).await.unwrap();
+        let ok: serde_json::Value = post_json(&http, &peer, "/v1/chat", &(), timeout)
+            .await
+            .unwrap();
         assert_eq!(ok, serde_json::json!({}));
     }
 

@@ -207,7 +207,8 @@ impl Distributor {
         // From here on the VM may hold a private key in `staging`: if this
         // run is cancelled (the caller went away, the process is stopping),
         // the guard removes it over the same connection.
-        let mut guard = StagingCleanup::new(connection.clone(), staging.clone(), self.ssh.step_timeout);
+        let mut guard =
+            StagingCleanup::new(connection.clone(), staging.clone(), self.ssh.step_timeout);
         // The agent's pki.install becomes a child of THIS span. Only the
         // traceparent written from this span's context may reach the command
         // line; TRACESTATE and BAGGAGE (what callers sent) go as env requests
@@ -334,7 +335,11 @@ struct StagingCleanup {
 }
 
 impl StagingCleanup {
-    fn new(connection: Arc<ssh::Connection>, staging: String, step_timeout: std::time::Duration) -> Self {
+    fn new(
+        connection: Arc<ssh::Connection>,
+        staging: String,
+        step_timeout: std::time::Duration,
+    ) -> Self {
         Self {
             connection: Some(connection),
             staging,
@@ -373,11 +378,20 @@ impl Drop for StagingCleanup {
     }
 }
 
-async fn remove_remote_staging(connection: &ssh::Connection, staging: &str, step_timeout: std::time::Duration) {
+async fn remove_remote_staging(
+    connection: &ssh::Connection,
+    staging: &str,
+    step_timeout: std::time::Duration,
+) {
     match tokio::time::timeout(step_timeout, connection.remove_staging(staging)).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(staging, error = %e, "cannot remove the staging directory; the next connection sweeps it"),
-        Err(_) => tracing::warn!(staging, "removing the staging directory timed out; the next connection sweeps it"),
+        Ok(Err(e)) => {
+            tracing::warn!(staging, error = %e, "cannot remove the staging directory; the next connection sweeps it")
+        }
+        Err(_) => tracing::warn!(
+            staging,
+            "removing the staging directory timed out; the next connection sweeps it"
+        ),
     }
 }
 

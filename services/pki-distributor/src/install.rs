@@ -278,7 +278,10 @@ pub fn install_with(
         })?;
     }
     let previous = current_release(dest);
-    if let Err(e) = hooks.at("swap").and_then(|()| point_current(dest, &release)) {
+    if let Err(e) = hooks
+        .at("swap")
+        .and_then(|()| point_current(dest, &release))
+    {
         remove_release(&ready);
         return Err(fail(e));
     }
@@ -460,7 +463,11 @@ fn migrate_plain_files(dest: &Path, hooks: &Hooks) -> io::Result<()> {
                 std::fs::hard_link(&shown, tmp.join(file))?;
             } else {
                 let bytes = std::fs::read(&shown)?;
-                let mode = if file == SERVER_KEY_FILE { 0o600 } else { 0o644 };
+                let mode = if file == SERVER_KEY_FILE {
+                    0o600
+                } else {
+                    0o644
+                };
                 fsio::write_new_synced(&tmp.join(file), &bytes, mode)?;
             }
         }
@@ -521,9 +528,14 @@ fn prune(dest: &Path, current: &str) {
     if let Ok(entries) = std::fs::read_dir(dest) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = [CURRENT_LINK, CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE]
-                .iter()
-                .any(|n| name.starts_with(&format!(".{n}.tmp-")));
+            let ours = [
+                CURRENT_LINK,
+                CA_CERT_FILE,
+                SERVER_CERT_FILE,
+                SERVER_KEY_FILE,
+            ]
+            .iter()
+            .any(|n| name.starts_with(&format!(".{n}.tmp-")));
             if ours && entry.file_type().is_ok_and(|t| t.is_symlink()) {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -667,8 +679,11 @@ mod tests {
         let installed = install(&staged(&issued), dest.path()).unwrap();
         assert_eq!(installed.files, SET_FILES);
         assert_eq!(dir_entries(dest.path()), layout());
-        assert_eq!(releases(dest.path()), [installed.release.clone()]);
-        assert_eq!(current_release(dest.path()), Some(installed.release.clone()));
+        assert_eq!(releases(dest.path()), vec![installed.release.clone()]);
+        assert_eq!(
+            current_release(dest.path()),
+            Some(installed.release.clone())
+        );
         for name in SET_FILES {
             assert_eq!(
                 std::fs::read_link(dest.path().join(name)).unwrap(),
@@ -791,7 +806,11 @@ mod tests {
                     }
                 }
                 install(&staged(&new), dest.path()).unwrap();
-                assert_eq!(shown_set(dest.path()), new.summary.fingerprint_sha256, "{step}");
+                assert_eq!(
+                    shown_set(dest.path()),
+                    new.summary.fingerprint_sha256,
+                    "{step}"
+                );
                 assert_eq!(dir_entries(dest.path()), layout(), "{step}");
                 assert!(
                     !releases(dest.path()).iter().any(|r| r.starts_with(".tmp-")),
@@ -810,11 +829,15 @@ mod tests {
         let first = install(&staged(&old), dest.path()).unwrap();
 
         let new = ca.issue(&target(), 365).unwrap();
-        let err = install_with(&staged(&new), dest.path(), &Hooks::parse("fail:sync").unwrap())
-            .unwrap_err();
+        let err = install_with(
+            &staged(&new),
+            dest.path(),
+            &Hooks::parse("fail:sync").unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(err.error_type(), "install_failed", "{err}");
         assert_eq!(current_release(dest.path()), Some(first.release.clone()));
-        assert_eq!(releases(dest.path()), [first.release.clone()]);
+        assert_eq!(releases(dest.path()), vec![first.release.clone()]);
         assert_eq!(shown_set(dest.path()), old.summary.fingerprint_sha256);
 
         let err = install_with(
@@ -851,8 +874,16 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.error_type(), "install_failed");
-        assert!(std::fs::symlink_metadata(dest.path().join(SERVER_KEY_FILE)).unwrap().is_file());
-        assert!(std::fs::symlink_metadata(dest.path().join(SERVER_CERT_FILE)).unwrap().is_symlink());
+        assert!(
+            std::fs::symlink_metadata(dest.path().join(SERVER_KEY_FILE))
+                .unwrap()
+                .is_file()
+        );
+        assert!(
+            std::fs::symlink_metadata(dest.path().join(SERVER_CERT_FILE))
+                .unwrap()
+                .is_symlink()
+        );
         assert_eq!(shown_set(dest.path()), old.summary.fingerprint_sha256);
 
         install(&staged(&new), dest.path()).unwrap();
@@ -880,7 +911,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert_eq!(releases(dest.path()), names[2..].to_vec());
-        assert_eq!(current_release(dest.path()).as_deref(), Some(names[4].as_str()));
+        assert_eq!(
+            current_release(dest.path()).as_deref(),
+            Some(names[4].as_str())
+        );
         assert!(openssl_verify(dest.path()).status.success());
     }
 
@@ -905,7 +939,11 @@ mod tests {
         for (name, bytes, mode) in install_plan(&staged(&issued)) {
             fsio::write_new_synced(&staging.join(name), bytes, mode).unwrap();
         }
-        std::fs::write(staging.join(autobot_tracing::env_carrier::CONTEXT_FILE), "{}").unwrap();
+        std::fs::write(
+            staging.join(autobot_tracing::env_carrier::CONTEXT_FILE),
+            "{}",
+        )
+        .unwrap();
         install_from_staging(&staging, &dest, &Hooks::none()).unwrap();
         assert!(!staging.exists());
         assert!(openssl_verify(&dest).status.success());
@@ -919,7 +957,8 @@ mod tests {
         let (_d, ca) = new_ca();
         let dir = tempfile::tempdir().unwrap();
         install_plain_files(&ca.issue(&target(), 365).unwrap(), dir.path());
-        let err = install_from_staging(dir.path(), &dir.path().join("."), &Hooks::none()).unwrap_err();
+        let err =
+            install_from_staging(dir.path(), &dir.path().join("."), &Hooks::none()).unwrap_err();
         assert_eq!(err.error_type(), "bad_arguments");
         assert_eq!(
             dir_entries(dir.path()),

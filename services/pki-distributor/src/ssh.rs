@@ -45,13 +45,21 @@ pub fn new_staging_path(parent: &str) -> String {
 /// Whether `name` is a staging directory's name (ours, any run).
 pub fn is_staging_name(name: &str) -> bool {
     name.strip_prefix(STAGING_PREFIX).is_some_and(|id| {
-        id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
 /// The files a staging directory may hold: the three we upload, the trace
 /// context file. Nothing else is ever removed from one.
-const STAGED_NAMES: [&str; 4] = [SERVER_KEY_FILE, SERVER_CERT_FILE, CA_CERT_FILE, CONTEXT_FILE];
+const STAGED_NAMES: [&str; 4] = [
+    SERVER_KEY_FILE,
+    SERVER_CERT_FILE,
+    CA_CERT_FILE,
+    CONTEXT_FILE,
+];
 
 /// Why a target was not served. Messages carry no key material.
 #[derive(Debug, thiserror::Error)]
@@ -559,7 +567,9 @@ async fn sweep_stale(sftp: &SftpSession, ours: &str, stale_after: Duration) -> u
                 tracing::info!(staging = %path, "removed the staging directory of an earlier run");
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(staging = %path, error = %e, "cannot remove a stale staging directory"),
+            Err(e) => {
+                tracing::warn!(staging = %path, error = %e, "cannot remove a stale staging directory")
+            }
         }
     }
     removed
@@ -642,7 +652,9 @@ mod tests {
 
     #[test]
     fn staging_names_are_recognised_exactly() {
-        assert!(is_staging_name("autobot-pki-0123456789abcdef0123456789abcdef"));
+        assert!(is_staging_name(
+            "autobot-pki-0123456789abcdef0123456789abcdef"
+        ));
         for other in [
             "autobot-pki-",
             "autobot-pki-0123456789abcdef0123456789abcde",
@@ -674,7 +686,10 @@ mod tests {
         let command = agent_command(&t, &staging, Some(TP)).unwrap();
         let mut ran = 0;
         for shell in ["sh", "bash", "dash", "zsh", "fish", "tcsh", "csh"] {
-            let Ok(out) = std::process::Command::new(shell).arg("-c").arg(&command).output()
+            let Ok(out) = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(&command)
+                .output()
             else {
                 continue; // not installed here
             };
@@ -682,9 +697,7 @@ mod tests {
             assert!(out.status.success(), "{shell}: {out:?}");
             assert_eq!(
                 String::from_utf8_lossy(&out.stdout),
-                format!(
-                    "TP={TP}\ninstall\n--staging\n{staging}\n--dest\n/etc/autobot/certs\n"
-                ),
+                format!("TP={TP}\ninstall\n--staging\n{staging}\n--dest\n/etc/autobot/certs\n"),
                 "{shell}"
             );
         }

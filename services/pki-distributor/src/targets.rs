@@ -119,8 +119,7 @@ impl Target {
 pub fn is_shell_inert_path(s: &str) -> bool {
     s.starts_with('/')
         && s.len() <= 1024
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
 }
 

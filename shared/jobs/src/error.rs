@@ -14,7 +14,9 @@ pub enum JobsError {
     #[error("job {job_id}: no result after {} ms (the job is still queued and will run)", waited.as_millis())]
     Timeout { job_id: String, waited: Duration },
     /// The job's envelope is over the byte limit; it was not queued.
-    #[error("the job is {bytes} bytes, over the limit of {limit} (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES); it was not queued")]
+    #[error(
+        "the job is {bytes} bytes, over the limit of {limit} (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES); it was not queued"
+    )]
     PayloadTooLarge { bytes: usize, limit: usize },
     /// The stream holds its limit of unprocessed jobs; this one was not queued.
     #[error("the job queue is full ({queued} jobs not yet processed, limit {limit}); retry later")]

@@ -81,10 +81,18 @@ pub(crate) async fn create_group_from_now(
     group: &str,
 ) -> redis::RedisResult<bool> {
     let mut cmd = redis::cmd("XGROUP");
-    cmd.arg("CREATE").arg(stream).arg(group).arg("$").arg("MKSTREAM");
+    cmd.arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM");
     match autobot_tracing::redis::query::<(), _>(con, target, &cmd).await {
         Ok(()) => {
-            tracing::info!(stream, group, "created the consumer group (from new entries on)");
+            tracing::info!(
+                stream,
+                group,
+                "created the consumer group (from new entries on)"
+            );
             Ok(true)
         }
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),

@@ -404,7 +404,10 @@ fn spawn_consumer_with_stats(
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "{what}: not within 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -479,7 +482,8 @@ async fn a_job_over_the_byte_limit_is_refused_before_it_is_queued() {
         .unwrap_err();
     assert_eq!(err.error_type(), "payload_too_large");
     assert!(
-        err.to_string().contains("over the limit of 1000 (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES)"),
+        err.to_string()
+            .contains("over the limit of 1000 (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES)"),
         "{err}"
     );
     assert_eq!(producer.stats().refused_too_large(), 1);
@@ -512,7 +516,10 @@ async fn an_entry_over_the_byte_limit_is_dead_lettered_without_its_envelope() {
     assert_eq!(echo.calls.load(Ordering::Relaxed), 0);
     let dead = xrange(&redis, "autobot:jobs:npu:dead");
     assert!(dead.contains("over the limit of 1000"), "{dead}");
-    assert!(!dead.contains("xxxxxxxxxx"), "the envelope is not copied: {dead}");
+    assert!(
+        !dead.contains("xxxxxxxxxx"),
+        "the envelope is not copied: {dead}"
+    );
 }
 
 #[tokio::test]
@@ -528,7 +535,10 @@ async fn at_the_cap_processed_jobs_are_trimmed_and_unprocessed_ones_never_droppe
     }
     let err = producer.submit("echo", json!("fifth")).await.unwrap_err();
     assert_eq!(err.error_type(), "queue_full", "{err}");
-    assert!(err.to_string().contains("4 jobs not yet processed"), "{err}");
+    assert!(
+        err.to_string().contains("4 jobs not yet processed"),
+        "{err}"
+    );
     assert_eq!(producer.stats().refused_queue_full(), 1);
     assert_eq!(redis.command("XLEN autobot:jobs:npu").unwrap(), ":4\r\n");
 

@@ -94,10 +94,7 @@ impl Limits {
             header_read_timeout: ms(HEADER_READ_TIMEOUT_VAR, d.header_read_timeout)?,
             body_read_timeout: ms(BODY_READ_TIMEOUT_VAR, d.body_read_timeout)?,
             request_timeout: ms(REQUEST_TIMEOUT_VAR, d.request_timeout)?,
-            max_concurrent_requests: count(
-                MAX_CONCURRENT_REQUESTS_VAR,
-                d.max_concurrent_requests,
-            )?,
+            max_concurrent_requests: count(MAX_CONCURRENT_REQUESTS_VAR, d.max_concurrent_requests)?,
             max_connections: count(MAX_CONNECTIONS_VAR, d.max_connections)?,
         })
     }
@@ -339,7 +336,10 @@ async fn serve_connection(
 /// (out of file descriptors) waits a moment instead of spinning.
 async fn accept_error(e: std::io::Error) {
     use std::io::ErrorKind::*;
-    if matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    ) {
         return;
     }
     tracing::error!(error = %e, "accepting a connection failed");
@@ -370,7 +370,10 @@ mod tests {
 
     /// Serves `routes` (as a service would, with the limits inside) on a
     /// free port; returns its address and the sender that stops it.
-    async fn start(routes: Router, limits: Limits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    async fn start(
+        routes: Router,
+        limits: Limits,
+    ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = request_limits_layer_with(routes, limits.clone());
@@ -392,11 +395,16 @@ mod tests {
                 Ok(Ok(0)) | Ok(Err(_)) => break,
                 Ok(Ok(n)) => {
                     buf.extend_from_slice(&chunk[..n]);
-                    if buf.windows(4).any(|w| w == b"\r\n\r\n") && String::from_utf8_lossy(&buf).contains("}") {
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n")
+                        && String::from_utf8_lossy(&buf).contains("}")
+                    {
                         break;
                     }
                 }
-                Err(_) => panic!("no answer and no close within 10 s: {:?}", String::from_utf8_lossy(&buf)),
+                Err(_) => panic!(
+                    "no answer and no close within 10 s: {:?}",
+                    String::from_utf8_lossy(&buf)
+                ),
             }
         }
         String::from_utf8_lossy(&buf).into_owned()
@@ -405,10 +413,13 @@ mod tests {
     fn routes() -> Router {
         Router::new()
             .route("/ok", get(|| async { "ok" }))
-            .route("/slow", get(|| async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                "late"
-            }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "late"
+                }),
+            )
             .route("/echo", post(|body: Bytes| async move { body }))
     }
 
@@ -418,29 +429,68 @@ mod tests {
         let started = Instant::now();
         let answer = exchange(addr, b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
         assert!(!answer.contains("200 OK"), "{answer}");
-        assert!(started.elapsed() < Duration::from_secs(9), "closed by the header-read timeout");
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "closed by the header-read timeout"
+        );
         // A whole request still answers.
-        let answer = exchange(addr, b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let answer = exchange(
+            addr,
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
     #[tokio::test]
     async fn a_request_beyond_the_concurrency_limit_is_a_json_503_with_retry_after() {
-        let (addr, _stop) = start(routes(), Limits { request_timeout: Duration::from_secs(20), ..small() }).await;
+        let (addr, _stop) = start(
+            routes(),
+            Limits {
+                request_timeout: Duration::from_secs(20),
+                ..small()
+            },
+        )
+        .await;
         let mut busy = TcpStream::connect(addr).await.unwrap();
-        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let answer = exchange(addr, b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let answer = exchange(
+            addr,
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-        assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
-        assert!(answer.contains(r#""error":"busy: 1 requests in flight (AUTOBOT_MAX_CONCURRENT_REQUESTS)"#), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains(
+                r#""error":"busy: 1 requests in flight (AUTOBOT_MAX_CONCURRENT_REQUESTS)"#
+            ),
+            "{answer}"
+        );
         drop(busy);
     }
 
     #[tokio::test]
     async fn a_slow_handler_is_a_json_504_and_a_slow_body_a_408() {
-        let (addr, _stop) = start(routes(), Limits { max_concurrent_requests: 8, ..small() }).await;
-        let answer = exchange(addr, b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        let (addr, _stop) = start(
+            routes(),
+            Limits {
+                max_concurrent_requests: 8,
+                ..small()
+            },
+        )
+        .await;
+        let answer = exchange(
+            addr,
+            b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await;
         assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
         assert!(answer.contains("AUTOBOT_REQUEST_TIMEOUT_MS"), "{answer}");
         let answer = exchange(
@@ -455,7 +505,10 @@ mod tests {
             b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nab",
         )
         .await;
-        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ab"), "{answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("ab"),
+            "{answer}"
+        );
     }
 
     #[test]

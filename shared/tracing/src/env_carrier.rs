@@ -217,7 +217,8 @@ pub fn extract_with_file(
     file: &BTreeMap<String, String>,
 ) -> Context {
     let from_env = lookup("TRACEPARENT").filter(|v| !v.is_empty());
-    let same_parent = from_env.is_none() || from_env.as_deref() == file.get("TRACEPARENT").map(String::as_str);
+    let same_parent =
+        from_env.is_none() || from_env.as_deref() == file.get("TRACEPARENT").map(String::as_str);
     extract_with(|name| {
         lookup(name).filter(|v| !v.is_empty()).or_else(|| {
             if name == "TRACEPARENT" || same_parent {
@@ -291,7 +292,10 @@ mod tests {
     fn the_context_file_carries_only_the_carriers_variables() {
         let vars = BTreeMap::from([
             ("TRACEPARENT".to_owned(), TP.to_owned()),
-            ("TRACESTATE".to_owned(), "k=\\';touch /tmp/pwned;#".to_owned()),
+            (
+                "TRACESTATE".to_owned(),
+                "k=\\';touch /tmp/pwned;#".to_owned(),
+            ),
             ("PATH".to_owned(), "/evil".to_owned()),
         ]);
         let bytes = context_file_bytes(&vars);
@@ -317,12 +321,18 @@ mod tests {
         assert_eq!(sc.trace_state().get("vendor"), Some("abc"));
         // Nothing in the environment: the file alone.
         let cx = extract_with_file(|_| None, &file);
-        assert_eq!(cx.span().span_context().trace_state().get("vendor"), Some("abc"));
+        assert_eq!(
+            cx.span().span_context().trace_state().get("vendor"),
+            Some("abc")
+        );
         // A file written for another parent lends nothing to this one.
         let other = "00-11111111111111111111111111111111-2222222222222222-01";
         let cx = extract_with_file(|k| (k == "TRACEPARENT").then(|| other.to_owned()), &file);
         let sc = cx.span().span_context().clone();
-        assert_eq!(format!("{:032x}", sc.trace_id()), "11111111111111111111111111111111");
+        assert_eq!(
+            format!("{:032x}", sc.trace_id()),
+            "11111111111111111111111111111111"
+        );
         assert_eq!(sc.trace_state().get("vendor"), None);
     }
 }

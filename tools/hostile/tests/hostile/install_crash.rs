@@ -214,3 +214,103 @@ fn an_install_killed_or_failing_at_any_step_leaves_one_whole_set_and_no_staged_k
         .count();
     assert!(releases <= 3, "old releases are pruned: {releases}");
 }
+
+/// A run cancelled mid-way (here by the distributor's request timeout,
+/// while the agent has not started yet) removes its staging directory over
+/// SSH; a staging directory left by a run that died is removed by the next
+/// connection once it is stale, and a fresh one (another run's) is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_and_a_dead_run_leave_no_staged_key() {
+    let root = tempfile::tempdir().unwrap();
+    chmod(root.path(), 0o755);
+    let agent = install_agent(root.path());
+    // Holds the agent back while the flag file exists.
+    let hold = root.path().join("hold");
+    let wrapper = root.path().join("bin/held-agent");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nwhile [ -e {hold} ]; do sleep 0.1; done\nexec {agent} \"$@\"\n",
+            hold = hold.display(),
+            agent = agent.display()
+        ),
+    )
+    .unwrap();
+    chmod(&wrapper, 0o755);
+    let fleet = Fleet::start(
+        root.path(),
+        FleetOptions {
+            shells: &["bash"],
+            agent: &wrapper,
+            set_env: vec![("OTEL_SDK_DISABLED".into(), "true".into())],
+            accept_env: vec![],
+        },
+    );
+    let vm = fleet.vm("bash");
+    let pki = fleet
+        .distributor()
+        .env("OTEL_SDK_DISABLED", "true")
+        .env("AUTOBOT_REQUEST_TIMEOUT_MS", "3000")
+        .start();
+
+    std::fs::write(&hold, "").unwrap();
+    let answer = reqwest::Client::new()
+        .post(pki.url("/distribute"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        504,
+        "the run is cut by the request timeout"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !staging_left(&vm.staging).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled run's staging directory (with its key) stays: {:?}\n{}",
+            staging_left(&vm.staging),
+            pki.output()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    std::fs::remove_file(&hold).unwrap();
+    // The held agent runs late, finds nothing staged, installs nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(whole_set(&vm.cert_dir).unwrap(), None);
+
+    // Two staging directories from runs that died: one an hour old, one fresh.
+    let plant = |name: &str, age: &str| {
+        let dir = vm.staging.join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("server-key.pem"), "not a real key").unwrap();
+        chown(&dir, &vm.user.name);
+        let touched = std::process::Command::new("touch")
+            .args(["-d", age])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    };
+    let stale = "autobot-pki-0123456789abcdef0123456789abcdef";
+    let fresh = "autobot-pki-fedcba9876543210fedcba9876543210";
+    plant(stale, "1 hour ago");
+    plant(fresh, "now");
+    let answer = reqwest::Client::new()
+        .post(pki.url("/distribute"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["results"][0]["ok"], true, "{body}\n{}", pki.output());
+    assert_eq!(
+        staging_left(&vm.staging),
+        [fresh],
+        "the stale one is swept at this connection, the fresh one kept"
+    );
+    whole_set(&vm.cert_dir).unwrap().expect("installed");
+}

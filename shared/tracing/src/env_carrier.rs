@@ -216,12 +216,13 @@ pub fn extract_with_file(
     lookup: impl Fn(&str) -> Option<String>,
     file: &BTreeMap<String, String>,
 ) -> Context {
-    let from_env = lookup("TRACEPARENT").filter(|v| !v.is_empty());
+    let [traceparent, ..] = VARIABLES;
+    let from_env = lookup(traceparent).filter(|v| !v.is_empty());
     let same_parent =
-        from_env.is_none() || from_env.as_deref() == file.get("TRACEPARENT").map(String::as_str);
+        from_env.is_none() || from_env.as_deref() == file.get(traceparent).map(String::as_str);
     extract_with(|name| {
         lookup(name).filter(|v| !v.is_empty()).or_else(|| {
-            if name == "TRACEPARENT" || same_parent {
+            if name == traceparent || same_parent {
                 file.get(name).cloned()
             } else {
                 None

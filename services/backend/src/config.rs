@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use autobot_lifecycle::ServiceConfig;
-use autobot_settings::{Env, SettingError};
+use autobot_settings::{Env, SettingError, whole_number_in};
 use autobot_tracing::config::TracingConfig;
 use url::Url;
 
@@ -18,6 +18,11 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 130_000;
 pub const DEFAULT_HEALTH_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_NPU_TIMEOUT_MS: u64 = 60_000;
+/// Entries the NPU job stream may hold (processed ones are trimmed first).
+pub const DEFAULT_JOBS_MAX_QUEUED: usize = 100_000;
+/// A peer's answer is read up to this many bytes (the browser's pages are
+/// cut at 5 MiB before they are extracted; answers are far smaller).
+pub const DEFAULT_MAX_PEER_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -39,6 +44,15 @@ pub struct Config {
     pub health_timeout: Duration,
     /// AUTOBOT_NPU_TIMEOUT_MS: how long a request waits for an NPU job's result.
     pub npu_timeout: Duration,
+    /// AUTOBOT_JOBS_MAX_PAYLOAD_BYTES: a larger NPU job is refused (413).
+    pub jobs_max_payload_bytes: usize,
+    /// AUTOBOT_JOBS_REPLY_CONNECTIONS: Redis connections waiting for NPU results at once.
+    pub jobs_reply_connections: usize,
+    /// AUTOBOT_JOBS_MAX_QUEUED: entries the job stream holds; a job that finds
+    /// it full of unprocessed ones is refused (503).
+    pub jobs_max_queued: usize,
+    /// AUTOBOT_MAX_PEER_RESPONSE_BYTES: a peer's answer larger than this is refused (502).
+    pub max_peer_response_bytes: usize,
     /// AutoBot's page (`GET /`) and how the browser traces it.
     pub web: WebConfig,
 }
@@ -109,6 +123,26 @@ impl ServiceConfig for Config {
             health_timeout: env.millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
             npu_timeout: env.millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
             web: web_config(&env, &tracing)?,
+            jobs_max_payload_bytes: env
+                .parse_with("AUTOBOT_JOBS_MAX_PAYLOAD_BYTES", |v| {
+                    whole_number_in(v, 1024usize, 512 * 1024 * 1024)
+                })?
+                .unwrap_or(autobot_jobs::DEFAULT_MAX_PAYLOAD_BYTES),
+            jobs_reply_connections: env
+                .parse_with("AUTOBOT_JOBS_REPLY_CONNECTIONS", |v| {
+                    whole_number_in(v, 1usize, 10_000)
+                })?
+                .unwrap_or(autobot_jobs::DEFAULT_REPLY_CONNECTIONS),
+            jobs_max_queued: env
+                .parse_with("AUTOBOT_JOBS_MAX_QUEUED", |v| {
+                    whole_number_in(v, 1usize, 100_000_000)
+                })?
+                .unwrap_or(DEFAULT_JOBS_MAX_QUEUED),
+            max_peer_response_bytes: env
+                .parse_with("AUTOBOT_MAX_PEER_RESPONSE_BYTES", |v| {
+                    whole_number_in(v, 1024usize, 1024 * 1024 * 1024)
+                })?
+                .unwrap_or(DEFAULT_MAX_PEER_RESPONSE_BYTES),
         })
     }
 
@@ -136,6 +170,10 @@ mod tests {
         assert_eq!(c.pki_url.as_str(), "http://127.0.0.1:8002/");
         assert!(c.npu_url.is_none());
         assert_eq!(c.redis_url, DEFAULT_REDIS_URL);
+        assert_eq!(c.jobs_max_payload_bytes, 2 * 1024 * 1024);
+        assert_eq!(c.jobs_reply_connections, 16);
+        assert_eq!(c.jobs_max_queued, 100_000);
+        assert_eq!(c.max_peer_response_bytes, 16 * 1024 * 1024);
     }
 
     #[test]
@@ -151,6 +189,10 @@ mod tests {
                 ("AUTOBOT_REDIS_URL", "mongodb://h"),
                 ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "-1"),
                 ("AUTOBOT_HEALTH_TIMEOUT_MS", "0"),
+                ("AUTOBOT_JOBS_MAX_PAYLOAD_BYTES", "10"),
+                ("AUTOBOT_JOBS_REPLY_CONNECTIONS", "0"),
+                ("AUTOBOT_JOBS_MAX_QUEUED", "lots"),
+                ("AUTOBOT_MAX_PEER_RESPONSE_BYTES", "1"),
             ],
         );
     }

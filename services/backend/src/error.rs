@@ -36,6 +36,9 @@ pub enum AppError {
     /// Redis (the job queue) could not take or answer the job.
     #[error("job queue: {0}")]
     Queue(String),
+    /// The job queue refused the job: too large (413) or full (503).
+    #[error("job queue: {message}")]
+    QueueRefused { status: StatusCode, message: String },
     /// The worker answered the job with an error.
     #[error("npu-worker: {message}")]
     JobFailed { status: StatusCode, message: String },
@@ -64,7 +67,7 @@ impl AppError {
             }
             Self::UpstreamTimeout { .. } | Self::JobTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::Queue(_) => StatusCode::BAD_GATEWAY,
-            Self::JobFailed { status, .. } => *status,
+            Self::JobFailed { status, .. } | Self::QueueRefused { status, .. } => *status,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Upstream { status, .. } => *status,
         }
@@ -85,6 +88,14 @@ impl From<autobot_jobs::JobsError> for AppError {
     fn from(e: autobot_jobs::JobsError) -> Self {
         match e {
             autobot_jobs::JobsError::Timeout { .. } => Self::JobTimeout(e.to_string()),
+            autobot_jobs::JobsError::PayloadTooLarge { .. } => Self::QueueRefused {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: e.to_string(),
+            },
+            autobot_jobs::JobsError::QueueFull { .. } => Self::QueueRefused {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: e.to_string(),
+            },
             other => Self::Queue(other.to_string()),
         }
     }

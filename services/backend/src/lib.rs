@@ -64,16 +64,20 @@ impl AppState {
             redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
         let redis_target = autobot_tracing::redis::RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| redis_error("expected redis://host[:port][/db]".into()))?;
+        let peer =
+            |name, url| Peer::new(name, url).with_max_response_bytes(cfg.max_peer_response_bytes);
         let peers = Peers {
-            ai_stack: Peer::new("ai-stack", &cfg.ai_stack_url),
-            browser: Peer::new("browser", &cfg.browser_url),
-            pki: Peer::new("pki-distributor", &cfg.pki_url),
-            npu: cfg.npu_url.as_ref().map(|u| Peer::new("npu-worker", u)),
+            ai_stack: peer("ai-stack", &cfg.ai_stack_url),
+            browser: peer("browser", &cfg.browser_url),
+            pki: peer("pki-distributor", &cfg.pki_url),
+            npu: cfg.npu_url.as_ref().map(|u| peer("npu-worker", u)),
         };
-        let jobs = autobot_jobs::JobProducer::new(autobot_jobs::ProducerConfig::npu(
-            cfg.redis_url.as_str(),
-        ))
-        .map_err(|e| redis_error(e.to_string()))?;
+        let mut jobs_cfg = autobot_jobs::ProducerConfig::npu(cfg.redis_url.as_str());
+        jobs_cfg.max_payload_bytes = cfg.jobs_max_payload_bytes;
+        jobs_cfg.reply_connections = cfg.jobs_reply_connections;
+        jobs_cfg.max_len = cfg.jobs_max_queued;
+        let jobs =
+            autobot_jobs::JobProducer::new(jobs_cfg).map_err(|e| redis_error(e.to_string()))?;
         Ok(Self {
             jobs,
             http: autobot_tracing::http::client(),

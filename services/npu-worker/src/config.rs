@@ -27,6 +27,8 @@ pub struct Config {
     pub bind: SocketAddr,
     /// AUTOBOT_NPU_CONSUMER_NAME, default `{host}-{pid}`.
     pub consumer_name: String,
+    /// AUTOBOT_JOBS_MAX_PAYLOAD_BYTES: a larger job is dead-lettered unread.
+    pub max_payload_bytes: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -38,6 +40,7 @@ impl std::fmt::Debug for Config {
             .field("max_deliveries", &self.max_deliveries)
             .field("bind", &self.bind)
             .field("consumer_name", &self.consumer_name)
+            .field("max_payload_bytes", &self.max_payload_bytes)
             .finish()
     }
 }
@@ -83,6 +86,11 @@ impl ServiceConfig for Config {
             consumer_name: env
                 .get("AUTOBOT_NPU_CONSUMER_NAME")
                 .unwrap_or_else(autobot_jobs::default_consumer_name),
+            max_payload_bytes: env
+                .parse_with("AUTOBOT_JOBS_MAX_PAYLOAD_BYTES", |v| {
+                    autobot_settings::whole_number_in(v, 1024usize, 512 * 1024 * 1024)
+                })?
+                .unwrap_or(autobot_jobs::DEFAULT_MAX_PAYLOAD_BYTES),
         })
     }
 
@@ -108,6 +116,7 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0:8081");
         assert_eq!(c.claim_idle, Duration::from_millis(30_000));
         assert_eq!(c.max_deliveries, 5);
+        assert_eq!(c.max_payload_bytes, 2 * 1024 * 1024);
         assert!(c.model_dir.is_none());
         assert!(
             c.consumer_name
@@ -123,6 +132,7 @@ mod tests {
                 ("AUTOBOT_NPU_CLAIM_IDLE_MS", "soon"),
                 ("AUTOBOT_NPU_MAX_DELIVERIES", "0"),
                 ("AUTOBOT_BIND", "8081"),
+                ("AUTOBOT_JOBS_MAX_PAYLOAD_BYTES", "12"),
             ],
         );
     }

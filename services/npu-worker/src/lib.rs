@@ -75,6 +75,7 @@ pub async fn start(config: Config) -> Result<Started, Failure> {
     let mut consumer_cfg = ConsumerConfig::npu(&config.redis_url, &config.consumer_name);
     consumer_cfg.claim_idle = config.claim_idle;
     consumer_cfg.max_deliveries = config.max_deliveries;
+    consumer_cfg.max_payload_bytes = config.max_payload_bytes;
     let consumer = Consumer::new(consumer_cfg, jobs::NpuJobs { npu: npu.clone() })
         .map_err(|e| redis_error(e.to_string()))?;
     let redis = RedisProbe::new(&config.redis_url).map_err(|e| redis_error(e.to_string()))?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
 use autobot_wire::pki::{AgentInstallReport, CertificateInfo};
 
+use crate::hooks::Hooks;
 use crate::install::install_from_staging;
 
 /// How the agent process ends; its exit status follows the rules of every
@@ -40,11 +41,19 @@ pub fn refusal(dest: &Path, error: String, error_type: &str) -> AgentInstallRepo
         error: Some(error),
         error_type: Some(error_type.to_owned()),
         trace_id: None,
+        release: None,
     }
 }
 
-/// Installs from `staging` into `dest` inside a `pki.install` span.
-pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, AgentExit) {
+/// Installs from `staging` into `dest` inside a `pki.install` span, which
+/// continues the trace from TRACEPARENT/TRACESTATE/BAGGAGE in the
+/// environment, and from the staging directory's context file for what the
+/// environment lacks (an sshd whose AcceptEnv refused the env requests).
+pub async fn run_install(
+    staging: &Path,
+    dest: &Path,
+    hooks: &Hooks,
+) -> (AgentInstallReport, AgentExit) {
     let mut report = AgentInstallReport {
         ok: false,
         dest: dest.display().to_string(),
@@ -53,6 +62,7 @@ pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, Ag
         error: None,
         error_type: None,
         trace_id: None,
+        release: None,
     };
     let guard = match autobot_tracing::init(crate::AGENT_NAME, env!("CARGO_PKG_VERSION")) {
         Ok(g) => g,
@@ -70,17 +80,23 @@ pub async fn run_install(staging: &Path, dest: &Path) -> (AgentInstallReport, Ag
         pki.cert_dir = %dest.display(),
         pki.files_installed = tracing::field::Empty,
         pki.cert_fingerprint = tracing::field::Empty,
+        pki.release = tracing::field::Empty,
     );
-    autobot_tracing::env_carrier::continue_from_env(&span);
+    autobot_tracing::env_carrier::continue_from_env_and_file(
+        &span,
+        &staging.join(autobot_tracing::env_carrier::CONTEXT_FILE),
+    );
     report.trace_id = autobot_tracing::trace_id_of(&span);
 
-    let exit = span.in_scope(|| match install_from_staging(staging, dest) {
+    let exit = span.in_scope(|| match install_from_staging(staging, dest, hooks) {
         Ok((summary, installed)) => {
-            span.record("pki.files_installed", installed.len() as i64);
+            span.record("pki.files_installed", installed.files.len() as i64);
+            span.record("pki.release", installed.release.as_str());
             span.record("pki.cert_fingerprint", summary.fingerprint_sha256.as_str());
             tracing::info!(dest = %dest.display(), fingerprint = %summary.fingerprint_sha256, not_after = %summary.not_after, "certificates installed");
             report.ok = true;
-            report.installed = installed;
+            report.installed = installed.files;
+            report.release = Some(installed.release);
             report.certificate = Some(CertificateInfo {
                 fingerprint_sha256: summary.fingerprint_sha256,
                 not_after: summary.not_after,

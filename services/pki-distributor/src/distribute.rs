@@ -208,30 +208,55 @@ impl Distributor {
             .ca
             .issue(target, self.config.validity_days)
             .map_err(|e| SshError::Issue(e.to_string()))?;
-        let connection = ssh::connect(target, &self.ssh).await?;
+        let connection = Arc::new(ssh::connect(target, &self.ssh).await?);
         span.record("ssh.target_ip", connection.peer.ip().to_string());
-        let staging = format!(
-            "{}/autobot-pki-{}",
-            target.staging_dir.trim_end_matches('/'),
-            uuid::Uuid::new_v4().simple()
-        );
+        let staging = ssh::new_staging_path(&target.staging_dir);
+        // From here on the VM may hold a private key in `staging`: if this
+        // run is cancelled (the caller went away, the process is stopping),
+        // the guard removes it over the same connection.
+        let mut guard =
+            StagingCleanup::new(connection.clone(), staging.clone(), self.ssh.step_timeout);
+        // The agent's pki.install becomes a child of THIS span. Only the
+        // traceparent written from this span's context may reach the command
+        // line; TRACESTATE and BAGGAGE (what callers sent) go as env requests
+        // and in the context file.
+        let (vars, traceparent) = span.in_scope(|| {
+            (
+                autobot_tracing::env_carrier::inject_current(),
+                autobot_tracing::env_carrier::command_line_traceparent_current(),
+            )
+        });
+        let context = autobot_tracing::env_carrier::context_file_bytes(&vars);
         let uploaded = connection
-            .upload(&staging, &issued, self.ssh.step_timeout, files_copied)
+            .upload(
+                &staging,
+                &issued,
+                &context,
+                self.ssh.step_timeout,
+                stale_staging_after(self.ssh.step_timeout),
+                files_copied,
+            )
             .await;
         if let Err(e) = uploaded {
-            connection.remove_staging(&staging).await;
+            guard.clean_now().await;
             connection.close().await;
             return Err(e);
         }
-        // The agent's pki.install becomes a child of THIS span.
-        let vars = span.in_scope(autobot_tracing::env_carrier::inject_current);
         let executed = connection
-            .exec_agent(target, &staging, &vars, self.ssh.step_timeout)
+            .exec_agent(
+                target,
+                &staging,
+                &vars,
+                traceparent.as_deref(),
+                self.ssh.step_timeout,
+            )
             .await;
         if executed.is_err() {
             // The agent removes its staging directory whenever it runs; when
             // it did not run or did not finish, the key must not stay behind.
-            connection.remove_staging(&staging).await;
+            guard.clean_now().await;
+        } else {
+            guard.disarm();
         }
         connection.close().await;
         let installed = executed?.certificate;
@@ -297,6 +322,83 @@ impl Distributor {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A staging directory nobody touched for this long belongs to a run that
+/// died: the next connection to that VM removes it. Longer than any live
+/// run's upload and exec (each bounded by the step timeout).
+pub fn stale_staging_after(step_timeout: std::time::Duration) -> std::time::Duration {
+    (step_timeout * 4).max(std::time::Duration::from_secs(600))
+}
+
+/// Removes a staging directory over SSH unless disarmed: now
+/// ([`StagingCleanup::clean_now`]), or when dropped armed, which happens
+/// when the run's future is dropped mid-way (a cancelled request, a stop).
+struct StagingCleanup {
+    connection: Option<Arc<ssh::Connection>>,
+    staging: String,
+    step_timeout: std::time::Duration,
+}
+
+impl StagingCleanup {
+    fn new(
+        connection: Arc<ssh::Connection>,
+        staging: String,
+        step_timeout: std::time::Duration,
+    ) -> Self {
+        Self {
+            connection: Some(connection),
+            staging,
+            step_timeout,
+        }
+    }
+
+    /// The agent ran and removed the directory itself.
+    fn disarm(&mut self) {
+        self.connection = None;
+    }
+
+    async fn clean_now(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            remove_remote_staging(&connection, &self.staging, self.step_timeout).await;
+        }
+    }
+}
+
+impl Drop for StagingCleanup {
+    fn drop(&mut self) {
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(staging = %self.staging, "run cancelled outside the runtime: the staging directory is left for the next connection to sweep");
+            return;
+        };
+        let staging = std::mem::take(&mut self.staging);
+        let step_timeout = self.step_timeout;
+        tracing::warn!(staging = %staging, "distribution cancelled: removing the staging directory on the VM");
+        runtime.spawn(async move {
+            remove_remote_staging(&connection, &staging, step_timeout).await;
+            connection.close().await;
+        });
+    }
+}
+
+async fn remove_remote_staging(
+    connection: &ssh::Connection,
+    staging: &str,
+    step_timeout: std::time::Duration,
+) {
+    match tokio::time::timeout(step_timeout, connection.remove_staging(staging)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(staging, error = %e, "cannot remove the staging directory; the next connection sweeps it")
+        }
+        Err(_) => tracing::warn!(
+            staging,
+            "removing the staging directory timed out; the next connection sweeps it"
+        ),
     }
 }
 

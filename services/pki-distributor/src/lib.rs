@@ -10,6 +10,7 @@ pub mod config;
 pub mod distribute;
 pub mod error;
 pub mod fsio;
+pub mod hooks;
 pub mod install;
 pub mod known_hosts;
 pub mod metrics;

@@ -1,6 +1,12 @@
 //! One target over SSH (russh + russh-sftp): connect with the host key
 //! checked against known_hosts, log in with the key, upload the three files
 //! to a fresh staging directory, run the agent with the trace context.
+//!
+//! Nothing a caller sent reaches the command line: it is a fixed sequence of
+//! words from the targets file (checked to be shell-inert), the staging
+//! directory we named, and a TRACEPARENT we wrote from the span context.
+//! TRACESTATE and BAGGAGE travel as SSH env requests and in a 0600 file in
+//! the staging directory (`trace-context.json`), never through a shell.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use autobot_tracing::env_carrier::{shell_prefix, shell_quote};
+use autobot_tracing::env_carrier::{CONTEXT_FILE, is_command_line_safe};
 use autobot_wire::pki::AgentInstallReport;
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect, client};
@@ -19,10 +25,41 @@ use tracing::Instrument;
 
 use crate::ca::{CA_CERT_FILE, IssuedCertificate, SERVER_CERT_FILE, SERVER_KEY_FILE};
 use crate::known_hosts::{self, HostKeyVerdict};
-use crate::targets::Target;
+use crate::targets::{Target, is_shell_inert_path};
 
 /// Output kept from the agent (its JSON line is short; logs are cut).
 const MAX_OUTPUT: usize = 64 * 1024;
+
+/// Every per-run staging directory is `STAGING_DIR/autobot-pki-<32 hex>`.
+pub const STAGING_PREFIX: &str = "autobot-pki-";
+
+/// A fresh staging directory path under `parent` (a shell-inert path).
+pub fn new_staging_path(parent: &str) -> String {
+    format!(
+        "{}/{STAGING_PREFIX}{}",
+        parent.trim_end_matches('/'),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Whether `name` is a staging directory's name (ours, any run).
+pub fn is_staging_name(name: &str) -> bool {
+    name.strip_prefix(STAGING_PREFIX).is_some_and(|id| {
+        id.len() == 32
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The files a staging directory may hold: the three we upload, the trace
+/// context file. Nothing else is ever removed from one.
+const STAGED_NAMES: [&str; 4] = [
+    SERVER_KEY_FILE,
+    SERVER_CERT_FILE,
+    CA_CERT_FILE,
+    CONTEXT_FILE,
+];
 
 /// Why a target was not served. Messages carry no key material.
 #[derive(Debug, thiserror::Error)]
@@ -243,17 +280,25 @@ impl Connection {
 
     /// Creates `staging` (0700) and writes the three files into it (key
     /// 0600 from its creation). `files_copied` counts the files written, also on failure.
+    ///
+    /// `context` (the trace context file) is written 0600 beside them. Then
+    /// staging directories of earlier runs, untouched for `stale_after` by
+    /// the VM's clock, are removed: a run that died (the distributor killed,
+    /// the VM rebooted mid-run) leaves no private key behind for long.
     pub async fn upload(
         &self,
         staging: &str,
         issued: &IssuedCertificate,
+        context: &[u8],
         step_timeout: Duration,
+        stale_after: Duration,
         files_copied: &mut u32,
     ) -> Result<(), SshError> {
         let span = tracing::info_span!(
             "ssh.upload",
             ssh.staging_dir = staging,
             ssh.files_copied = tracing::field::Empty,
+            ssh.staging_swept = tracing::field::Empty,
         );
         let upload_err = |path: &str| {
             let path = path.to_owned();
@@ -301,34 +346,56 @@ impl Connection {
                 *files_copied += 1;
                 tracing::Span::current().record("ssh.files_copied", *files_copied);
             }
+            let path = format!("{staging}/{CONTEXT_FILE}");
+            let attrs = FileAttributes {
+                permissions: Some(0o600),
+                ..FileAttributes::empty()
+            };
+            let mut file = sftp
+                .open_with_flags_and_attributes(
+                    &path,
+                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+                    attrs,
+                )
+                .await
+                .map_err(|e| upload_err(&path)(e.to_string()))?;
+            file.write_all(context)
+                .await
+                .map_err(|e| upload_err(&path)(e.to_string()))?;
+            file.shutdown()
+                .await
+                .map_err(|e| upload_err(&path)(e.to_string()))?;
+            let swept = sweep_stale(&sftp, staging, stale_after).await;
+            tracing::Span::current().record("ssh.staging_swept", swept);
             let _ = sftp.close().await;
             Ok(())
         };
         in_step_span(span, bounded("upload", step_timeout, work)).await
     }
 
-    /// Best effort: removes what `upload` left when the agent did not run.
-    pub async fn remove_staging(&self, staging: &str) {
-        if let Ok(sftp) = self.sftp().await {
-            for name in [SERVER_KEY_FILE, SERVER_CERT_FILE, CA_CERT_FILE] {
-                let _ = sftp.remove_file(format!("{staging}/{name}")).await;
-            }
-            let _ = sftp.remove_dir(staging).await;
-            let _ = sftp.close().await;
-        }
+    /// Removes what `upload` left when the agent did not run or did not
+    /// finish. `Ok(false)`: the directory was already gone (the agent
+    /// removed it).
+    pub async fn remove_staging(&self, staging: &str) -> Result<bool, String> {
+        let sftp = self.sftp().await?;
+        let removed = remove_staging_dir(&sftp, staging).await;
+        let _ = sftp.close().await;
+        removed
     }
 
-    /// Runs `command` with `vars` as SSH env requests (answers counted) and
-    /// as an `env NAME='…'` prefix, because OpenSSH drops env requests its
-    /// AcceptEnv does not name.
+    /// Runs the agent: the context `vars` as SSH env requests (answers
+    /// counted), and the fixed command of [`agent_command`], which carries
+    /// `traceparent` only (for an sshd whose AcceptEnv refuses the requests;
+    /// the rest is in the staging directory's context file).
     pub async fn exec_agent(
         &self,
         target: &Target,
         staging: &str,
         vars: &BTreeMap<String, String>,
+        traceparent: Option<&str>,
         step_timeout: Duration,
     ) -> Result<AgentInstallReport, SshError> {
-        let command = agent_command(target, staging, vars);
+        let command = agent_command(target, staging, traceparent)?;
         let span = tracing::info_span!(
             "ssh.exec",
             process.executable.path = %target.agent,
@@ -412,7 +479,7 @@ impl Connection {
         in_step_span(span, bounded("exec", step_timeout, work)).await
     }
 
-    pub async fn close(self) {
+    pub async fn close(&self) {
         let _ = self
             .handle
             .disconnect(Disconnect::ByApplication, "done", "en")
@@ -420,17 +487,92 @@ impl Connection {
     }
 }
 
-/// `env TRACEPARENT='…' … 'AGENT' install --staging 'DIR' --dest 'CERT_DIR'`:
-/// every part quoted for a POSIX shell; `env` so that non-POSIX login
-/// shells (csh, fish) set the variables too.
-pub fn agent_command(target: &Target, staging: &str, vars: &BTreeMap<String, String>) -> String {
-    format!(
-        "env {}{} install --staging {} --dest {}",
-        shell_prefix(vars),
-        shell_quote(&target.agent),
-        shell_quote(staging),
-        shell_quote(&target.cert_dir),
-    )
+/// `[env TRACEPARENT=00-…-01] AGENT install --staging DIR --dest CERT_DIR`.
+///
+/// Every word is shell-inert: the paths are checked to be made of
+/// `A-Z a-z 0-9 / . _ -` (the targets file is refused otherwise, and they
+/// are checked again here), the staging directory is ours, and the
+/// traceparent must be exactly `00-<32 hex>-<16 hex>-<2 hex>`; an unsafe one
+/// is left out (the agent then reads the context file). No quoting is
+/// needed, so sh, bash, zsh, fish and csh all run the same command. `env`
+/// sets the variable in every one of them.
+pub fn agent_command(
+    target: &Target,
+    staging: &str,
+    traceparent: Option<&str>,
+) -> Result<String, SshError> {
+    for (what, path) in [
+        ("agent", target.agent.as_str()),
+        ("staging directory", staging),
+        ("cert_dir", target.cert_dir.as_str()),
+    ] {
+        if !is_shell_inert_path(path) {
+            return Err(SshError::Exec(format!(
+                "refusing to run a command with the {what} path {path:?}"
+            )));
+        }
+    }
+    let prefix = match traceparent.filter(|tp| is_command_line_safe(tp)) {
+        Some(tp) => format!("env TRACEPARENT={tp} "),
+        None => String::new(),
+    };
+    Ok(format!(
+        "{prefix}{} install --staging {staging} --dest {}",
+        target.agent, target.cert_dir
+    ))
+}
+
+/// Removes the staging directory `dir`: the files a run puts there, then the
+/// directory itself. `Ok(false)` when it does not exist.
+async fn remove_staging_dir(sftp: &SftpSession, dir: &str) -> Result<bool, String> {
+    if sftp.symlink_metadata(dir).await.is_err() {
+        return Ok(false);
+    }
+    for name in STAGED_NAMES {
+        let _ = sftp.remove_file(format!("{dir}/{name}")).await;
+    }
+    sftp.remove_dir(dir)
+        .await
+        .map(|()| true)
+        .map_err(|e| format!("removing {dir}: {e}"))
+}
+
+/// Removes the staging directories beside `ours` (the one just made, whose
+/// mtime is the VM's "now") that nobody touched for `stale_after`. Returns
+/// how many were removed; failures are logged, never fatal.
+async fn sweep_stale(sftp: &SftpSession, ours: &str, stale_after: Duration) -> u32 {
+    let Some((parent, _)) = ours.rsplit_once('/') else {
+        return 0;
+    };
+    let parent = if parent.is_empty() { "/" } else { parent };
+    let Some(now) = sftp.metadata(ours).await.ok().and_then(|m| m.mtime) else {
+        return 0;
+    };
+    let Ok(entries) = sftp.read_dir(parent).await else {
+        return 0;
+    };
+    let cutoff = u64::from(now).saturating_sub(stale_after.as_secs());
+    let mut removed = 0;
+    for entry in entries {
+        let name = entry.file_name();
+        let path = format!("{}/{name}", parent.trim_end_matches('/'));
+        let meta = entry.metadata();
+        let stale = meta.mtime.is_some_and(|m| u64::from(m) < cutoff);
+        if path == ours || !is_staging_name(&name) || !entry.file_type().is_dir() || !stale {
+            continue;
+        }
+        match remove_staging_dir(sftp, &path).await {
+            Ok(true) => {
+                removed += 1;
+                tracing::info!(staging = %path, "removed the staging directory of an earlier run");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(staging = %path, error = %e, "cannot remove a stale staging directory")
+            }
+        }
+    }
+    removed
 }
 
 /// Runs `fut` in `span` and marks the span failed if it fails.
@@ -464,57 +606,101 @@ fn tail(text: &str, max_chars: usize) -> String {
 mod tests {
     use super::*;
 
+    fn target(agent: &str, cert_dir: &str) -> Target {
+        crate::targets::parse_targets(
+            std::path::Path::new("t.toml"),
+            &format!(
+                "[[targets]]\nname = \"vm\"\nhost = \"10.0.0.1\"\nagent = \"{agent}\"\ncert_dir = \"{cert_dir}\"\n"
+            ),
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
     #[test]
-    fn the_agent_command_survives_a_shell_with_awkward_paths_and_values() {
+    fn the_agent_command_is_fixed_words_and_the_traceparent() {
+        let t = target("/usr/local/bin/autobot-pki-agent", "/etc/autobot/certs");
+        let staging = new_staging_path("/tmp/");
+        assert!(is_staging_name(staging.strip_prefix("/tmp/").unwrap()));
+        assert_eq!(
+            agent_command(&t, &staging, Some(TP)).unwrap(),
+            format!(
+                "env TRACEPARENT={TP} /usr/local/bin/autobot-pki-agent install --staging {staging} --dest /etc/autobot/certs"
+            )
+        );
+        // A traceparent of any other shape is left out, never quoted in.
+        for bad in [
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;id",
+            "k=\\';touch /tmp/pwned;#",
+            "$(id)",
+        ] {
+            assert_eq!(
+                agent_command(&t, &staging, Some(bad)).unwrap(),
+                format!(
+                    "/usr/local/bin/autobot-pki-agent install --staging {staging} --dest /etc/autobot/certs"
+                )
+            );
+        }
+        // A path with shell syntax cannot get into a command at all.
+        let mut evil = t.clone();
+        evil.cert_dir = "/etc/certs;touch /tmp/pwned".to_owned();
+        assert!(agent_command(&evil, &staging, Some(TP)).is_err());
+        assert!(agent_command(&t, "/tmp/x `id`", Some(TP)).is_err());
+    }
+
+    #[test]
+    fn staging_names_are_recognised_exactly() {
+        assert!(is_staging_name(
+            "autobot-pki-0123456789abcdef0123456789abcdef"
+        ));
+        for other in [
+            "autobot-pki-",
+            "autobot-pki-0123456789abcdef0123456789abcde",
+            "autobot-pki-0123456789ABCDEF0123456789abcdef",
+            "autobot-pki-0123456789abcdef0123456789abcdef0",
+            "systemd-private-x",
+        ] {
+            assert!(!is_staging_name(other), "{other}");
+        }
+    }
+
+    /// The command, run by each login shell there is on this machine, gives
+    /// the agent exactly its words and the traceparent.
+    #[test]
+    fn every_login_shell_runs_the_same_command() {
         let dir = tempfile::tempdir().unwrap();
-        // A stand-in agent that prints what it got.
-        let agent = dir.path().join("my agent's bin");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let agent = bin.join("fake-agent");
         std::fs::write(
             &agent,
-            "#!/bin/sh\nprintf '%s\\n' \"TP=$TRACEPARENT\" \"TS=$TRACESTATE\" \"$@\"\n",
+            "#!/bin/sh\nprintf '%s\\n' \"TP=$TRACEPARENT\" \"$@\"\n",
         )
         .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&agent, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let target = crate::targets::parse_targets(
-            std::path::Path::new("t.toml"),
-            &format!(
-                "[[targets]]\nname = \"vm\"\nhost = \"10.0.0.1\"\nagent = \"{}\"\ncert_dir = \"/etc/my certs/$HOME\"\n",
-                agent.display()
-            ),
-        )
-        .unwrap()
-        .remove(0);
-        let vars = BTreeMap::from([
-            (
-                "TRACEPARENT".to_owned(),
-                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned(),
-            ),
-            ("TRACESTATE".to_owned(), "k=it's; rm -rf /".to_owned()),
-        ]);
-        let command = agent_command(&target, "/tmp/stage `x`", &vars);
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&command)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let lines: Vec<String> = String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(
-            lines,
-            [
-                "TP=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                "TS=k=it's; rm -rf /",
-                "install",
-                "--staging",
-                "/tmp/stage `x`",
-                "--dest",
-                "/etc/my certs/$HOME",
-            ]
-        );
+        let t = target(agent.to_str().unwrap(), "/etc/autobot/certs");
+        let staging = new_staging_path("/tmp");
+        let command = agent_command(&t, &staging, Some(TP)).unwrap();
+        let mut ran = 0;
+        for shell in ["sh", "bash", "dash", "zsh", "fish", "tcsh", "csh"] {
+            let Ok(out) = std::process::Command::new(shell)
+                .arg("-c")
+                .arg(&command)
+                .output()
+            else {
+                continue; // not installed here
+            };
+            ran += 1;
+            assert!(out.status.success(), "{shell}: {out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("TP={TP}\ninstall\n--staging\n{staging}\n--dest\n/etc/autobot/certs\n"),
+                "{shell}"
+            );
+        }
+        assert!(ran >= 2, "sh and bash at least");
     }
 }

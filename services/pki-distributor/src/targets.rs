@@ -96,19 +96,31 @@ impl Target {
                 self.user
             ));
         }
+        // These three go into the command run by the target user's login
+        // shell (sh, bash, zsh, fish, csh…): only bytes no shell treats
+        // specially, so the command needs no quoting in any of them.
         for (field, value) in [
             ("cert_dir", &self.cert_dir),
             ("agent", &self.agent),
             ("staging_dir", &self.staging_dir),
         ] {
-            if !value.starts_with('/') || value.chars().any(|c| c.is_control()) {
+            if !is_shell_inert_path(value) {
                 return Err(format!(
-                    "target {t}: {field} {value:?} must be an absolute path"
+                    "target {t}: {field} {value:?} must be an absolute path of letters, digits and / . _ -"
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// An absolute path made only of `A-Z a-z 0-9 / . _ -`: a word that sh,
+/// bash, zsh, fish and csh all take literally, unquoted.
+pub fn is_shell_inert_path(s: &str) -> bool {
+    s.starts_with('/')
+        && s.len() <= 1024
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
 }
 
 fn is_dns_name(s: &str) -> bool {
@@ -212,6 +224,18 @@ port = 2222
             (
                 "[[targets]]\nname = \"a\"\nhost = \"bad host!\"\n",
                 "bad host!",
+            ),
+            (
+                "[[targets]]\nname = \"a\"\nhost = \"1.2.3.4\"\ncert_dir = \"/etc/my certs\"\n",
+                "letters, digits",
+            ),
+            (
+                "[[targets]]\nname = \"a\"\nhost = \"1.2.3.4\"\nagent = \"/bin/agent;id\"\n",
+                "agent",
+            ),
+            (
+                "[[targets]]\nname = \"a\"\nhost = \"1.2.3.4\"\nstaging_dir = \"/tmp/$HOME\"\n",
+                "staging_dir",
             ),
         ] {
             let err = parse(text).unwrap_err().to_string();

@@ -47,6 +47,9 @@ pub struct ConsumerConfig {
     pub reply_ttl: Duration,
     /// The dead-letter stream is trimmed to about this many entries.
     pub dead_letter_max_len: usize,
+    /// An entry whose envelope is larger is not run: it is dead-lettered
+    /// (without its envelope) and counted.
+    pub max_payload_bytes: usize,
 }
 
 impl ConsumerConfig {
@@ -63,6 +66,7 @@ impl ConsumerConfig {
             block: Duration::from_secs(1),
             reply_ttl: Duration::from_secs(600),
             dead_letter_max_len: 10_000,
+            max_payload_bytes: crate::DEFAULT_MAX_PAYLOAD_BYTES,
         }
     }
 
@@ -103,6 +107,9 @@ pub struct ConsumerStats {
     connected: AtomicBool,
     answered: AtomicU64,
     dead_lettered: AtomicU64,
+    trimmed_unprocessed: AtomicU64,
+    refused_too_large: AtomicU64,
+    group_recreated: AtomicU64,
 }
 
 impl ConsumerStats {
@@ -116,6 +123,19 @@ impl ConsumerStats {
     }
     pub fn dead_lettered(&self) -> u64 {
         self.dead_lettered.load(Ordering::Relaxed)
+    }
+    /// Jobs delivered but not answered that vanished from the stream
+    /// (trimmed or deleted by someone else): their callers time out.
+    pub fn trimmed_unprocessed(&self) -> u64 {
+        self.trimmed_unprocessed.load(Ordering::Relaxed)
+    }
+    /// Entries over `max_payload_bytes`, dead-lettered without running.
+    pub fn refused_too_large(&self) -> u64 {
+        self.refused_too_large.load(Ordering::Relaxed)
+    }
+    /// Times the consumer group was found missing and created again.
+    pub fn group_recreated(&self) -> u64 {
+        self.group_recreated.load(Ordering::Relaxed)
     }
 }
 
@@ -175,6 +195,7 @@ impl<H: JobHandler> Consumer<H> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut state = LoopState {
             group_ready: false,
+            group_seen: false,
             next_claim: Instant::now(),
             cursor: "0-0".to_owned(),
         };
@@ -229,8 +250,19 @@ impl<H: JobHandler> Consumer<H> {
     ) -> redis::RedisResult<()> {
         let mut con = link.get().await?;
         if !state.group_ready {
-            self.ensure_group(&mut con).await?;
+            let created = self.ensure_group(&mut con).await?;
+            if created && state.group_seen {
+                self.stats.group_recreated.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    stream = %self.cfg.stream,
+                    group = %self.cfg.group,
+                    "the consumer group vanished and was created again from new entries on: \
+                     jobs added while it was missing are not run (their callers time out); \
+                     acknowledged jobs are not run again"
+                );
+            }
             state.group_ready = true;
+            state.group_seen = true;
         }
         if Instant::now() >= state.next_claim {
             // One entry at a time: a claimed entry's idle clock restarts, and
@@ -246,7 +278,10 @@ impl<H: JobHandler> Consumer<H> {
                 .arg(1);
             let reply: StreamAutoClaimReply = query(&mut con, &self.target, &cmd).await?;
             for id in &reply.deleted_ids {
-                tracing::warn!(message.id = %id, "a pending job was trimmed from the stream before it was answered");
+                self.stats
+                    .trimmed_unprocessed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(message.id = %id, "a pending job was removed from the stream before it was answered (trimmed or deleted outside AutoBot); its caller times out");
             }
             state.cursor = reply.next_stream_id;
             if state.cursor == "0-0" {
@@ -298,23 +333,12 @@ impl<H: JobHandler> Consumer<H> {
         Ok(())
     }
 
-    /// XGROUP CREATE … MKSTREAM from the stream's start, so jobs queued
-    /// before the first worker existed are served too.
-    async fn ensure_group(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        let mut cmd = redis::cmd("XGROUP");
-        cmd.arg("CREATE")
-            .arg(&self.cfg.stream)
-            .arg(&self.cfg.group)
-            .arg("0")
-            .arg("MKSTREAM");
-        match query::<(), _>(con, &self.target, &cmd).await {
-            Ok(()) => {
-                tracing::info!(stream = %self.cfg.stream, group = %self.cfg.group, "created the consumer group");
-                Ok(())
-            }
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            Err(e) => Err(e),
-        }
+    /// The group, created from `$` (new entries only) when missing: after
+    /// a group was deleted, acknowledged jobs still in the stream are not
+    /// run again. (The producer creates the group before its first job, so
+    /// jobs queued before any worker ran are served.) `true`: created now.
+    async fn ensure_group(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<bool> {
+        crate::create_group_from_now(con, &self.target, &self.cfg.stream, &self.cfg.group).await
     }
 
     /// How often an entry has been delivered (XPENDING), this delivery included.
@@ -343,7 +367,24 @@ impl<H: JobHandler> Consumer<H> {
         self.metrics.delivered();
         let message_id = delivery.entry.id.clone();
         let raw: Option<String> = delivery.entry.get(ENVELOPE_FIELD);
-        let parsed = parse_envelope(raw.as_deref());
+        let oversized = raw
+            .as_ref()
+            .map(String::len)
+            .filter(|len| *len > self.cfg.max_payload_bytes);
+        let parsed = match oversized {
+            Some(len) => Err(format!(
+                "the envelope is {len} bytes, over the limit of {} (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES)",
+                self.cfg.max_payload_bytes
+            )),
+            None => parse_envelope(raw.as_deref()),
+        };
+        // An oversized envelope is neither parsed nor copied anywhere.
+        let raw = if oversized.is_some() {
+            self.stats.refused_too_large.fetch_add(1, Ordering::Relaxed);
+            None
+        } else {
+            raw
+        };
         let trace = match &parsed {
             Ok(envelope) => envelope.trace.clone(),
             Err(_) => Default::default(),
@@ -363,6 +404,11 @@ impl<H: JobHandler> Consumer<H> {
             span.set_attribute("autobot.job.kind", envelope.kind.clone());
         }
         let decision = match parsed {
+            Err(why) if oversized.is_some() => Err(Refusal {
+                envelope: None,
+                reason: why,
+                error_type: "payload_too_large",
+            }),
             Err(why) => Err(Refusal {
                 envelope: None,
                 reason: format!("malformed envelope: {why}"),
@@ -675,6 +721,8 @@ impl<H: JobHandler> Consumer<H> {
 
 struct LoopState {
     group_ready: bool,
+    /// The group existed once in this run: creating it again is a recreation.
+    group_seen: bool,
     next_claim: Instant,
     cursor: String,
 }

@@ -13,6 +13,14 @@ pub enum JobsError {
     /// No result in time. The job is not lost: it stays queued and runs.
     #[error("job {job_id}: no result after {} ms (the job is still queued and will run)", waited.as_millis())]
     Timeout { job_id: String, waited: Duration },
+    /// The job's envelope is over the byte limit; it was not queued.
+    #[error(
+        "the job is {bytes} bytes, over the limit of {limit} (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES); it was not queued"
+    )]
+    PayloadTooLarge { bytes: usize, limit: usize },
+    /// The stream holds its limit of unprocessed jobs; this one was not queued.
+    #[error("the job queue is full ({queued} jobs not yet processed, limit {limit}); retry later")]
+    QueueFull { queued: usize, limit: usize },
     /// The result on `reply_to` is not a job result.
     #[error("job {job_id}: unreadable result: {source}")]
     BadResult {
@@ -30,6 +38,8 @@ impl JobsError {
             Self::Redis(_) => "redis_error",
             Self::Timeout { .. } => "timeout",
             Self::BadResult { .. } => "bad_result",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::QueueFull { .. } => "queue_full",
         }
     }
 

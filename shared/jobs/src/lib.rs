@@ -3,7 +3,9 @@
 //! Jobs over Redis Streams, at least once, with one trace across the queue.
 //!
 //! - [`JobProducer`] (the backend): [`JobProducer::submit`] adds the job to
-//!   the stream (XADD, capped with `MAXLEN ~`) inside a PRODUCER span
+//!   the stream (XADD; a job over `max_payload_bytes` is refused; at
+//!   `max_len` entries only processed ones are trimmed, and a job that still
+//!   finds the stream full is refused, never an older one dropped) inside a PRODUCER span
 //!   `send {stream}` whose context travels in the envelope's `trace` map;
 //!   [`JobProducer::wait`] takes the result from the job's `reply_to` list
 //!   (BLPOP) or gives up with [`JobsError::Timeout`] naming the job, which
@@ -42,7 +44,10 @@ pub use autobot_wire::jobs::{
 };
 pub use consumer::{Consumer, ConsumerConfig, ConsumerStats, JobHandler, default_consumer_name};
 pub use error::JobsError;
-pub use producer::{JobProducer, ProducerConfig, SubmittedJob};
+pub use producer::{
+    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_REPLY_CONNECTIONS, JobProducer, ProducerConfig,
+    ProducerStats, SubmittedJob,
+};
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
@@ -64,6 +69,36 @@ pub(crate) async fn connect(
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
+}
+
+/// XGROUP CREATE stream group `$` MKSTREAM: a missing group starts at the
+/// stream's end, so entries already in the stream (acknowledged ones, after
+/// the group was deleted) are not run again. The producer creates it before
+/// its first job, so a job never waits in a stream without its group.
+pub(crate) async fn create_group_from_now(
+    con: &mut redis::aio::MultiplexedConnection,
+    target: &autobot_tracing::redis::RedisTarget,
+    stream: &str,
+    group: &str,
+) -> redis::RedisResult<bool> {
+    let mut cmd = redis::cmd("XGROUP");
+    cmd.arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("$")
+        .arg("MKSTREAM");
+    match autobot_tracing::redis::query::<(), _>(con, target, &cmd).await {
+        Ok(()) => {
+            tracing::info!(
+                stream,
+                group,
+                "created the consumer group (from new entries on)"
+            );
+            Ok(true)
+        }
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Whether a Redis error means "the connection is gone": reconnect and retry.

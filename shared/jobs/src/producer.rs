@@ -1,12 +1,17 @@
 //! The producer side: put a job on the stream, wait for its result.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use autobot_tracing::redis::{RedisTarget, inject_context, producer_span, query};
-use autobot_wire::jobs::{ENVELOPE_FIELD, JobEnvelope, JobResult, NPU_STREAM, REPLY_PREFIX};
+use autobot_wire::jobs::{
+    ENVELOPE_FIELD, JobEnvelope, JobResult, NPU_CONSUMER_GROUP, NPU_STREAM, REPLY_PREFIX,
+};
 use redis::aio::MultiplexedConnection;
+use redis::streams::{StreamInfoGroupsReply, StreamPendingReply};
+use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use crate::backoff::Backoff;
@@ -15,8 +20,12 @@ use crate::{JobsError, is_connection_error, now_ms};
 
 /// Longest single BLPOP; a longer wait is several, so a broken connection is noticed.
 const WAIT_SLICE: Duration = Duration::from_secs(5);
-/// Idle BLPOP connections kept for the next waiters.
-const MAX_IDLE_WAITERS: usize = 16;
+
+/// Default of [`ProducerConfig::max_payload_bytes`] (and of the consumer's):
+/// twice the backend's 1 MiB body limit, room for JSON escaping.
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// Default of [`ProducerConfig::reply_connections`].
+pub const DEFAULT_REPLY_CONNECTIONS: usize = 16;
 
 /// Where the producer sends jobs.
 #[derive(Clone, Debug)]
@@ -25,8 +34,21 @@ pub struct ProducerConfig {
     pub redis_url: String,
     /// The stream, e.g. `autobot:jobs:npu`.
     pub stream: String,
-    /// The stream is trimmed to about this many entries (`XADD … MAXLEN ~`).
+    /// The consumer group the workers read with. Created (from `$`, with
+    /// the stream) before the first job, so no job waits in a stream
+    /// without a group; trimming keeps every entry it has not processed.
+    pub group: String,
+    /// Entries the stream may hold. At the cap the entries the group has
+    /// processed are trimmed (XTRIM MINID, never an unprocessed one); if
+    /// the stream is still full, `submit` refuses the job
+    /// ([`JobsError::QueueFull`]).
     pub max_len: usize,
+    /// A job whose envelope (JSON) is larger is refused
+    /// ([`JobsError::PayloadTooLarge`]).
+    pub max_payload_bytes: usize,
+    /// Redis connections waiting for results at once (BLPOP blocks its
+    /// connection); more waiters wait for one, within their own timeout.
+    pub reply_connections: usize,
     /// How long Redis keeps a `reply_to` list nobody took.
     pub reply_ttl: Duration,
     /// How long `submit` keeps retrying while Redis is unreachable.
@@ -39,7 +61,10 @@ impl ProducerConfig {
         Self {
             redis_url: redis_url.into(),
             stream: NPU_STREAM.to_owned(),
+            group: NPU_CONSUMER_GROUP.to_owned(),
             max_len: 100_000,
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            reply_connections: DEFAULT_REPLY_CONNECTIONS,
             reply_ttl: Duration::from_secs(600),
             submit_retry_for: Duration::from_secs(10),
         }
@@ -71,8 +96,46 @@ struct Inner {
     target: RedisTarget,
     client: redis::Client,
     link: Link,
-    /// Each waiter blocks its own connection (BLPOP would stall a shared one).
+    /// Each waiter blocks its own connection (BLPOP would stall a shared
+    /// one); a permit per connection bounds how many exist.
     idle_waiters: Mutex<Vec<MultiplexedConnection>>,
+    reply_permits: Arc<Semaphore>,
+    /// The group exists (created by us or found): checked once per process.
+    group_ready: AtomicBool,
+    stats: Arc<ProducerStats>,
+}
+
+/// Counters of the producer, for health checks and metrics.
+#[derive(Debug, Default)]
+pub struct ProducerStats {
+    submitted: AtomicU64,
+    refused_too_large: AtomicU64,
+    refused_queue_full: AtomicU64,
+    trimmed_processed: AtomicU64,
+    waited_for_reply_connection: AtomicU64,
+}
+
+impl ProducerStats {
+    /// Jobs the stream accepted.
+    pub fn submitted(&self) -> u64 {
+        self.submitted.load(Ordering::Relaxed)
+    }
+    /// Jobs refused because their envelope was over `max_payload_bytes`.
+    pub fn refused_too_large(&self) -> u64 {
+        self.refused_too_large.load(Ordering::Relaxed)
+    }
+    /// Jobs refused because the stream held `max_len` unprocessed entries.
+    pub fn refused_queue_full(&self) -> u64 {
+        self.refused_queue_full.load(Ordering::Relaxed)
+    }
+    /// Processed entries removed from the stream by trimming.
+    pub fn trimmed_processed(&self) -> u64 {
+        self.trimmed_processed.load(Ordering::Relaxed)
+    }
+    /// Waits that had to wait for a free reply connection first.
+    pub fn waited_for_reply_connection(&self) -> u64 {
+        self.waited_for_reply_connection.load(Ordering::Relaxed)
+    }
 }
 
 impl std::fmt::Debug for JobProducer {
@@ -96,14 +159,21 @@ impl JobProducer {
                 link: Link::new(client.clone(), Duration::from_secs(5)),
                 client,
                 target,
+                reply_permits: Arc::new(Semaphore::new(cfg.reply_connections.max(1))),
                 cfg,
                 idle_waiters: Mutex::new(Vec::new()),
+                group_ready: AtomicBool::new(false),
+                stats: Arc::default(),
             }),
         })
     }
 
     pub fn config(&self) -> &ProducerConfig {
         &self.inner.cfg
+    }
+
+    pub fn stats(&self) -> Arc<ProducerStats> {
+        self.inner.stats.clone()
     }
 
     /// PING: is Redis reachable?
@@ -161,11 +231,19 @@ impl JobProducer {
             job_id: envelope.id.clone(),
             source,
         })?;
+        let limit = self.inner.cfg.max_payload_bytes;
+        if body.len() > limit {
+            self.inner
+                .stats
+                .refused_too_large
+                .fetch_add(1, Ordering::Relaxed);
+            return Err(JobsError::PayloadTooLarge {
+                bytes: body.len(),
+                limit,
+            });
+        }
         let mut cmd = redis::cmd("XADD");
         cmd.arg(&self.inner.cfg.stream)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.inner.cfg.max_len)
             .arg("*")
             .arg(ENVELOPE_FIELD)
             .arg(body);
@@ -175,18 +253,24 @@ impl JobProducer {
         let message_id: String = loop {
             let attempt = async {
                 let mut con = self.inner.link.get().await?;
-                query(&mut con, &self.inner.target, &cmd).await
+                self.make_room(&mut con).await?;
+                query(&mut con, &self.inner.target, &cmd)
+                    .await
+                    .map_err(Refusal::Redis)
             };
             match attempt.await {
                 Ok(id) => break id,
-                Err(e) if is_connection_error(&e) && Instant::now() < deadline => {
+                Err(Refusal::Redis(e)) if is_connection_error(&e) && Instant::now() < deadline => {
                     tracing::warn!(error = %e, "Redis unreachable, retrying XADD");
+                    self.inner.group_ready.store(false, Ordering::Relaxed);
                     self.inner.link.reset().await;
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(Refusal::Redis(e)) => return Err(e.into()),
+                Err(Refusal::Full(e)) => return Err(e),
             }
         };
+        self.inner.stats.submitted.fetch_add(1, Ordering::Relaxed);
         Ok(SubmittedJob {
             id: envelope.id,
             message_id,
@@ -204,6 +288,26 @@ impl JobProducer {
         timeout: Duration,
     ) -> Result<JobResult, JobsError> {
         let start = Instant::now();
+        // One of `reply_connections` connections, within the same timeout.
+        let permits = self.inner.reply_permits.clone();
+        let _permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.inner
+                    .stats
+                    .waited_for_reply_connection
+                    .fetch_add(1, Ordering::Relaxed);
+                match tokio::time::timeout(timeout, permits.acquire_owned()).await {
+                    Ok(permit) => permit.expect("never closed"),
+                    Err(_) => {
+                        return Err(JobsError::Timeout {
+                            job_id: job.id.clone(),
+                            waited: start.elapsed(),
+                        });
+                    }
+                }
+            }
+        };
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             let remaining = timeout.saturating_sub(start.elapsed());
@@ -257,6 +361,79 @@ impl JobProducer {
         self.wait(&job, timeout).await
     }
 
+    /// Before an XADD: the group exists (created from `$` with the stream
+    /// when missing, once per process), and the stream has room: at
+    /// `max_len` entries, the ones the group has processed are trimmed;
+    /// if it is still full, the job is refused, never an older one dropped.
+    async fn make_room(&self, con: &mut MultiplexedConnection) -> Result<(), Refusal> {
+        let cfg = &self.inner.cfg;
+        if !self.inner.group_ready.load(Ordering::Relaxed) {
+            crate::create_group_from_now(con, &self.inner.target, &cfg.stream, &cfg.group)
+                .await
+                .map_err(Refusal::Redis)?;
+            self.inner.group_ready.store(true, Ordering::Relaxed);
+        }
+        let mut xlen = redis::cmd("XLEN");
+        xlen.arg(&cfg.stream);
+        let len: usize = query(con, &self.inner.target, &xlen)
+            .await
+            .map_err(Refusal::Redis)?;
+        if len < cfg.max_len {
+            return Ok(());
+        }
+        let trimmed = self.trim_processed(con).await.map_err(Refusal::Redis)?;
+        let left = len.saturating_sub(trimmed);
+        if left < cfg.max_len {
+            return Ok(());
+        }
+        self.inner
+            .stats
+            .refused_queue_full
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(stream = %cfg.stream, queued = left, limit = cfg.max_len, "job queue full: refusing a job (workers behind or stopped)");
+        Err(Refusal::Full(JobsError::QueueFull {
+            queued: left,
+            limit: cfg.max_len,
+        }))
+    }
+
+    /// XTRIM MINID to the group's oldest unprocessed entry (its oldest
+    /// pending one, else the one after the last delivered): only entries
+    /// the group has acknowledged go. Returns how many.
+    async fn trim_processed(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<usize> {
+        let cfg = &self.inner.cfg;
+        let mut info = redis::cmd("XINFO");
+        info.arg("GROUPS").arg(&cfg.stream);
+        let groups: StreamInfoGroupsReply = query(con, &self.inner.target, &info).await?;
+        let Some(group) = groups.groups.into_iter().find(|g| g.name == cfg.group) else {
+            return Ok(0);
+        };
+        let threshold = if group.pending > 0 {
+            let mut pending = redis::cmd("XPENDING");
+            pending.arg(&cfg.stream).arg(&cfg.group);
+            match query::<StreamPendingReply, _>(con, &self.inner.target, &pending).await? {
+                StreamPendingReply::Data(data) => data.start_id,
+                _ => next_id(&group.last_delivered_id),
+            }
+        } else {
+            next_id(&group.last_delivered_id)
+        };
+        let Some(threshold) = threshold_or_none(threshold) else {
+            return Ok(0);
+        };
+        let mut trim = redis::cmd("XTRIM");
+        trim.arg(&cfg.stream).arg("MINID").arg(&threshold);
+        let trimmed: usize = query(con, &self.inner.target, &trim).await?;
+        if trimmed > 0 {
+            self.inner
+                .stats
+                .trimmed_processed
+                .fetch_add(trimmed as u64, Ordering::Relaxed);
+            tracing::info!(stream = %cfg.stream, trimmed, "trimmed processed jobs from the stream");
+        }
+        Ok(trimmed)
+    }
+
     async fn waiter(&self) -> redis::RedisResult<MultiplexedConnection> {
         let idle = self
             .inner
@@ -272,9 +449,57 @@ impl JobProducer {
 
     fn return_waiter(&self, con: MultiplexedConnection) {
         if let Ok(mut idle) = self.inner.idle_waiters.lock()
-            && idle.len() < MAX_IDLE_WAITERS
+            && idle.len() < self.inner.cfg.reply_connections
         {
             idle.push(con);
         }
+    }
+}
+
+/// Why `make_room` or the XADD did not happen.
+enum Refusal {
+    Redis(redis::RedisError),
+    Full(JobsError),
+}
+
+impl From<redis::RedisError> for Refusal {
+    fn from(e: redis::RedisError) -> Self {
+        Self::Redis(e)
+    }
+}
+
+/// The stream id right after `id` (`ms-seq` → `ms-(seq+1)`).
+fn next_id(id: &str) -> String {
+    match id.split_once('-') {
+        Some((ms, seq)) => match seq.parse::<u64>() {
+            Ok(seq) => format!("{ms}-{}", seq.saturating_add(1)),
+            Err(_) => String::new(),
+        },
+        None => String::new(),
+    }
+}
+
+/// A MINID threshold worth sending (`0-1` and below trim nothing).
+fn threshold_or_none(id: String) -> Option<String> {
+    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq): (u64, u64) = (ms.parse().ok()?, seq.parse().ok()?);
+    (ms > 0 || seq > 1).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_step_and_thresholds_skip_nothing_to_trim() {
+        assert_eq!(next_id("1700000000000-0"), "1700000000000-1");
+        assert_eq!(next_id("0-0"), "0-1");
+        assert_eq!(next_id("garbage"), "");
+        assert_eq!(threshold_or_none("0-1".into()), None);
+        assert_eq!(threshold_or_none(String::new()), None);
+        assert_eq!(
+            threshold_or_none("1700000000000-3".into()).as_deref(),
+            Some("1700000000000-3")
+        );
     }
 }

@@ -263,6 +263,10 @@ async fn a_job_delivered_too_often_is_dead_lettered_and_its_caller_told() {
 #[tokio::test]
 async fn a_malformed_envelope_is_dead_lettered_and_the_worker_goes_on() {
     let redis = RedisServer::start().unwrap();
+    // As a producer does before its first job: the group exists first.
+    redis
+        .command("XGROUP CREATE autobot:jobs:npu npu-workers $ MKSTREAM")
+        .unwrap();
     let echo = Echo::default();
     let (stop, task) = spawn_consumer(consumer_config(&redis, "w1"), echo.clone());
     assert!(
@@ -379,4 +383,261 @@ async fn a_job_longer_than_claim_idle_is_not_taken_over_while_it_runs() {
         task.await.unwrap();
     }
     assert_eq!(slow.calls.load(Ordering::Relaxed), 1, "the job ran twice");
+}
+
+/// Starts a consumer and keeps its stats.
+fn spawn_consumer_with_stats(
+    cfg: ConsumerConfig,
+    handler: Echo,
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+    Arc<autobot_jobs::ConsumerStats>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let consumer = Consumer::new(cfg, handler).expect("valid config");
+    let stats = consumer.stats();
+    let task = tokio::spawn(async move { consumer.run(stopped).await });
+    (stop, task, stats)
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_group_is_created_again_from_new_entries_and_acknowledged_jobs_do_not_run_again()
+{
+    let redis = RedisServer::start().unwrap();
+    let echo = Echo::default();
+    let (stop, task, stats) =
+        spawn_consumer_with_stats(consumer_config(&redis, "w1"), echo.clone());
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    for i in 0..3 {
+        producer
+            .request("echo", json!({ "i": i }), Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    assert_eq!(echo.calls.load(Ordering::Relaxed), 3);
+
+    // Someone deletes the group under the running worker.
+    assert_eq!(
+        redis
+            .command("XGROUP DESTROY autobot:jobs:npu npu-workers")
+            .unwrap(),
+        ":1\r\n"
+    );
+    wait_until("the worker creates the group again", || {
+        stats.group_recreated() == 1
+    })
+    .await;
+    let after = producer
+        .request("echo", json!("after"), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(matches!(after.outcome, JobOutcome::Ok { .. }));
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(
+        echo.calls.load(Ordering::Relaxed),
+        4,
+        "the three acknowledged jobs did not run again"
+    );
+
+    // A worker that starts while the group is missing does the same.
+    redis
+        .command("XGROUP DESTROY autobot:jobs:npu npu-workers")
+        .unwrap();
+    let (stop, task, _) = spawn_consumer_with_stats(consumer_config(&redis, "w2"), echo.clone());
+    wait_until("a new worker creates the group", || {
+        redis
+            .command("XINFO GROUPS autobot:jobs:npu")
+            .unwrap()
+            .contains("npu-workers")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(echo.calls.load(Ordering::Relaxed), 4, "nothing ran again");
+}
+
+#[tokio::test]
+async fn a_job_over_the_byte_limit_is_refused_before_it_is_queued() {
+    let redis = RedisServer::start().unwrap();
+    let mut cfg = ProducerConfig::npu(redis.url());
+    cfg.max_payload_bytes = 1_000;
+    let producer = JobProducer::new(cfg).unwrap();
+    let err = producer
+        .submit("echo", json!({ "text": "a".repeat(2_000) }))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "payload_too_large");
+    assert!(
+        err.to_string()
+            .contains("over the limit of 1000 (AUTOBOT_JOBS_MAX_PAYLOAD_BYTES)"),
+        "{err}"
+    );
+    assert_eq!(producer.stats().refused_too_large(), 1);
+    assert_eq!(redis.command("XLEN autobot:jobs:npu").unwrap(), ":0\r\n");
+    // A small one still goes.
+    producer.submit("echo", json!("small")).await.unwrap();
+    assert_eq!(producer.stats().submitted(), 1);
+}
+
+#[tokio::test]
+async fn an_entry_over_the_byte_limit_is_dead_lettered_without_its_envelope() {
+    let redis = RedisServer::start().unwrap();
+    redis
+        .command("XGROUP CREATE autobot:jobs:npu npu-workers $ MKSTREAM")
+        .unwrap();
+    // Refused on its size before anything reads it (the inline protocol
+    // takes no quotes, so the "envelope" is plain bytes).
+    let big = "x".repeat(5_000);
+    redis
+        .command(&format!("XADD autobot:jobs:npu * envelope {big}"))
+        .unwrap();
+    let echo = Echo::default();
+    let mut cfg = consumer_config(&redis, "w1");
+    cfg.max_payload_bytes = 1_000;
+    let (stop, task, stats) = spawn_consumer_with_stats(cfg, echo.clone());
+    wait_until("the entry is dead-lettered", || stats.dead_lettered() == 1).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(stats.refused_too_large(), 1);
+    assert_eq!(echo.calls.load(Ordering::Relaxed), 0);
+    let dead = xrange(&redis, "autobot:jobs:npu:dead");
+    assert!(dead.contains("over the limit of 1000"), "{dead}");
+    assert!(
+        !dead.contains("xxxxxxxxxx"),
+        "the envelope is not copied: {dead}"
+    );
+}
+
+#[tokio::test]
+async fn at_the_cap_processed_jobs_are_trimmed_and_unprocessed_ones_never_dropped() {
+    let redis = RedisServer::start().unwrap();
+    let mut cfg = ProducerConfig::npu(redis.url());
+    cfg.max_len = 4;
+    let producer = JobProducer::new(cfg).unwrap();
+    // No worker yet: four jobs wait, the fifth is refused, none is dropped.
+    let mut waiting = Vec::new();
+    for i in 0..4 {
+        waiting.push(producer.submit("echo", json!({ "i": i })).await.unwrap());
+    }
+    let err = producer.submit("echo", json!("fifth")).await.unwrap_err();
+    assert_eq!(err.error_type(), "queue_full", "{err}");
+    assert!(
+        err.to_string().contains("4 jobs not yet processed"),
+        "{err}"
+    );
+    assert_eq!(producer.stats().refused_queue_full(), 1);
+    assert_eq!(redis.command("XLEN autobot:jobs:npu").unwrap(), ":4\r\n");
+
+    // A worker answers the four; then the processed entries make room.
+    let echo = Echo::default();
+    let (stop, task, stats) =
+        spawn_consumer_with_stats(consumer_config(&redis, "w1"), echo.clone());
+    for job in &waiting {
+        producer.wait(job, Duration::from_secs(30)).await.unwrap();
+    }
+    wait_until("all four acknowledged", || stats.answered() == 4).await;
+    for i in 0..3 {
+        producer
+            .request("echo", json!({ "again": i }), Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert_eq!(echo.calls.load(Ordering::Relaxed), 7);
+    assert!(
+        producer.stats().trimmed_processed() >= 3,
+        "trimmed {}",
+        producer.stats().trimmed_processed()
+    );
+    assert_eq!(stats.trimmed_unprocessed(), 0);
+}
+
+#[tokio::test]
+async fn a_pending_job_removed_from_the_stream_is_counted_not_silent() {
+    let redis = RedisServer::start().unwrap();
+    redis
+        .command("XGROUP CREATE autobot:jobs:npu npu-workers $ MKSTREAM")
+        .unwrap();
+    let producer = JobProducer::new(ProducerConfig::npu(redis.url())).unwrap();
+    let job = producer.submit("echo", json!("lost")).await.unwrap();
+    // A worker takes it and dies; then someone trims the stream to nothing.
+    redis
+        .command("XREADGROUP GROUP npu-workers dead-one COUNT 1 STREAMS autobot:jobs:npu >")
+        .unwrap();
+    redis
+        .command(&format!("XDEL autobot:jobs:npu {}", job.message_id))
+        .unwrap();
+    let (stop, task, stats) =
+        spawn_consumer_with_stats(consumer_config(&redis, "rescuer"), Echo::default());
+    wait_until("the vanished job is counted", || {
+        stats.trimmed_unprocessed() == 1
+    })
+    .await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn waiting_for_results_uses_a_bounded_number_of_redis_connections() {
+    let redis = RedisServer::start().unwrap();
+    let mut cfg = ProducerConfig::npu(redis.url());
+    cfg.reply_connections = 2;
+    let producer = JobProducer::new(cfg).unwrap();
+    let mut jobs = Vec::new();
+    for i in 0..8 {
+        jobs.push(producer.submit("echo", json!({ "i": i })).await.unwrap());
+    }
+    let clients = || -> usize {
+        let info = redis.command("INFO clients").unwrap();
+        info.lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let before = clients();
+    let mut waiters = Vec::new();
+    for job in jobs {
+        let producer = producer.clone();
+        waiters.push(tokio::spawn(async move {
+            producer.wait(&job, Duration::from_secs(3)).await
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let during = clients();
+    assert!(
+        during <= before + 2,
+        "eight waiters opened {} connections (limit 2)",
+        during - before
+    );
+    // A worker answers them all, two connections at a time.
+    let (stop, task) = spawn_consumer(consumer_config(&redis, "w1"), Echo::default());
+    let mut answered = 0;
+    for waiter in waiters {
+        if waiter.await.unwrap().is_ok() {
+            answered += 1;
+        }
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    assert!(producer.stats().waited_for_reply_connection() >= 6);
+    // Those that timed out waiting for a connection were told so (the job
+    // still ran); the others were answered.
+    assert!(answered >= 2, "answered {answered}");
 }

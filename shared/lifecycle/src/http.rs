@@ -11,14 +11,15 @@ use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
 /// The router a service serves: `routes` (with their state and body limit)
-/// plus a JSON 404 for a path without a route, inside the tracing layer,
+/// plus a JSON 404 for a path without a route, inside the request limits
+/// ([`crate::limits`]), inside the tracing layer,
 /// which is outermost so that every answer, rejections and 404s included,
 /// carries `traceresponse`. `health` (the path load balancers and
 /// `scripts/run.sh` poll) starts no trace; it joins one a caller brings, so
 /// the backend's cluster check stays one trace.
 pub fn service_router(routes: Router, health: &'static str) -> Router {
-    routes
-        .fallback(not_found)
+    // Concurrency, body-read and request timeouts, inside the tracing layer.
+    crate::limits::request_limits_layer(routes.fallback(not_found))
         .layer(autobot_tracing::http::server_layer().untraced_paths([health]))
 }
 

@@ -54,6 +54,7 @@
 
 pub mod http;
 pub mod metrics;
+pub mod limits;
 mod service;
 
 pub use service::{

@@ -209,6 +209,7 @@ impl Service {
 
 fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C, MetricsConfig), Failure> {
     autobot_settings::load_dotenv()?;
+    crate::limits::read_from_env()?;
     Ok((
         TracingConfig::from_env()?,
         C::from_env()?,
@@ -254,11 +255,11 @@ async fn serve(
         .worker
         .map(|worker| tokio::spawn(worker(stopping.clone())));
     let mut server_stopping = stopping;
-    let served = axum::serve(listener, started.router)
-        .with_graceful_shutdown(async move {
-            let _ = server_stopping.wait_for(|stop| *stop).await;
-        })
-        .await;
+    // Bounded: header-read timeout, connection cap (shared/lifecycle/src/limits.rs).
+    let served = crate::limits::serve(listener, started.router, async move {
+        let _ = server_stopping.wait_for(|stop| *stop).await;
+    })
+    .await;
     // A failed server stops the worker and the metrics listener too.
     let _ = stop.send(true);
     if let Some(metrics_server) = metrics_server {

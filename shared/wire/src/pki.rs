@@ -96,4 +96,8 @@ pub struct AgentInstallReport {
     pub error_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The release directory installed (`CERT_DIR/releases/NAME`, which
+    /// `CERT_DIR/current` now points at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
 use autobot_pki_distributor::agent::{refusal, run_install};
+use autobot_pki_distributor::hooks::Hooks;
 use autobot_wire::pki::AgentInstallReport;
 use clap::{Parser, Subcommand};
 
@@ -56,6 +57,10 @@ fn main() -> ExitCode {
             EXIT_BAD_SETTING,
         );
     }
+    let hooks = match Hooks::from_env() {
+        Ok(hooks) => hooks,
+        Err(e) => return report(&refusal(&dest, e, "test_hook"), EXIT_BAD_SETTING),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,7 +71,7 @@ fn main() -> ExitCode {
             return report(&refusal(&dest, error, "runtime"), EXIT_RUNTIME_FAILURE);
         }
     };
-    let (install_report, exit) = runtime.block_on(run_install(&staging, &dest));
+    let (install_report, exit) = runtime.block_on(run_install(&staging, &dest, &hooks));
     report(&install_report, exit.exit_status())
 }
 

@@ -42,6 +42,17 @@ async fn run_cli(cluster: &Cluster, env: &[(&str, String)], args: &[&str]) -> Ru
     }
 }
 
+/// A certificate directory after an install (docs/pki.md): the stable
+/// names are symlinks into `current`, a release directory per install.
+const INSTALLED_LAYOUT: [&str; 6] = [
+    ".install.lock",
+    "ca-cert.pem",
+    "current",
+    "releases",
+    "server-cert.pem",
+    "server-key.pem",
+];
+
 fn entries(dir: &Path) -> Vec<String> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return vec![];
@@ -134,10 +145,7 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
     for kind in [Vm::AcceptEnv, Vm::NoAcceptEnv] {
         let vm = cluster.vm(kind);
         let certs = vm.cert_dir();
-        assert_eq!(
-            entries(&certs),
-            ["ca-cert.pem", "server-cert.pem", "server-key.pem"]
-        );
+        assert_eq!(entries(&certs), INSTALLED_LAYOUT);
         openssl_verify(&certs).unwrap_or_else(|e| panic!("{}: {e}", vm.name));
         assert_eq!(file_mode(&certs.join("server-key.pem")), 0o600);
         assert_eq!(file_mode(&certs.join("server-cert.pem")), 0o644);
@@ -294,10 +302,7 @@ async fn distribute_to_four_vms_installs_where_it_may_and_traces_it_all() {
             .fingerprint_sha256;
         let summary = autobot_pki_distributor::ca::summarize_pem(&now).unwrap();
         assert_eq!(&summary.fingerprint_sha256, fingerprint);
-        assert_eq!(
-            entries(&certs),
-            ["ca-cert.pem", "server-cert.pem", "server-key.pem"]
-        );
+        assert_eq!(entries(&certs), INSTALLED_LAYOUT);
         openssl_verify(&certs).unwrap();
         assert_eq!(file_mode(&certs.join("server-key.pem")), 0o600);
     }

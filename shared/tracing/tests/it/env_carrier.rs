@@ -1,6 +1,6 @@
 //! The environment-variable carrier used for processes started over SSH.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use autobot_tracing::env_carrier;
 use opentelemetry::KeyValue;
@@ -81,31 +81,4 @@ fn a_process_without_context_starts_a_new_root() {
     let (_g, _e) = in_memory(1.0);
     let cx = env_carrier::extract_with(|k| (k == "TRACEPARENT").then(|| "garbage".to_owned()));
     assert!(!cx.span().span_context().is_valid());
-}
-
-#[test]
-fn the_shell_prefix_survives_a_real_shell() {
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "TRACEPARENT".to_owned(),
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned(),
-    );
-    vars.insert(
-        "TRACESTATE".to_owned(),
-        "a=1,b='quoted' $HOME `x`".to_owned(),
-    );
-    vars.insert("bad name".to_owned(), "x".to_owned());
-    let prefix = env_carrier::shell_prefix(&vars);
-    assert!(!prefix.contains("bad name"));
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "{prefix}sh -c 'printf \"%s|%s\" \"$TRACEPARENT\" \"$TRACESTATE\"'"
-        ))
-        .output()
-        .expect("sh runs");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01|a=1,b='quoted' $HOME `x`"
-    );
 }

@@ -25,6 +25,9 @@ fn a_bad_setting_is_exit_status_2_and_one_line_naming_it() {
         ("AUTOBOT_TRACE_SAMPLE_RATE", "1.5"),
         ("AUTOBOT_BIND", "nonsense"),
         ("AUTOBOT_METRICS_BIND", "nonsense"),
+        // The request limits every service's runner reads (shared/lifecycle/src/limits.rs).
+        ("AUTOBOT_HEADER_READ_TIMEOUT_MS", "0"),
+        ("AUTOBOT_MAX_CONCURRENT_REQUESTS", "many"),
     ] {
         for binary in SERVICES {
             let out = run_with(binary, variable, value);

@@ -41,8 +41,9 @@ pub use init::{
 };
 pub use opentelemetry::Context;
 pub use propagation::{
-    AutobotPropagator, MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id,
-    extract_from_map, extract_headers, inject_current_into_map, inject_headers,
+    AutobotPropagator, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, MAX_CONTEXT_VALUE_BYTES,
+    MAX_TRACESTATE_BYTES, MAX_TRACESTATE_MEMBERS, cap_baggage, cap_tracestate, current_context,
+    current_trace_id, extract_from_map, extract_headers, inject_current_into_map, inject_headers,
     traceresponse_value,
 };
 pub use sampler::AutobotSampler;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use autobot_lifecycle::ServiceConfig;
 use autobot_settings::{Env, SettingError};
+use autobot_tracing::http::TrustedNetworks;
 use url::Url;
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8001";
@@ -38,6 +39,9 @@ pub struct Config {
     pub health_timeout: Duration,
     /// AUTOBOT_NPU_TIMEOUT_MS: how long a request waits for an NPU job's result.
     pub npu_timeout: Duration,
+    /// AUTOBOT_TRUSTED_CONTEXT_FROM: networks whose callers keep their
+    /// `tracestate` and `baggage` (everyone else's are dropped at the edge).
+    pub trusted_context_from: TrustedNetworks,
 }
 
 impl ServiceConfig for Config {
@@ -64,6 +68,11 @@ impl ServiceConfig for Config {
                 .millis("AUTOBOT_UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?,
             health_timeout: env.millis("AUTOBOT_HEALTH_TIMEOUT_MS", DEFAULT_HEALTH_TIMEOUT_MS)?,
             npu_timeout: env.millis("AUTOBOT_NPU_TIMEOUT_MS", DEFAULT_NPU_TIMEOUT_MS)?,
+            trusted_context_from: env.parse_or_with(
+                "AUTOBOT_TRUSTED_CONTEXT_FROM",
+                "",
+                TrustedNetworks::parse,
+            )?,
         })
     }
 
@@ -91,6 +100,12 @@ mod tests {
         assert_eq!(c.pki_url.as_str(), "http://127.0.0.1:8002/");
         assert!(c.npu_url.is_none());
         assert_eq!(c.redis_url, DEFAULT_REDIS_URL);
+        assert!(c.trusted_context_from.is_empty(), "no caller is trusted");
+        let c = cfg(&[("AUTOBOT_TRUSTED_CONTEXT_FROM", "172.16.168.21, 10.0.0.0/8")]).unwrap();
+        assert_eq!(
+            c.trusted_context_from.networks(),
+            ["172.16.168.21/32", "10.0.0.0/8"]
+        );
     }
 
     #[test]
@@ -106,6 +121,7 @@ mod tests {
                 ("AUTOBOT_REDIS_URL", "mongodb://h"),
                 ("AUTOBOT_UPSTREAM_TIMEOUT_MS", "-1"),
                 ("AUTOBOT_HEALTH_TIMEOUT_MS", "0"),
+                ("AUTOBOT_TRUSTED_CONTEXT_FROM", "the frontend"),
             ],
         );
     }

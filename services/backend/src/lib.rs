@@ -96,9 +96,12 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(state);
-    autobot_lifecycle::http::service_router(routes, "/api/health")
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let trusted = state.cfg.trusted_context_from.clone();
+    // Outside the tracing layer: a stranger's tracestate and baggage are
+    // gone before its context is read (autobot_tracing::http::caller_context_layer).
+    autobot_lifecycle::http::service_router(routes.with_state(state), "/api/health")
+        .layer(autobot_tracing::http::caller_context_layer(trusted))
 }
 
 /// What `main` runs: the API over the peers and the job queue the settings name.

@@ -241,7 +241,12 @@ async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Fai
         .worker
         .map(|worker| tokio::spawn(worker(stopping.clone())));
     let mut server_stopping = stopping;
-    let served = axum::serve(listener, started.router)
+    // The caller's address reaches the handlers (ConnectInfo<SocketAddr>):
+    // the backend trusts context only from AUTOBOT_TRUSTED_CONTEXT_FROM.
+    let router = started
+        .router
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = server_stopping.wait_for(|stop| *stop).await;
         })

@@ -1,7 +1,9 @@
 //! HTTP tracing: the axum server layer and the traced reqwest client.
 
+mod caller;
 mod client;
 mod server;
 
+pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};
 pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
 pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -20,13 +20,14 @@ mod errors;
 mod export;
 pub mod http;
 mod init;
+mod limits;
 mod logging;
 mod propagation;
 pub mod redact;
 pub mod redis;
 mod sampler;
 
-pub use config::{Compression, LogFormat, Propagators, Protocol, TracingConfig};
+pub use config::{AttributeLimits, Compression, LogFormat, Propagators, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
 /// gzip of OTLP bodies as the exporter does it, public for its benchmark.

@@ -34,6 +34,10 @@ pub enum Command {
         /// Spans kept; beyond it whole oldest traces are evicted.
         #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
         max_spans: u64,
+        /// Bytes of spans kept (as received, with their index); beyond it
+        /// whole oldest traces are evicted too.
+        #[arg(long, default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+        max_bytes: u64,
     },
     /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
     Show {
@@ -127,12 +131,14 @@ pub async fn run(cli: Cli) -> i32 {
             otlp_http,
             query,
             max_spans,
+            max_bytes,
         } => {
             let config = ServeConfig {
                 otlp_grpc,
                 otlp_http,
                 query,
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
+                max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
             };
             match crate::serve::run(config).await {
                 Ok(()) => 0,

@@ -14,6 +14,8 @@ pub struct ServeConfig {
     pub otlp_http: SocketAddr,
     pub query: SocketAddr,
     pub max_spans: usize,
+    /// Bytes of spans (as received) and index kept at most.
+    pub max_bytes: usize,
 }
 
 impl Default for ServeConfig {
@@ -23,6 +25,7 @@ impl Default for ServeConfig {
             otlp_http: ([127, 0, 0, 1], 4318).into(),
             query: ([127, 0, 0, 1], 16686).into(),
             max_spans: 200_000,
+            max_bytes: crate::store::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -44,7 +47,7 @@ pub struct Server {
 impl Server {
     /// Binds all three listeners (port 0 picks a free one) and starts serving.
     pub async fn start(config: &ServeConfig) -> std::io::Result<Self> {
-        let store = Arc::new(Store::new(config.max_spans));
+        let store = Arc::new(Store::new(config.max_spans).with_max_bytes(config.max_bytes));
         let receiver =
             autobot_otlp_receiver::start(store.clone(), config.otlp_grpc, config.otlp_http).await?;
         let listener = TcpListener::bind(config.query).await?;

@@ -134,8 +134,8 @@ mod tests {
             ("AUTOBOT_BIND", "127.0.0.1:9000"),
             ("AUTOBOT_BROWSER_TIMEOUT_MS", "2500"),
             ("AUTOBOT_BROWSER_MAX_BYTES", "1024"),
-            ("AUTOBOT_BROWSER_DENY", "198.51.100.0/24, 192.0.2.1"),
-            ("AUTOBOT_DEPLOYMENT_SUBNET", "203.0.113.0/24"),
+            ("AUTOBOT_BROWSER_DENY", "8.8.4.0/24, 9.9.9.9"),
+            ("AUTOBOT_DEPLOYMENT_SUBNET", "45.33.0.0/24"),
             ("AUTOBOT_BROWSER_ALLOW", "127.0.0.2 wiki.internal"),
             ("AUTOBOT_BROWSER_PROPAGATE", "false"),
             ("AUTOBOT_BROWSER_MAX_NAVIGATIONS", "3"),
@@ -147,10 +147,10 @@ mod tests {
         assert_eq!(c.max_navigations, 3);
         assert!(!c.propagate);
         let reason = |ip: &str| c.addresses.denies(ip.parse().unwrap()).map(|d| d.reason);
-        assert_eq!(reason("198.51.100.9"), Some("AUTOBOT_BROWSER_DENY"));
-        assert_eq!(reason("192.0.2.1"), Some("AUTOBOT_BROWSER_DENY"));
+        assert_eq!(reason("8.8.4.9"), Some("AUTOBOT_BROWSER_DENY"));
+        assert_eq!(reason("9.9.9.9"), Some("AUTOBOT_BROWSER_DENY"));
         assert_eq!(
-            reason("203.0.113.50"),
+            reason("45.33.0.50"),
             Some("the deployment's subnet (AUTOBOT_DEPLOYMENT_SUBNET)")
         );
         assert_eq!(

@@ -5,9 +5,11 @@
 //!
 //! The built-in list holds every range that is not the public internet:
 //! "this network" and `::` (which reach the local host), loopback, the
-//! private and shared ranges, link-local, unique local, multicast, reserved,
-//! and the cloud metadata endpoints. A web page is fetched from the public
-//! internet; anything else is an exception an operator writes down.
+//! private and shared ranges, link-local, unique local, documentation,
+//! multicast, reserved, and the cloud metadata endpoints; at start the
+//! host's own addresses are added (a service bound to 0.0.0.0 answers on
+//! each of them, whatever range it is in). A web page is fetched from the
+//! public internet; anything else is an exception an operator writes down.
 //!
 //! A host name is resolved once, EVERY address it resolves to is checked,
 //! and the connection is made only to those checked addresses (the resolver
@@ -49,12 +51,17 @@ const BUILT_IN: &[(&str, &str)] = &[
         "IETF protocol assignments (Oracle Cloud metadata)",
     ),
     ("192.168.0.0/16", "private (RFC 1918)"),
+    ("192.0.2.0/24", "documentation (RFC 5737)"),
     ("198.18.0.0/15", "benchmarking (RFC 2544)"),
+    ("198.51.100.0/24", "documentation (RFC 5737)"),
+    ("203.0.113.0/24", "documentation (RFC 5737)"),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved and broadcast"),
     ("168.63.129.16/32", "Azure WireServer (cloud metadata)"),
     ("::/128", "unspecified: :: reaches the local host"),
     ("::1/128", "loopback"),
+    ("100::/64", "discard-only (RFC 6666)"),
+    ("2001:db8::/32", "documentation (RFC 3849)"),
     ("fc00::/7", "unique local (AWS metadata over IPv6)"),
     ("fe80::/10", "link-local"),
     ("fec0::/10", "site-local"),
@@ -196,6 +203,20 @@ impl AddressPolicy {
         Self { deny, allow }
     }
 
+    /// The same policy denying `addresses` too (the host's own, from
+    /// [`host_addresses`]), those not denied already.
+    pub fn with_host_addresses(mut self, addresses: &[IpAddr]) -> Self {
+        for &ip in addresses {
+            if !self.deny.iter().any(|d| d.range.contains(&ip)) {
+                self.deny.push(DeniedRange {
+                    range: IpNet::from(ip),
+                    reason: "this host's own address",
+                });
+            }
+        }
+        self
+    }
+
     /// The denied ranges, as CIDR text.
     pub fn deny_ranges(&self) -> Vec<String> {
         self.deny.iter().map(|d| d.range.to_string()).collect()
@@ -253,6 +274,42 @@ impl AddressPolicy {
         }
         Ok(())
     }
+}
+
+/// This host's addresses, as the kernel lists them (Linux): the local /32
+/// entries of `/proc/net/fib_trie` and every line of `/proc/net/if_inet6`.
+/// Read once at start: an address added later is not seen. Elsewhere, none.
+pub fn host_addresses() -> Vec<IpAddr> {
+    let v4 = std::fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/if_inet6").unwrap_or_default();
+    let mut found = local_ipv4(&v4);
+    found.extend(v6.lines().filter_map(|line| {
+        let hex = line.split_whitespace().next()?;
+        u128::from_str_radix(hex, 16)
+            .ok()
+            .filter(|_| hex.len() == 32)
+            .map(|bits| IpAddr::V6(bits.into()))
+    }));
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// In `/proc/net/fib_trie`, an address line (`|-- 192.0.2.2`) followed by
+/// `/32 host LOCAL` is one of the host's own addresses.
+fn local_ipv4(fib_trie: &str) -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    let mut last: Option<IpAddr> = None;
+    for line in fib_trie.lines().map(str::trim) {
+        if let Some(addr) = line.strip_prefix("|-- ") {
+            last = addr.parse().ok();
+        } else if line.starts_with("/32 host LOCAL")
+            && let Some(ip) = last.take()
+        {
+            found.push(ip);
+        }
+    }
+    found
 }
 
 /// The address, and the IPv4 address inside it when it is an IPv6 address
@@ -387,6 +444,8 @@ mod tests {
             "fd00:ec2::254",
             "fe80::1",
             "ff02::1",
+            "192.0.2.1",
+            "2001:db8::1",
         ] {
             assert!(p.denies(ip(denied)).is_some(), "{denied}");
         }
@@ -399,6 +458,31 @@ mod tests {
         ] {
             assert_eq!(p.denies(ip(allowed)), None, "{allowed}");
         }
+    }
+
+    #[test]
+    fn the_hosts_own_addresses_are_read_from_the_kernels_tables() {
+        let fib_trie = "Main:\n  +-- 0.0.0.0/0 3 0 4\n     |-- 0.0.0.0\n        /0 universe UNICAST\n\
+            |-- 127.0.0.0\n   /8 host LOCAL\n   |-- 127.0.0.1\n   /32 host LOCAL\n\
+            |-- 203.0.113.255\n   /32 link BROADCAST\n   |-- 203.0.113.7\n   /32 host LOCAL\n";
+        assert_eq!(local_ipv4(fib_trie), [ip("127.0.0.1"), ip("203.0.113.7")]);
+        let p = AddressPolicy::new(&[], &[], AllowList::default()).with_host_addresses(&[
+            ip("127.0.0.1"),
+            ip("8.8.4.4"),
+            ip("2a00::1"),
+        ]);
+        assert_eq!(
+            p.denies(ip("8.8.4.4")).unwrap().reason,
+            "this host's own address"
+        );
+        assert_eq!(
+            p.denies(ip("2a00::1")).unwrap().reason,
+            "this host's own address"
+        );
+        assert_eq!(p.denies(ip("127.0.0.1")).unwrap().reason, "loopback");
+        assert_eq!(p.denies(ip("8.8.8.8")), None);
+        // On this machine: at least loopback.
+        assert!(host_addresses().contains(&ip("127.0.0.1")));
     }
 
     #[test]
@@ -463,16 +547,16 @@ mod tests {
             "127.0.0.1, which is in a denied range (127.0.0.0/8: loopback); AUTOBOT_BROWSER_ALLOW lifts it"
         );
         let subnet = AddressPolicy::new(
-            &parse_networks("203.0.113.0/24").unwrap(),
-            &parse_networks("198.51.100.7").unwrap(),
+            &parse_networks("45.33.0.0/24").unwrap(),
+            &parse_networks("9.9.9.9").unwrap(),
             AllowList::default(),
         );
         assert_eq!(
-            subnet.denies(ip("203.0.113.9")).unwrap().reason,
+            subnet.denies(ip("45.33.0.9")).unwrap().reason,
             "the deployment's subnet (AUTOBOT_DEPLOYMENT_SUBNET)"
         );
         assert_eq!(
-            subnet.denies(ip("198.51.100.7")).unwrap().reason,
+            subnet.denies(ip("9.9.9.9")).unwrap().reason,
             "AUTOBOT_BROWSER_DENY"
         );
     }

@@ -42,7 +42,12 @@ pub struct AppState {
 impl AppState {
     /// Builds the HTTP client from the configuration.
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
-        let fetcher = fetch::Fetcher::new(config.addresses.clone(), config.propagate)?;
+        // A service on this host bound to 0.0.0.0 answers on each of its addresses.
+        let policy = config
+            .addresses
+            .clone()
+            .with_host_addresses(&deny::host_addresses());
+        let fetcher = fetch::Fetcher::new(policy, config.propagate)?;
         Ok(Self {
             navigations: Arc::new(tokio::sync::Semaphore::new(config.max_navigations)),
             config: Arc::new(config),

@@ -115,9 +115,12 @@ else
 fi
 
 # --- the demo web site the research request reads ---------------------------
-say "starting the demo web site on 127.0.0.1:8090"
-start demo-site env AUTOBOT_BIND=127.0.0.1:8090 "$bin/autobot-demo-site"
-wait_http demo-site "http://127.0.0.1:8090/health"
+# On 127.0.0.2: the browser refuses loopback unless told (AUTOBOT_BROWSER_ALLOW,
+# docs/browser.md), and is told about this address alone, so the services on
+# 127.0.0.1 stay out of its reach.
+say "starting the demo web site on 127.0.0.2:8090"
+start demo-site env AUTOBOT_BIND=127.0.0.2:8090 "$bin/autobot-demo-site"
+wait_http demo-site "http://127.0.0.2:8090/health"
 
 # --- one sshd "VM" with the PKI agent -------------------------------------
 say "starting an sshd 'VM' on 127.0.0.1:2222 (AcceptEnv TRACEPARENT TRACESTATE BAGGAGE)"
@@ -159,7 +162,7 @@ EOF
 say "starting the services"
 start npu-worker env AUTOBOT_BIND=127.0.0.1:8081 AUTOBOT_NPU_MODEL_DIR="$repo/.run/models/all-MiniLM-L6-v2" "$bin/autobot-npu-worker"
 start ai-stack env AUTOBOT_BIND=127.0.0.1:8080 "$bin/autobot-ai-stack"
-start browser env AUTOBOT_BIND=127.0.0.1:3000 "$bin/autobot-browser"
+start browser env AUTOBOT_BIND=127.0.0.1:3000 AUTOBOT_BROWSER_ALLOW=127.0.0.2 "$bin/autobot-browser"
 start pki-distributor env AUTOBOT_BIND=127.0.0.1:8002 AUTOBOT_PKI_DIR="$state/pki/ca" \
   AUTOBOT_PKI_TARGETS="$state/pki/targets.toml" AUTOBOT_SSH_KEY="$state/ssh/client_key" \
   AUTOBOT_SSH_KNOWN_HOSTS="$state/ssh/known_hosts" "$bin/autobot-pki-distributor"
@@ -213,7 +216,7 @@ post() {
 
 status=0
 say "research request: the demo page, embedded on the NPU worker, ranked, answered by the LLM"
-research_trace="$(post /api/research '{"url":"http://127.0.0.1:8090/articles/tracing","question":"Which header carries the trace context between services?","top_k":3}')"
+research_trace="$(post /api/research '{"url":"http://127.0.0.2:8090/articles/tracing","question":"Which header carries the trace context between services?","top_k":3}')"
 cat "$state/_api_research.json"; echo
 say "research trace $research_trace"
 "$bin/autobot-trace" check "$research_trace" --jaeger "$query" --wait 30s \

@@ -14,7 +14,13 @@ pub async fn chat(
 ) -> Result<Json<ChatResponse>, AppError> {
     let Json(request) = body?;
     request.validate().map_err(AppError::Invalid)?;
-    Ok(Json(state.gateway.chat(&request).await?))
+    // Nothing reaches an LLM server outside the limits (AUTOBOT_LLM_*).
+    let admitted = state
+        .gateway
+        .config()
+        .admit(&request)
+        .map_err(AppError::Invalid)?;
+    Ok(Json(state.gateway.chat(&request, admitted).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -31,6 +37,11 @@ pub async fn models(
     let provider = query
         .provider
         .unwrap_or(state.gateway.config().default_provider);
+    state
+        .gateway
+        .config()
+        .serves(provider)
+        .map_err(AppError::Invalid)?;
     Ok(Json(state.gateway.models(provider).await?))
 }
 

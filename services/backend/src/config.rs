@@ -7,6 +7,7 @@ use std::time::Duration;
 use autobot_lifecycle::ServiceConfig;
 use autobot_settings::{Env, SettingError, whole_number_in};
 use autobot_tracing::config::TracingConfig;
+use autobot_tracing::http::TrustedNetworks;
 use url::Url;
 
 pub const DEFAULT_BIND: &str = "0.0.0.0:8001";
@@ -44,6 +45,9 @@ pub struct Config {
     pub health_timeout: Duration,
     /// AUTOBOT_NPU_TIMEOUT_MS: how long a request waits for an NPU job's result.
     pub npu_timeout: Duration,
+    /// AUTOBOT_TRUSTED_CONTEXT_FROM: networks whose callers keep their
+    /// `tracestate` and `baggage` (everyone else's are dropped at the edge).
+    pub trusted_context_from: TrustedNetworks,
     /// AUTOBOT_JOBS_MAX_PAYLOAD_BYTES: a larger NPU job is refused (413).
     pub jobs_max_payload_bytes: usize,
     /// AUTOBOT_JOBS_REPLY_CONNECTIONS: Redis connections waiting for NPU results at once.
@@ -143,6 +147,11 @@ impl ServiceConfig for Config {
                     whole_number_in(v, 1024usize, 1024 * 1024 * 1024)
                 })?
                 .unwrap_or(DEFAULT_MAX_PEER_RESPONSE_BYTES),
+            trusted_context_from: env.parse_or_with(
+                "AUTOBOT_TRUSTED_CONTEXT_FROM",
+                "",
+                TrustedNetworks::parse,
+            )?,
         })
     }
 
@@ -174,6 +183,12 @@ mod tests {
         assert_eq!(c.jobs_reply_connections, 16);
         assert_eq!(c.jobs_max_queued, 100_000);
         assert_eq!(c.max_peer_response_bytes, 16 * 1024 * 1024);
+        assert!(c.trusted_context_from.is_empty(), "no caller is trusted");
+        let c = cfg(&[("AUTOBOT_TRUSTED_CONTEXT_FROM", "172.16.168.21, 10.0.0.0/8")]).unwrap();
+        assert_eq!(
+            c.trusted_context_from.networks(),
+            ["172.16.168.21/32", "10.0.0.0/8"]
+        );
     }
 
     #[test]
@@ -193,6 +208,7 @@ mod tests {
                 ("AUTOBOT_JOBS_REPLY_CONNECTIONS", "0"),
                 ("AUTOBOT_JOBS_MAX_QUEUED", "lots"),
                 ("AUTOBOT_MAX_PEER_RESPONSE_BYTES", "1"),
+                ("AUTOBOT_TRUSTED_CONTEXT_FROM", "the frontend"),
             ],
         );
     }

@@ -105,9 +105,12 @@ pub fn app(state: AppState) -> Router {
         // AutoBot's page and its assets, after the API's own layers: public
         // (a browser's navigation carries no operator key; the page sends
         // the key with its API requests).
-        .merge(routes::page::routes())
-        .with_state(state);
-    autobot_lifecycle::http::service_router(routes, "/api/health")
+        .merge(routes::page::routes());
+    let trusted = state.cfg.trusted_context_from.clone();
+    // Outside the tracing layer: a stranger's tracestate and baggage are
+    // gone before its context is read (autobot_tracing::http::caller_context_layer).
+    autobot_lifecycle::http::service_router(routes.with_state(state), "/api/health")
+        .layer(autobot_tracing::http::caller_context_layer(trusted))
 }
 
 /// What `main` runs: the API over the peers and the job queue the settings name.

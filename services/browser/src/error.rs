@@ -9,10 +9,12 @@
 //!   elsewhere than http/https, or answers with something that is not HTML
 //!   (a usable request whose upstream answer we cannot use: a gateway error,
 //!   not 415, which is about the request's own body);
-//! - 504: the fetch did not end within its time limit.
+//! - 503: AUTOBOT_BROWSER_MAX_NAVIGATIONS navigations are running already
+//!   (with `Retry-After`: the caller may try again shortly);
+//! - 504: the navigation (fetch and extraction) did not end within its time limit.
 
 use autobot_lifecycle::http::error_response;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::config::MAX_REDIRECTS;
@@ -45,9 +47,13 @@ pub enum AppError {
     #[error("reading the page failed: {0}")]
     Body(String),
     #[error(
-        "the fetch timed out after {0} ms (the time limit: timeout_ms or AUTOBOT_BROWSER_TIMEOUT_MS)"
+        "the navigation timed out after {0} ms (the time limit of fetch and extraction: timeout_ms or AUTOBOT_BROWSER_TIMEOUT_MS)"
     )]
     Timeout(u64),
+    #[error(
+        "busy: {0} navigations are running already (AUTOBOT_BROWSER_MAX_NAVIGATIONS); retry shortly"
+    )]
+    Busy(usize),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +73,7 @@ impl AppError {
             Self::NotHtml(_) => "not_html",
             Self::Body(_) => "body_error",
             Self::Timeout(_) => "timeout",
+            Self::Busy(_) => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -85,6 +92,7 @@ impl AppError {
             | Self::NotHtml(_)
             | Self::Body(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +100,14 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        error_response(self.status(), self.to_string())
+        let busy = matches!(self, Self::Busy(_));
+        let mut response = error_response(self.status(), self.to_string());
+        if busy {
+            // A navigation takes seconds at most; a second is a fair wait.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }

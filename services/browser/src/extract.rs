@@ -7,6 +7,10 @@
 //! and anything marked hidden (`hidden`, `aria-hidden="true"`, inline
 //! `display:none` / `visibility:hidden`). Links inside hidden subtrees are
 //! dropped too: what the agent reads and what it may follow are the same page.
+//!
+//! Everything here is bounded: the tree by `parse.rs`, the text by
+//! [`MAX_TEXT_BYTES`], the links by [`MAX_LINKS`]; and every loop over the
+//! page asks the [`Budget`], so the work stops when the request has answered.
 
 use std::collections::HashSet;
 
@@ -14,7 +18,14 @@ use ego_tree::iter::Edge;
 use scraper::{ElementRef, Html, Node, Selector, node::Element};
 use url::Url;
 
+use crate::budget::{Budget, Stopped};
+use crate::parse::parse_document;
 use crate::passages::passages;
+
+/// Visible text kept at most (bytes of UTF-8); the rest of the page is not read.
+pub const MAX_TEXT_BYTES: usize = 1024 * 1024;
+/// Links kept at most.
+pub const MAX_LINKS: usize = 10_000;
 
 /// Elements whose content is never shown as text.
 const SKIPPED: &[&str] = &[
@@ -77,6 +88,9 @@ pub struct Extracted {
     pub text: String,
     pub passages: Vec<String>,
     pub links: Vec<String>,
+    /// The bound that cut the page short, if any: `depth`, `nodes`, `text`
+    /// or `links` (the first one hit).
+    pub cut: Option<&'static str>,
 }
 
 /// Decodes a body: UTF-8 unless the content type names a single-byte Latin
@@ -104,16 +118,24 @@ fn windows_1252(b: u8) -> char {
     }
 }
 
-/// Extracts everything from `html`, fetched from `page_url` (the final URL).
-pub fn extract(html: &str, page_url: &Url) -> Extracted {
-    let document = Html::parse_document(html);
+/// Extracts everything from `html`, fetched from `page_url` (the final
+/// URL), within the bounds above; `Err(Stopped)` when the budget ran out.
+pub fn extract(html: &str, page_url: &Url, budget: &Budget) -> Result<Extracted, Stopped> {
+    let parsed = parse_document(html, budget)?;
+    let mut cut = parsed.cut.map(|c| c.as_str());
+    let document = parsed.html;
+    budget.check()?;
     let base = base_url(&document, page_url);
 
     let mut blocks: Vec<String> = Vec::new();
     let mut current = String::new();
+    // Bytes of text gathered so far (blocks and the current one, before collapsing).
+    let mut text_bytes = 0;
     let mut hrefs: Vec<&str> = Vec::new();
     let mut skipping: Option<ego_tree::NodeId> = None;
+    let ticker = budget.ticker();
     for edge in document.tree.root().traverse() {
+        ticker.tick()?;
         match edge {
             Edge::Open(node) => {
                 if skipping.is_some() {
@@ -134,7 +156,16 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
                             hrefs.push(href);
                         }
                     }
-                    Node::Text(text) => current.push_str(text),
+                    Node::Text(text) => {
+                        let room = MAX_TEXT_BYTES.saturating_sub(text_bytes);
+                        if text.len() > room {
+                            current.push_str(prefix(text, room));
+                            cut.get_or_insert("text");
+                            break;
+                        }
+                        text_bytes += text.len();
+                        current.push_str(text);
+                    }
                     _ => {}
                 }
             }
@@ -151,14 +182,32 @@ pub fn extract(html: &str, page_url: &Url) -> Extracted {
         }
     }
     flush(&mut current, &mut blocks);
-
-    Extracted {
-        title: title(&document),
-        description: meta_content(&document, &["description", "og:description"]),
+    budget.check()?;
+    let title = title(&document);
+    let description = meta_content(&document, &["description", "og:description"]);
+    budget.check()?;
+    let (links, links_cut) = absolute_links(&base, hrefs, budget)?;
+    if links_cut {
+        cut.get_or_insert("links");
+    }
+    budget.check()?;
+    Ok(Extracted {
+        title,
+        description,
         text: blocks.join("\n"),
         passages: passages(&blocks),
-        links: absolute_links(&base, hrefs),
+        links,
+        cut,
+    })
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
+    &s[..end]
 }
 
 /// Whether a reader never sees this element or anything inside it.
@@ -244,11 +293,18 @@ fn meta_content(document: &Html, names: &[&str]) -> Option<String> {
     })
 }
 
-/// Absolute http/https URLs, without fragments, deduplicated, in page order.
-fn absolute_links(base: &Url, hrefs: Vec<&str>) -> Vec<String> {
+/// Absolute http/https URLs, without fragments, deduplicated, in page
+/// order, at most [`MAX_LINKS`] (`true` when some were left out).
+fn absolute_links(
+    base: &Url,
+    hrefs: Vec<&str>,
+    budget: &Budget,
+) -> Result<(Vec<String>, bool), Stopped> {
     let mut seen = HashSet::new();
     let mut links = Vec::new();
+    let ticker = budget.ticker();
     for href in hrefs {
+        ticker.tick()?;
         let Ok(mut url) = base.join(href.trim()) else {
             continue;
         };
@@ -257,11 +313,16 @@ fn absolute_links(base: &Url, hrefs: Vec<&str>) -> Vec<String> {
         }
         url.set_fragment(None);
         let url = String::from(url);
-        if seen.insert(url.clone()) {
-            links.push(url);
+        if seen.contains(&url) {
+            continue;
         }
+        if links.len() == MAX_LINKS {
+            return Ok((links, true));
+        }
+        seen.insert(url.clone());
+        links.push(url);
     }
-    links
+    Ok((links, false))
 }
 
 #[cfg(test)]
@@ -272,7 +333,9 @@ mod tests {
         extract(
             html,
             &Url::parse("https://example.com/docs/page.html?x=1").unwrap(),
+            &Budget::unlimited(),
         )
+        .unwrap()
     }
 
     #[test]
@@ -353,10 +416,44 @@ mod tests {
     }
 
     #[test]
-    fn very_deep_nesting_does_not_overflow_the_stack() {
-        let depth = 3_000;
-        let html = format!("{}deep{}", "<div>".repeat(depth), "</div>".repeat(depth));
-        assert_eq!(page(&html).text, "deep");
+    fn deep_nesting_is_read_up_to_the_depth_bound_and_dropped_below() {
+        let nested = |depth: usize| {
+            format!(
+                "<body>{}deep{}<p>after</p>",
+                "<div>".repeat(depth),
+                "</div>".repeat(depth)
+            )
+        };
+        let e = page(&nested(200));
+        assert_eq!((e.text.as_str(), e.cut), ("deep\nafter", None));
+        let e = page(&nested(3_000));
+        assert_eq!((e.text.as_str(), e.cut), ("after", Some("depth")));
+    }
+
+    #[test]
+    fn text_and_links_stop_at_their_bounds() {
+        let word = "wörd ".repeat(1000);
+        let html = format!("<body>{}", format!("<p>{word}</p>").repeat(250));
+        let e = page(&html);
+        assert_eq!(e.cut, Some("text"));
+        assert!(e.text.len() <= MAX_TEXT_BYTES, "{}", e.text.len());
+        assert!(e.text.len() > MAX_TEXT_BYTES - 10_000, "{}", e.text.len());
+
+        let links: String = (0..MAX_LINKS + 5)
+            .map(|i| format!("<a href=/p{i}>x</a>"))
+            .collect();
+        let e = page(&format!("<body>{links}"));
+        assert_eq!(e.links.len(), MAX_LINKS);
+        assert_eq!(e.cut, Some("links"));
+        assert_eq!(page("<p>short</p>").cut, None);
+    }
+
+    #[test]
+    fn a_spent_budget_stops_the_extraction() {
+        let budget = Budget::unlimited();
+        budget.cancel();
+        let url = Url::parse("https://example.com/").unwrap();
+        assert_eq!(extract("<p>x</p>", &url, &budget), Err(Stopped));
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Fetching a page within limits: http/https only, redirects followed here
-//! (each hop re-checked against the deny list and traced as its own CLIENT
-//! span), the body streamed and cut at the byte limit, never read whole.
+//! (each hop re-checked against the address policy and traced as its own
+//! CLIENT span), the body streamed and cut at the byte limit, never read whole.
 //!
 //! The time limit is applied by the caller around [`Fetcher::fetch`], so it
 //! bounds the whole fetch: every hop, DNS, connects and the body.
+//!
+//! The site gets the trace context (traceparent, tracestate, b3) unless
+//! AUTOBOT_BROWSER_PROPAGATE is false, but never the baggage: baggage is
+//! AutoBot's own (and its callers') key-value data, not a third party's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,7 +18,7 @@ use tracing::Span;
 use url::Url;
 
 use crate::config::MAX_REDIRECTS;
-use crate::deny::{CheckedResolver, DeniedAddress, DenyList};
+use crate::deny::{AddressPolicy, CheckedResolver, DeniedAddress};
 use crate::error::AppError;
 
 /// Media types read as HTML.
@@ -34,33 +38,34 @@ pub struct FetchedPage {
     pub truncated: bool,
 }
 
-/// The traced HTTP client, configured so that nothing bypasses the deny list.
+/// The traced HTTP client, configured so that nothing bypasses the address policy.
 #[derive(Clone)]
 pub struct Fetcher {
     client: ClientWithMiddleware,
-    deny: Arc<DenyList>,
+    policy: Arc<AddressPolicy>,
 }
 
 impl Fetcher {
     /// `propagate`: whether the site receives the trace context headers.
-    pub fn new(deny: DenyList, propagate: bool) -> Result<Self, reqwest::Error> {
-        let deny = Arc::new(deny);
+    pub fn new(policy: AddressPolicy, propagate: bool) -> Result<Self, reqwest::Error> {
+        let policy = Arc::new(policy);
         let builder = reqwest::Client::builder()
             // Followed by `fetch`, so every hop is checked, counted and traced.
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve and connect on its own, past the deny list.
             .no_proxy()
-            .dns_resolver(Arc::new(CheckedResolver::new(deny.clone())))
+            .dns_resolver(Arc::new(CheckedResolver::new(policy.clone())))
             .user_agent(concat!("autobot-browser/", env!("CARGO_PKG_VERSION")));
         let client = autobot_tracing::http::client_builder(builder)
             .propagate(propagate)
+            .baggage(false)
             .build()?;
-        Ok(Self { client, deny })
+        Ok(Self { client, policy })
     }
 
-    /// The ranges this fetcher refuses.
-    pub fn deny(&self) -> &DenyList {
-        &self.deny
+    /// Where this fetcher connects.
+    pub fn policy(&self) -> &AddressPolicy {
+        &self.policy
     }
 
     /// Fetches `url`, following at most [`MAX_REDIRECTS`] redirects and
@@ -185,7 +190,7 @@ impl Fetcher {
             url: autobot_tracing::redact::redact_url(url),
             reason: "no host".into(),
         })?;
-        self.deny.check_host(&host)?;
+        self.policy.check_host(&host)?;
         Ok(())
     }
 }

@@ -1,17 +1,20 @@
 //! # autobot-browser
 //!
 //! `POST /navigate`: fetch a page within limits (http/https only, 5
-//! redirects, a time limit for the whole fetch, a byte limit, denied address
-//! ranges refused before connecting), with the trace carried to the site, and
-//! answer what a reader sees: title, description, text, passages, links.
+//! redirects, one time limit for fetch and extraction, a byte limit, bounded
+//! parsing, every address but the public internet refused before connecting
+//! unless allowed), with the trace carried to the site, and answer what a
+//! reader sees: title, description, text, passages, links.
 //! `GET /health` and `GET /status` for operators and the backend.
 
+pub mod budget;
 pub mod config;
 pub mod deny;
 pub mod error;
 pub mod extract;
 pub mod fetch;
 pub mod metrics;
+pub mod parse;
 pub mod passages;
 pub mod routes;
 pub mod stats;
@@ -33,13 +36,21 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub fetcher: fetch::Fetcher,
     pub stats: Arc<stats::Stats>,
+    /// One permit per navigation running (AUTOBOT_BROWSER_MAX_NAVIGATIONS).
+    pub navigations: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     /// Builds the HTTP client from the configuration.
     pub fn new(config: Config) -> Result<Self, reqwest::Error> {
-        let fetcher = fetch::Fetcher::new(config.deny.clone(), config.propagate)?;
+        // A service on this host bound to 0.0.0.0 answers on each of its addresses.
+        let policy = config
+            .addresses
+            .clone()
+            .with_host_addresses(&deny::host_addresses());
+        let fetcher = fetch::Fetcher::new(policy, config.propagate)?;
         Ok(Self {
+            navigations: Arc::new(tokio::sync::Semaphore::new(config.max_navigations)),
             config: Arc::new(config),
             fetcher,
             stats: Arc::new(stats::Stats::default()),

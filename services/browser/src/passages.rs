@@ -64,7 +64,7 @@ fn split_block(block: &str) -> Vec<String> {
         }
         if len > MAX_PASSAGE_CHARS {
             // A "sentence" longer than a passage: cut at spaces, else anywhere.
-            for part in split_long(sentence) {
+            for part in split_long(sentence, len) {
                 pieces.push(part);
             }
             continue;
@@ -83,7 +83,8 @@ fn split_block(block: &str) -> Vec<String> {
 }
 
 /// Sentences of a whitespace-collapsed block: cut after `.`, `!` or `?`
-/// followed by a space (the space itself dropped).
+/// followed by a space (the space itself dropped). Each byte is looked at
+/// once: the search goes on from the last cut, never from the start.
 fn sentences(block: &str) -> impl Iterator<Item = &str> {
     let mut rest = block;
     std::iter::from_fn(move || {
@@ -91,11 +92,9 @@ fn sentences(block: &str) -> impl Iterator<Item = &str> {
             return None;
         }
         let cut = rest
-            .match_indices(". ")
-            .chain(rest.match_indices("! "))
-            .chain(rest.match_indices("? "))
-            .map(|(i, _)| i)
-            .min();
+            .as_bytes()
+            .windows(2)
+            .position(|w| matches!(w[0], b'.' | b'!' | b'?') && w[1] == b' ');
         match cut {
             Some(i) => {
                 let (sentence, tail) = rest.split_at(i + 1);
@@ -108,11 +107,14 @@ fn sentences(block: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Pieces of at most [`MAX_PASSAGE_CHARS`], cut at the last space that fits,
-/// else at a character boundary.
-fn split_long(text: &str) -> Vec<String> {
+/// else at a character boundary. `len` is `text`'s length in characters,
+/// kept up to date as pieces are cut (counting the rest again for every
+/// piece made this quadratic in the text).
+fn split_long(text: &str, len: usize) -> Vec<String> {
     let mut pieces = Vec::new();
     let mut rest = text;
-    while rest.chars().count() > MAX_PASSAGE_CHARS {
+    let mut rest_len = len;
+    while rest_len > MAX_PASSAGE_CHARS {
         let limit = rest
             .char_indices()
             .nth(MAX_PASSAGE_CHARS)
@@ -122,16 +124,13 @@ fn split_long(text: &str) -> Vec<String> {
         } else {
             rest[..limit].rfind(' ').filter(|&i| i > 0)
         };
-        match space {
-            Some(space) => {
-                pieces.push(rest[..space].to_owned());
-                rest = &rest[space + 1..];
-            }
-            None => {
-                pieces.push(rest[..limit].to_owned());
-                rest = &rest[limit..];
-            }
-        }
+        let (piece, tail) = match space {
+            Some(space) => (&rest[..space], &rest[space + 1..]),
+            None => (&rest[..limit], &rest[limit..]),
+        };
+        rest_len -= piece.chars().count() + usize::from(space.is_some());
+        pieces.push(piece.to_owned());
+        rest = tail;
     }
     if !rest.is_empty() {
         pieces.push(rest.to_owned());

@@ -1,21 +1,21 @@
 //! `POST /navigate`, `GET /health`, `GET /status` (AutoBot's browser API names).
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use autobot_lifecycle::http::json_body;
+use autobot_lifecycle::http::json_rejection;
 use autobot_wire::browse::{
     HealthResponse, Limits, NavigateRequest, NavigateResponse, StatusResponse,
 };
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::JsonRejection;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use url::Url;
 
+use crate::budget::Budget;
 use crate::config::MAX_REDIRECTS;
 use crate::error::AppError;
 use crate::extract::{decode, extract};
@@ -50,19 +50,25 @@ async fn status(State(state): State<AppState>) -> Json<StatusResponse> {
             timeout_ms: u64::try_from(cfg.timeout.as_millis()).unwrap_or(u64::MAX),
             max_bytes: cfg.max_bytes,
             max_redirects: MAX_REDIRECTS,
-            deny: state.fetcher.deny().ranges(),
+            deny: state.fetcher.policy().deny_ranges(),
             propagate: cfg.propagate,
+            allow: state.fetcher.policy().allow_entries(),
+            max_navigations: cfg.max_navigations,
         },
     })
 }
 
-/// The body is read whatever its Content-Type says (callers have always
-/// sent some without one), and refused the way every service refuses a body.
+/// A JSON body with `Content-Type: application/json` (415 otherwise: a
+/// form post from a web page cannot reach here), at most
+/// AUTOBOT_BROWSER_MAX_NAVIGATIONS at a time (503 with Retry-After beyond).
 async fn navigate(
     State(state): State<AppState>,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Json<NavigateRequest>, JsonRejection>,
 ) -> Result<Json<NavigateResponse>, AppError> {
-    let result = navigate_page(&state, body).await;
+    let result = match state.navigations.clone().try_acquire_owned() {
+        Ok(_permit) => navigate_page(&state, body).await,
+        Err(_) => Err(AppError::Busy(state.config.max_navigations)),
+    };
     match &result {
         Ok(_) => state.stats.page_fetched(),
         Err(e) => state.stats.error(e.error_type()),
@@ -72,10 +78,12 @@ async fn navigate(
 
 async fn navigate_page(
     state: &AppState,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<Json<NavigateRequest>, JsonRejection>,
 ) -> Result<NavigateResponse, AppError> {
-    let request: NavigateRequest =
-        json_body(body).map_err(|(status, message)| AppError::RequestBody { status, message })?;
+    let Json(request) = body.map_err(|r| {
+        let (status, message) = json_rejection(&r);
+        AppError::RequestBody { status, message }
+    })?;
     let url = Url::parse(request.url.trim()).map_err(|e| AppError::InvalidUrl {
         url: autobot_tracing::redact::redact_url_str(&request.url)
             .chars()
@@ -87,6 +95,8 @@ async fn navigate_page(
     let config_ms = u64::try_from(cfg.timeout.as_millis()).unwrap_or(u64::MAX);
     let timeout_ms = lower_limit(request.timeout_ms, config_ms, "timeout_ms")?;
     let max_bytes = lower_limit(request.max_bytes, cfg.max_bytes, "max_bytes")?;
+    // One deadline for the whole navigation: fetch, then extraction.
+    let budget = Budget::until(Instant::now() + Duration::from_millis(timeout_ms));
 
     let span = tracing::info_span!(
         "browser.navigate",
@@ -101,7 +111,7 @@ async fn navigate_page(
         browser.max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX),
     );
     let started = std::time::Instant::now();
-    let result = fetch_and_extract(state, url, timeout_ms, max_bytes, &span)
+    let result = fetch_and_extract(state, url, &budget, timeout_ms, max_bytes, &span)
         .instrument(span.clone())
         .await;
     if let Err(e) = &result {
@@ -118,13 +128,18 @@ async fn navigate_page(
 async fn fetch_and_extract(
     state: &AppState,
     url: Url,
+    budget: &Budget,
     timeout_ms: u64,
     max_bytes: u64,
     span: &tracing::Span,
 ) -> Result<NavigateResponse, AppError> {
+    // Whatever ends this future (an answer, the deadline, the caller gone)
+    // stops the extraction's loops too.
+    let _cancel = budget.cancel_on_drop();
+    let deadline = tokio::time::Instant::from_std(budget.deadline());
     let redirects = AtomicU32::new(0);
-    let fetched = tokio::time::timeout(
-        Duration::from_millis(timeout_ms),
+    let fetched = tokio::time::timeout_at(
+        deadline,
         state.fetcher.fetch(url, max_bytes, &redirects, span),
     )
     .await;
@@ -139,22 +154,24 @@ async fn fetch_and_extract(
         i64::try_from(page.body.len()).unwrap_or(i64::MAX),
     );
     crate::metrics::bytes_fetched(page.body.len());
-    span.record("browser.truncated", page.truncated);
 
-    // Parsing a few MiB of HTML is CPU work: off the async workers.
+    // Parsing a few MiB of HTML is CPU work: off the async workers, within
+    // the same deadline, and stopped by the budget when the answer goes.
     let extract_span = tracing::info_span!(
         parent: span,
         "browser.extract",
         browser.passages_count = Empty,
         browser.text_length = Empty,
+        browser.cut = Empty,
     );
-    let (final_url, status, truncated) = (page.url.clone(), page.status, page.truncated);
+    let (final_url, status, body_truncated) = (page.url.clone(), page.status, page.truncated);
     let base_url = final_url.clone();
-    let extracted = tokio::task::spawn_blocking(move || {
+    let work_budget = budget.clone();
+    let extraction = tokio::task::spawn_blocking(move || {
         let _entered = extract_span.enter();
         let html = decode(&page.body, page.charset.as_deref());
         drop(page);
-        let extracted = extract(&html, &base_url);
+        let extracted = extract(&html, &base_url, &work_budget)?;
         extract_span.record(
             "browser.passages_count",
             i64::try_from(extracted.passages.len()).unwrap_or(i64::MAX),
@@ -163,10 +180,25 @@ async fn fetch_and_extract(
             "browser.text_length",
             i64::try_from(extracted.text.chars().count()).unwrap_or(i64::MAX),
         );
-        extracted
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("the extraction task failed: {e}")))?;
+        if let Some(cut) = extracted.cut {
+            extract_span.record("browser.cut", cut);
+        }
+        Ok(extracted)
+    });
+    let extracted = match tokio::time::timeout_at(deadline, extraction).await {
+        Ok(Ok(Ok(extracted))) => extracted,
+        Ok(Ok(Err(crate::budget::Stopped))) | Err(_) => {
+            span.record("browser.truncated", body_truncated);
+            return Err(AppError::Timeout(timeout_ms));
+        }
+        Ok(Err(e)) => {
+            return Err(AppError::Internal(format!(
+                "the extraction task failed: {e}"
+            )));
+        }
+    };
+    let truncated = body_truncated || extracted.cut.is_some();
+    span.record("browser.truncated", truncated);
     span.record(
         "browser.links_count",
         i64::try_from(extracted.links.len()).unwrap_or(i64::MAX),

@@ -787,6 +787,44 @@ impl SpanBatch {
     pub fn heap_bytes(&self) -> usize {
         self.bytes.len() + self.spans.capacity() * std::mem::size_of::<SpanMeta>()
     }
+
+    /// A batch of the spans at `indexes` (in that order): their bytes
+    /// copied, nothing else of this batch's bytes; the groups they belong
+    /// to shared. A store that keeps a few spans of a large request copies
+    /// them out with this, so the request's bytes can go.
+    pub fn select(&self, indexes: &[usize]) -> SpanBatch {
+        let size = indexes.iter().map(|&i| self.spans[i].len as usize).sum();
+        let mut bytes = Vec::with_capacity(size);
+        let mut spans = Vec::with_capacity(indexes.len());
+        let mut groups: Vec<SpanGroup> = Vec::new();
+        // Old group index -> new one, for the few groups a batch has.
+        let mut group_map: Vec<(u32, u32)> = Vec::new();
+        for &i in indexes {
+            let meta = &self.spans[i];
+            let group = match group_map.iter().find(|(old, _)| *old == meta.group) {
+                Some(&(_, new)) => new,
+                None => {
+                    let new = groups.len() as u32;
+                    groups.push(self.groups[meta.group as usize].clone());
+                    group_map.push((meta.group, new));
+                    new
+                }
+            };
+            let offset = bytes.len() as u32;
+            bytes.extend_from_slice(self.span_bytes(meta));
+            spans.push(SpanMeta {
+                group,
+                offset,
+                name_offset: offset + (meta.name_offset - meta.offset),
+                ..*meta
+            });
+        }
+        SpanBatch {
+            bytes: bytes.into_boxed_slice(),
+            groups,
+            spans,
+        }
+    }
 }
 
 /// Where the name is in an encoded span (offset, length): its last field 5.
@@ -983,6 +1021,39 @@ mod tests {
             ours.span(&ours.metas()[0]),
             request().resource_spans[0].scope_spans[0].spans[0]
         );
+    }
+
+    #[test]
+    fn selected_spans_are_copied_out_with_their_groups_and_nothing_else() {
+        let batch = SpanBatch::from_protobuf(request().encode_to_vec()).unwrap();
+        let picked = batch.select(&[3, 1]);
+        assert_eq!(picked.len(), 2);
+        let spans = request().resource_spans;
+        assert_eq!(
+            picked.span(&picked.metas()[0]),
+            spans[1].scope_spans[0].spans[0]
+        );
+        assert_eq!(
+            picked.span(&picked.metas()[1]),
+            spans[0].scope_spans[0].spans[1]
+        );
+        assert_eq!(picked.name(&picked.metas()[0]), "GET /leaf");
+        assert_eq!(picked.name(&picked.metas()[1]), "GET");
+        assert_eq!(
+            picked.groups().len(),
+            2,
+            "only the groups of the spans kept"
+        );
+        assert_eq!(
+            &*picked.group_of(&picked.metas()[0]).service,
+            "unknown_service"
+        );
+        assert_eq!(&*picked.group_of(&picked.metas()[1]).service, "a");
+        let span_bytes: usize = [3, 1]
+            .iter()
+            .map(|&i| batch.span_bytes(&batch.metas()[i]).len())
+            .sum();
+        assert_eq!(picked.bytes.len(), span_bytes);
     }
 
     #[test]

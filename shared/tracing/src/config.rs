@@ -133,6 +133,41 @@ pub struct TracingConfig {
     pub log_filter: String,
     /// Upper bound for the final flush at shutdown.
     pub shutdown_timeout: Duration,
+    /// How much of what a span records is kept (the OTEL_*_LIMIT variables).
+    pub limits: AttributeLimits,
+}
+
+/// Default characters of a string attribute value: OpenTelemetry sets no
+/// limit; AutoBot keeps 4096 so that a queued span is bounded in bytes.
+pub const DEFAULT_ATTRIBUTE_VALUE_LENGTH: usize = 4096;
+/// Default attributes per span, event and link (OpenTelemetry's).
+pub const DEFAULT_ATTRIBUTE_COUNT: u32 = 128;
+
+/// The attribute limits of the OpenTelemetry specification; the span-,
+/// event- and link-specific variables win over the general ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttributeLimits {
+    /// OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, else
+    /// OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: characters of a string value
+    /// (of span, event and link attributes, and of the status message).
+    pub value_length: usize,
+    /// OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT, else OTEL_ATTRIBUTE_COUNT_LIMIT.
+    pub span_attributes: u32,
+    /// OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT, else OTEL_ATTRIBUTE_COUNT_LIMIT.
+    pub event_attributes: u32,
+    /// OTEL_LINK_ATTRIBUTE_COUNT_LIMIT, else OTEL_ATTRIBUTE_COUNT_LIMIT.
+    pub link_attributes: u32,
+}
+
+impl Default for AttributeLimits {
+    fn default() -> Self {
+        Self {
+            value_length: DEFAULT_ATTRIBUTE_VALUE_LENGTH,
+            span_attributes: DEFAULT_ATTRIBUTE_COUNT,
+            event_attributes: DEFAULT_ATTRIBUTE_COUNT,
+            link_attributes: DEFAULT_ATTRIBUTE_COUNT,
+        }
+    }
 }
 
 impl Default for TracingConfig {
@@ -155,6 +190,7 @@ impl Default for TracingConfig {
             log_format: LogFormat::Text,
             log_filter: "info".to_owned(),
             shutdown_timeout: Duration::from_secs(5),
+            limits: AttributeLimits::default(),
         }
     }
 }
@@ -288,6 +324,26 @@ impl TracingConfig {
         if let Some(t) = env.parse_with("AUTOBOT_TRACE_SHUTDOWN_TIMEOUT_MS", parse_millis)? {
             cfg.shutdown_timeout = t;
         }
+
+        if let Some(n) = env.parse_first_with(
+            &[
+                "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+                "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+            ],
+            parse_count,
+        )? {
+            cfg.limits.value_length = n;
+        }
+        let general = env.parse_with("OTEL_ATTRIBUTE_COUNT_LIMIT", parse_attribute_count)?;
+        let count = |specific: &'static str| -> Result<u32, SettingError> {
+            Ok(env
+                .parse_with(specific, parse_attribute_count)?
+                .or(general)
+                .unwrap_or(DEFAULT_ATTRIBUTE_COUNT))
+        };
+        cfg.limits.span_attributes = count("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")?;
+        cfg.limits.event_attributes = count("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT")?;
+        cfg.limits.link_attributes = count("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT")?;
         Ok(cfg)
     }
 
@@ -315,6 +371,12 @@ fn parse_count(v: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err("expected a whole number above 0".to_owned()),
     }
+}
+
+/// An attribute count: 0 (no attribute kept) up to what the SDK counts in.
+fn parse_attribute_count(v: &str) -> Result<u32, String> {
+    v.parse::<u32>()
+        .map_err(|_| "expected a whole number from 0 to 4294967295".to_owned())
 }
 
 fn parse_log_format(v: &str) -> Result<LogFormat, String> {
@@ -619,6 +681,44 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.sample_rate, 0.75);
+    }
+
+    #[test]
+    fn attribute_limits_from_the_specific_variable_then_the_general_one() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.limits, AttributeLimits::default());
+        assert_eq!(c.limits.value_length, 4096);
+        let c = cfg(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "20"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "30"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            AttributeLimits {
+                value_length: 100,
+                span_attributes: 30,
+                event_attributes: 20,
+                link_attributes: 20,
+            }
+        );
+        let c = cfg(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100"),
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "50"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.limits.value_length, 50);
+        assert_eq!(c.limits.event_attributes, 0);
+        assert_eq!(c.limits.span_attributes, DEFAULT_ATTRIBUTE_COUNT);
+        let e = cfg(&[("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "0")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT="0" is not valid: expected a whole number above 0"#
+        );
+        let e = cfg(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "-1")]).unwrap_err();
+        assert_eq!(e.variable, "OTEL_ATTRIBUTE_COUNT_LIMIT");
     }
 
     #[test]

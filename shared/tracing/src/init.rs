@@ -25,6 +25,7 @@ use crate::export::{
     CountingExporter, CountingProcessor, ExportCounters, ExportStats, ExporterError, build_otlp,
     register_pipeline_metrics, sdk_queue_size,
 };
+use crate::limits::LimitedProcessor;
 use crate::logging::WithTraceIds;
 use crate::propagation::build_propagator;
 use crate::sampler::AutobotSampler;
@@ -83,9 +84,7 @@ pub fn init_with(
         install_subscriber(&cfg, None)?;
         return Ok(TelemetryGuard::new(None, counters, &cfg));
     }
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(build_resource(&cfg, service_name, service_version))
-        .with_sampler(AutobotSampler::new(cfg.sample_rate));
+    let mut builder = provider_builder(&cfg, service_name, service_version);
     if cfg.otlp {
         let exporter = build_otlp(&cfg, counters.clone())?;
         let batch = BatchConfigBuilder::default()
@@ -99,19 +98,38 @@ pub fn init_with(
         let bsp = BatchSpanProcessor::builder(exporter)
             .with_batch_config(batch)
             .build();
-        builder = builder.with_span_processor(CountingProcessor {
-            inner: bsp,
-            counters: counters.clone(),
-            capacity: cfg.batch.max_queue_size as u64,
+        builder = builder.with_span_processor(LimitedProcessor {
+            inner: CountingProcessor {
+                inner: bsp,
+                counters: counters.clone(),
+                capacity: cfg.batch.max_queue_size as u64,
+            },
+            limits: cfg.limits,
         });
         register_pipeline_metrics(counters.clone(), cfg.batch.max_queue_size as u64);
     }
     if cfg.console {
-        builder = builder.with_span_processor(SimpleSpanProcessor::new(
-            opentelemetry_stdout::SpanExporter::default(),
-        ));
+        builder = builder.with_span_processor(LimitedProcessor {
+            inner: SimpleSpanProcessor::new(opentelemetry_stdout::SpanExporter::default()),
+            limits: cfg.limits,
+        });
     }
     install_provider(builder.build(), &cfg, counters)
+}
+
+/// The provider's resource, sampler and attribute counts (the SDK applies
+/// them as attributes are set; `LimitedProcessor` cuts the values).
+fn provider_builder(
+    cfg: &TracingConfig,
+    service_name: &str,
+    service_version: &str,
+) -> opentelemetry_sdk::trace::TracerProviderBuilder {
+    SdkTracerProvider::builder()
+        .with_resource(build_resource(cfg, service_name, service_version))
+        .with_sampler(AutobotSampler::new(cfg.sample_rate))
+        .with_max_attributes_per_span(cfg.limits.span_attributes)
+        .with_max_attributes_per_event(cfg.limits.event_attributes)
+        .with_max_attributes_per_link(cfg.limits.link_attributes)
 }
 
 /// Installs telemetry that hands spans to `exporter` as they end (tests).
@@ -123,10 +141,11 @@ pub fn init_with_exporter<E: SdkSpanExporter + 'static>(
     exporter: E,
 ) -> Result<TelemetryGuard, InitError> {
     global::set_text_map_propagator(build_propagator(&cfg.propagators));
-    let provider = SdkTracerProvider::builder()
-        .with_resource(build_resource(&cfg, service_name, service_version))
-        .with_sampler(AutobotSampler::new(cfg.sample_rate))
-        .with_span_processor(SimpleSpanProcessor::new(exporter))
+    let provider = provider_builder(&cfg, service_name, service_version)
+        .with_span_processor(LimitedProcessor {
+            inner: SimpleSpanProcessor::new(exporter),
+            limits: cfg.limits,
+        })
         .build();
     install_provider(provider, &cfg, Arc::new(ExportCounters::default()))
 }
@@ -152,19 +171,20 @@ pub fn init_with_batch_exporter<E: SdkSpanExporter + 'static>(
         .with_max_export_batch_size(cfg.batch.max_export_batch_size)
         .with_scheduled_delay(cfg.batch.scheduled_delay)
         .build();
-    let provider = SdkTracerProvider::builder()
-        .with_resource(build_resource(&cfg, service_name, service_version))
-        .with_sampler(AutobotSampler::new(cfg.sample_rate))
-        .with_span_processor(CountingProcessor {
-            inner: BatchSpanProcessor::builder(CountingExporter::new(
-                exporter,
-                counters.clone(),
-                "in-process".into(),
-            ))
-            .with_batch_config(batch)
-            .build(),
-            counters: counters.clone(),
-            capacity: cfg.batch.max_queue_size as u64,
+    let provider = provider_builder(&cfg, service_name, service_version)
+        .with_span_processor(LimitedProcessor {
+            inner: CountingProcessor {
+                inner: BatchSpanProcessor::builder(CountingExporter::new(
+                    exporter,
+                    counters.clone(),
+                    "in-process".into(),
+                ))
+                .with_batch_config(batch)
+                .build(),
+                counters: counters.clone(),
+                capacity: cfg.batch.max_queue_size as u64,
+            },
+            limits: cfg.limits,
         })
         .build();
     install_provider(provider, &cfg, counters)

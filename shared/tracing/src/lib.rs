@@ -20,13 +20,14 @@ mod errors;
 mod export;
 pub mod http;
 mod init;
+mod limits;
 mod logging;
 mod propagation;
 pub mod redact;
 pub mod redis;
 mod sampler;
 
-pub use config::{Compression, LogFormat, Propagators, Protocol, TracingConfig};
+pub use config::{AttributeLimits, Compression, LogFormat, Propagators, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
 pub use export::ExportStats;
 /// gzip of OTLP bodies as the exporter does it, public for its benchmark.
@@ -41,8 +42,9 @@ pub use init::{
 };
 pub use opentelemetry::Context;
 pub use propagation::{
-    AutobotPropagator, MAX_CONTEXT_VALUE_BYTES, current_context, current_trace_id,
-    extract_from_map, extract_headers, inject_current_into_map, inject_headers,
+    AutobotPropagator, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, MAX_CONTEXT_VALUE_BYTES,
+    MAX_TRACESTATE_BYTES, MAX_TRACESTATE_MEMBERS, cap_baggage, cap_tracestate, current_context,
+    current_trace_id, extract_from_map, extract_headers, inject_current_into_map, inject_headers,
     traceresponse_value,
 };
 pub use sampler::AutobotSampler;

@@ -16,7 +16,15 @@
 //! leniencies; `tests/it/propagation.rs` compares both on generated headers.
 //! Baggage goes through the SDK's `BaggagePropagator`, only when there is
 //! baggage to carry.
+//!
+//! What a caller sends is cut to the W3C limits before it is read, in every
+//! carrier (HTTP, the Redis job map, SSH's environment), so no service
+//! carries more on: `tracestate` to its first 32 members and 512 bytes
+//! (members over 128 bytes dropped first, then members from the end, as
+//! Trace Context asks), `baggage` to its first 180 members and 8192 bytes
+//! (the SDK's propagator then keeps at most 64 of them).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -31,9 +39,19 @@ use opentelemetry_sdk::propagation::BaggagePropagator;
 
 use crate::config::Propagators;
 
-/// Context values longer than this are ignored. W3C asks for 512 bytes of
-/// tracestate and 8192 of baggage; nothing legitimate is longer.
+/// Context values longer than this are ignored (traceparent and B3; tracestate
+/// and baggage are cut to their own limits below). Nothing legitimate is longer.
 pub const MAX_CONTEXT_VALUE_BYTES: usize = 8192;
+/// W3C Trace Context: a tracestate carries at most 32 list members…
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// …and is propagated up to 512 bytes; beyond, members are dropped.
+pub const MAX_TRACESTATE_BYTES: usize = 512;
+/// W3C Trace Context: a member this long or longer is dropped first.
+const LONG_TRACESTATE_MEMBER: usize = 128;
+/// W3C Baggage: at most 180 list members…
+pub const MAX_BAGGAGE_MEMBERS: usize = 180;
+/// …and 8192 bytes.
+pub const MAX_BAGGAGE_BYTES: usize = 8192;
 
 /// B3's "deferred" flag (ids without a sampling decision), as the B3
 /// propagator stores it in the trace flags; `sampler.rs` honours it.
@@ -110,6 +128,59 @@ fn read(carrier: &dyn Carrier, field: Field) -> Option<&str> {
     carrier
         .get(field)
         .filter(|v| v.len() <= MAX_CONTEXT_VALUE_BYTES)
+}
+
+/// The non-empty list members of a W3C list header (`a=1, b=2`), trimmed,
+/// with the byte offset where each ends in `value`.
+fn list_members(value: &str) -> impl Iterator<Item = (&str, usize)> {
+    let mut start = 0;
+    value.split(',').filter_map(move |piece| {
+        let end = start + piece.len();
+        start = end + 1;
+        let member = piece.trim_matches([' ', '\t']);
+        (!member.is_empty()).then_some((member, end))
+    })
+}
+
+/// `tracestate` within the W3C limits: a value of at most
+/// [`MAX_TRACESTATE_BYTES`] as it is (the SDK's parser reads its first
+/// [`MAX_TRACESTATE_MEMBERS`] members); a longer one as its first 32
+/// members, without those of 128 bytes or more, then without members from
+/// the end until it fits. Only as much of the value as 33 members is read.
+pub fn cap_tracestate(value: &str) -> Cow<'_, str> {
+    if value.len() <= MAX_TRACESTATE_BYTES {
+        return Cow::Borrowed(value);
+    }
+    let mut members: Vec<&str> = list_members(value)
+        .map(|(m, _)| m)
+        .take(MAX_TRACESTATE_MEMBERS)
+        .collect();
+    let size = |members: &[&str]| {
+        members.iter().map(|m| m.len()).sum::<usize>() + members.len().saturating_sub(1)
+    };
+    if size(&members) > MAX_TRACESTATE_BYTES {
+        members.retain(|m| m.len() < LONG_TRACESTATE_MEMBER);
+    }
+    while size(&members) > MAX_TRACESTATE_BYTES {
+        members.pop();
+    }
+    Cow::Owned(members.join(","))
+}
+
+/// `baggage` within the W3C limits: the longest start of the value holding
+/// at most [`MAX_BAGGAGE_MEMBERS`] members in [`MAX_BAGGAGE_BYTES`] bytes.
+pub fn cap_baggage(value: &str) -> &str {
+    if value.len() <= MAX_BAGGAGE_BYTES && value.matches(',').count() < MAX_BAGGAGE_MEMBERS {
+        return value;
+    }
+    let mut kept = 0;
+    for (count, (_, end)) in list_members(value).enumerate() {
+        if count == MAX_BAGGAGE_MEMBERS || end > MAX_BAGGAGE_BYTES {
+            break;
+        }
+        kept = end;
+    }
+    &value[..kept]
 }
 
 impl Carrier for HeaderMap {
@@ -224,8 +295,9 @@ fn extract_w3c(carrier: &dyn Carrier) -> Option<SpanContext> {
     let trace_id = trace_id(trace)?;
     let span_id = span_id(span)?;
     let flags = TraceFlags::new(u8::from_str_radix(flags, 16).ok()?) & TraceFlags::SAMPLED;
-    let state = read(carrier, Field::Tracestate)
-        .map(|s| TraceState::from_str(s).unwrap_or_default())
+    let state = carrier
+        .get(Field::Tracestate)
+        .map(|s| TraceState::from_str(&cap_tracestate(s)).unwrap_or_default())
         .unwrap_or_default();
     let sc = SpanContext::new(trace_id, span_id, flags, true, state);
     sc.is_valid().then_some(sc)
@@ -459,11 +531,14 @@ fn extract_from(formats: &Propagators, base: &Context, carrier: &dyn Carrier) ->
     };
     match formats
         .baggage
-        .then(|| read(carrier, Field::Baggage))
+        .then(|| carrier.get(Field::Baggage))
         .flatten()
+        .map(cap_baggage)
     {
-        Some(value) => BaggagePropagator::new().extract_with_context(&cx, &BaggageHeader(value)),
-        None => cx,
+        Some(value) if !value.is_empty() => {
+            BaggagePropagator::new().extract_with_context(&cx, &BaggageHeader(value))
+        }
+        _ => cx,
     }
 }
 
@@ -640,4 +715,64 @@ pub fn traceresponse_value(cx: &Context) -> Option<String> {
 /// Same layout as `traceparent`.
 pub(crate) fn traceresponse_bytes(cx: &Context) -> Option<[u8; 55]> {
     traceparent_bytes(cx.span().span_context())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(n: usize, len: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("k{i:03}={}", "v".repeat(len.saturating_sub(5))))
+            .collect()
+    }
+
+    #[test]
+    fn a_tracestate_within_the_limits_is_left_as_it_is() {
+        let value = members(32, 15).join(",");
+        assert!(value.len() <= MAX_TRACESTATE_BYTES);
+        assert!(matches!(cap_tracestate(&value), Cow::Borrowed(v) if v == value));
+    }
+
+    #[test]
+    fn a_long_tracestate_loses_its_long_members_then_its_last_ones() {
+        let mut list = members(3, 20);
+        list.insert(1, format!("long={}", "x".repeat(200)));
+        list.extend(members(40, 20).into_iter().skip(3));
+        let value = list.join(", ");
+        let capped = cap_tracestate(&value);
+        assert!(capped.len() <= MAX_TRACESTATE_BYTES, "{}", capped.len());
+        assert!(!capped.contains("long="), "long members go first");
+        let kept: Vec<&str> = capped.split(',').collect();
+        assert_eq!(
+            kept[..3],
+            [&list[0], &list[2], &list[3]].map(String::as_str)
+        );
+        // 20 bytes a member and a comma: 24 fit in 512.
+        assert_eq!(kept.len(), 24);
+        assert!(TraceState::from_str(&capped).is_ok());
+    }
+
+    #[test]
+    fn a_huge_tracestate_is_read_only_as_far_as_its_members_go() {
+        let value = format!("{},{}", members(40, 10).join(","), "x".repeat(400_000));
+        let capped = cap_tracestate(&value);
+        assert_eq!(capped.split(',').count(), MAX_TRACESTATE_MEMBERS);
+        assert!(capped.len() <= MAX_TRACESTATE_BYTES);
+    }
+
+    #[test]
+    fn baggage_keeps_its_first_members_within_the_limits() {
+        let small = "a=1, b=2;p=3";
+        assert_eq!(cap_baggage(small), small);
+        let many = members(200, 10).join(",");
+        let capped = cap_baggage(&many);
+        assert_eq!(capped.split(',').count(), MAX_BAGGAGE_MEMBERS);
+        assert!(many.starts_with(capped));
+        let big = members(100, 200).join(",");
+        let capped = cap_baggage(&big);
+        assert!(capped.len() <= MAX_BAGGAGE_BYTES && capped.len() > MAX_BAGGAGE_BYTES - 201);
+        assert!(capped.ends_with('v'), "whole members only");
+        assert_eq!(cap_baggage(&format!("k={}", "v".repeat(9000))), "");
+    }
 }

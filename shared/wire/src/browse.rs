@@ -38,7 +38,8 @@ pub struct NavigateResponse {
     pub passages: Vec<String>,
     /// Absolute http/https links, deduplicated, in page order, without fragments.
     pub links: Vec<String>,
-    /// The body was cut at the byte limit.
+    /// The page was cut short: the body at the byte limit, or the parsed
+    /// page at a bound of the browser (nesting depth, nodes, text, links).
     pub truncated: bool,
 }
 
@@ -74,6 +75,12 @@ pub struct Limits {
     pub deny: Vec<String>,
     /// Whether the page's server receives the trace context.
     pub propagate: bool,
+    /// Exceptions to `deny` (AUTOBOT_BROWSER_ALLOW): networks, host names.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Navigations running at once at most (AUTOBOT_BROWSER_MAX_NAVIGATIONS).
+    #[serde(default)]
+    pub max_navigations: usize,
 }
 
 #[cfg(test)]

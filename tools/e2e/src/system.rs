@@ -151,7 +151,10 @@ impl System {
             .env("AUTOBOT_LLM_PROVIDER", "ollama")
             .env("AUTOBOT_LLM_MODEL", "standin")
             .start();
-        let mut browser = service("autobot-browser").start();
+        // The demo site is on loopback, which the browser refuses unless told.
+        let mut browser = service("autobot-browser")
+            .env("AUTOBOT_BROWSER_ALLOW", site.addr().ip().to_string())
+            .start();
         let mut pki = service("autobot-pki-distributor")
             .env("AUTOBOT_PKI_DIR", dir.path().join("ca"))
             .env("AUTOBOT_PKI_TARGETS", &targets)

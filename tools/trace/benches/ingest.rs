@@ -128,7 +128,7 @@ fn main() {
     // what the receiver makes of each request's bytes, measured by the RSS
     // it adds (freed memory would hide it later).
     let memory_spans = 200_000u64;
-    let fresh = Arc::new(Store::new(usize::MAX));
+    let fresh = Arc::new(Store::new(usize::MAX).with_max_bytes(usize::MAX));
     let before = rss();
     for seed in 0..memory_spans / BATCH as u64 {
         let bytes = batch(1_000_000 + seed).encode_to_vec();
@@ -157,6 +157,7 @@ fn main() {
                 otlp_http: "127.0.0.1:0".parse().unwrap(),
                 query: "127.0.0.1:0".parse().unwrap(),
                 max_spans: usize::MAX,
+                max_bytes: usize::MAX,
                 ..ServeConfig::default()
             };
             let server = Server::start(&config).await.unwrap();

@@ -39,6 +39,10 @@ pub enum Command {
         /// receiver answers its CORS preflight. Repeatable or comma separated; none by default.
         #[arg(long = "cors-origin", value_delimiter = ',', value_parser = parse_origin)]
         cors_origins: Vec<String>,
+        /// Bytes of spans kept (as received, with their index); beyond it
+        /// whole oldest traces are evicted too.
+        #[arg(long, default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+        max_bytes: u64,
     },
     /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
     Show {
@@ -139,6 +143,7 @@ pub async fn run(cli: Cli) -> i32 {
             query,
             max_spans,
             cors_origins,
+            max_bytes,
         } => {
             let cors = match autobot_otlp_receiver::CorsPolicy::new(&cors_origins) {
                 Ok(cors) => cors,
@@ -153,6 +158,7 @@ pub async fn run(cli: Cli) -> i32 {
                 query,
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
                 cors,
+                max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
             };
             match crate::serve::run(config).await {
                 Ok(()) => 0,

@@ -17,6 +17,8 @@ pub struct ServeConfig {
     pub max_spans: usize,
     /// Web pages that may send spans from a browser to the OTLP/HTTP receiver.
     pub cors: autobot_otlp_receiver::CorsPolicy,
+    /// Bytes of spans (as received) and index kept at most.
+    pub max_bytes: usize,
 }
 
 impl Default for ServeConfig {
@@ -27,6 +29,7 @@ impl Default for ServeConfig {
             query: ([127, 0, 0, 1], 16686).into(),
             max_spans: 200_000,
             cors: autobot_otlp_receiver::CorsPolicy::default(),
+            max_bytes: crate::store::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -48,7 +51,7 @@ pub struct Server {
 impl Server {
     /// Binds all three listeners (port 0 picks a free one) and starts serving.
     pub async fn start(config: &ServeConfig) -> std::io::Result<Self> {
-        let store = Arc::new(Store::new(config.max_spans));
+        let store = Arc::new(Store::new(config.max_spans).with_max_bytes(config.max_bytes));
         let http_options = autobot_otlp_receiver::HttpOptions {
             cors: config.cors.clone(),
         };

@@ -15,7 +15,7 @@ use autobot_wire::chat::{ChatMessage, ChatRequest, ChatResponse, ModelsResponse,
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::config::Config;
+use crate::config::{Admitted, Config};
 pub use error::LlmError;
 
 /// What a provider answered.
@@ -60,18 +60,23 @@ impl Gateway {
         &self.cfg
     }
 
-    /// Runs one chat completion inside its `llm.inference` span.
-    pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, LlmError> {
-        let provider = request.provider.unwrap_or(self.cfg.default_provider);
-        let model = request
-            .model
-            .clone()
-            .unwrap_or_else(|| self.cfg.default_model_for(provider));
+    /// Runs one chat completion inside its `llm.inference` span, with the
+    /// provider, model and token cap the limits admitted (`Config::admit`).
+    pub async fn chat(
+        &self,
+        request: &ChatRequest,
+        admitted: Admitted,
+    ) -> Result<ChatResponse, LlmError> {
+        let Admitted {
+            provider,
+            model,
+            max_tokens,
+        } = admitted;
         let call = Call {
             model: &model,
             messages: &request.messages,
             temperature: request.temperature,
-            max_tokens: request.max_tokens,
+            max_tokens: Some(max_tokens),
             stream: request.stream.unwrap_or(false),
         };
         let (host, port) = self.endpoint(provider);

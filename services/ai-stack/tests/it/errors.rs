@@ -58,6 +58,8 @@ async fn an_unreachable_llm_server_is_a_502() {
         .env("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_http_endpoint())
         .env("AUTOBOT_OLLAMA_URL", format!("http://{down}"))
         .env("AUTOBOT_OPENAI_BASE_URL", format!("http://{down}/v1"))
+        .env("AUTOBOT_LLM_PROVIDERS", "ollama,openai")
+        .env("AUTOBOT_LLM_MODELS", "llama3.2,gpt-4o-mini")
         .start();
     for provider in ["ollama", "openai"] {
         let (error, trace) = failing_chat(&ai, &chat(provider), 502).await;
@@ -152,6 +154,18 @@ async fn bad_requests_are_400_or_413_with_a_reason_and_traceresponse() {
             ),
             413,
             "length limit",
+        ),
+        (
+            "a model outside the list",
+            r#"{"messages": [{"role":"user","content":"x"}], "model": "gpt-4"}"#.into(),
+            400,
+            "AUTOBOT_LLM_MODELS",
+        ),
+        (
+            "max_tokens over the cap",
+            r#"{"messages": [{"role":"user","content":"x"}], "max_tokens": 4097}"#.into(),
+            400,
+            "over the limit of 4096 (AUTOBOT_LLM_MAX_TOKENS)",
         ),
     ];
     for (what, body, status, needle) in cases {

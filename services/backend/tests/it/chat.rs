@@ -85,7 +85,14 @@ async fn whole_chain(stack: &Stack, trace: &str) -> Vec<Span> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_w3c_callers_trace_crosses_backend_and_ai_stack() {
-    let mut stack = Stack::start(Mode::Normal, &[], &[]).await;
+    // The test calls from 127.0.0.1: a trusted network here, so its
+    // tracestate and baggage are kept (tools/hostile checks a stranger's are not).
+    let mut stack = Stack::start(
+        Mode::Normal,
+        &[],
+        &[("AUTOBOT_TRUSTED_CONTEXT_FROM", "127.0.0.1".to_owned())],
+    )
+    .await;
     let r = reqwest::Client::new()
         .post(stack.backend.url("/api/chat"))
         .header("traceparent", caller_traceparent())
@@ -113,7 +120,7 @@ async fn a_w3c_callers_trace_crosses_backend_and_ai_stack() {
         Some(CALLER_SPAN),
         "the caller's context is continued"
     );
-    // tracestate and baggage travel on with the trace.
+    // tracestate and baggage of a trusted caller travel on with the trace.
     let seen = stack.llm.only("/api/chat");
     assert_eq!(seen.header("tracestate"), Some("vendor=abc"));
     assert!(seen.header("baggage").unwrap().contains("user.tier=gold"));

@@ -282,7 +282,14 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
         &browser,
         json!({"url": "http://169.254.169.254/latest/meta-data/"}),
         403,
-        "AUTOBOT_BROWSER_DENY",
+        "(169.254.0.0/16: link-local (cloud metadata)); AUTOBOT_BROWSER_ALLOW lifts it",
+    )
+    .await;
+    expect_error(
+        &browser,
+        json!({"url": format!("http://127.0.0.2:{}/docs/article.html", site.addr.port())}),
+        403,
+        "127.0.0.0/8: loopback",
     )
     .await;
     expect_error(
@@ -292,8 +299,19 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
         "169.254.169.254",
     )
     .await;
+    // A body without Content-Type: application/json is refused whatever it
+    // holds (a web page's form post cannot make the browser fetch).
     let r = client()
         .post(browser.url("/navigate"))
+        .header("content-type", "text/plain")
+        .body(json!({"url": site.url("/docs/article.html")}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = client()
+        .post(browser.url("/navigate"))
+        .header("content-type", "application/json")
         .body("{not json")
         .send()
         .await
@@ -345,27 +363,22 @@ async fn every_limit_is_an_error_that_says_which_and_the_service_stays_healthy()
     assert_eq!(status.errors["too_many_redirects"], 2);
     assert_eq!(status.errors["timeout"], 1);
     assert_eq!(status.errors["not_html"], 1);
-    assert_eq!(status.errors["denied_address"], 2);
-    assert_eq!(status.errors["bad_request"], 3);
+    assert_eq!(status.errors["denied_address"], 3);
+    assert_eq!(status.errors["bad_request"], 4);
     assert_eq!(status.limits.max_redirects, 5);
+    assert_eq!(status.limits.allow, ["127.0.0.1/32"]);
+    assert!(status.limits.deny.contains(&"127.0.0.0/8".to_owned()));
     assert!(site.seen().iter().all(|s| s.path != "/latest/meta-data/"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_resolving_to_a_denied_address_is_refused_before_connecting() {
     let site = Site::start().await;
-    let browser = start_browser(
-        "http://127.0.0.1:9",
-        &[("AUTOBOT_BROWSER_DENY", "127.0.0.0/8")],
-    );
+    // Without the tests' exception: loopback is refused, as by default.
+    let browser = start_browser("http://127.0.0.1:9", &[("AUTOBOT_BROWSER_ALLOW", "")]);
     let url = format!("http://localhost:{}/docs/article.html", site.addr.port());
-    expect_error(
-        &browser,
-        json!({"url": url}),
-        403,
-        "localhost resolves to 127.0.0.1",
-    )
-    .await;
+    let refused = expect_error(&browser, json!({"url": url}), 403, "localhost resolves to").await;
+    assert!(refused.error.contains("loopback"), "{}", refused.error);
     expect_error(
         &browser,
         json!({"url": site.url("/docs/article.html")}),
@@ -375,6 +388,56 @@ async fn a_name_resolving_to_a_denied_address_is_refused_before_connecting() {
     .await;
     assert!(site.seen().is_empty(), "nothing reached the site");
     assert_healthy(&browser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn navigations_beyond_the_bound_are_a_503_with_retry_after() {
+    let site = Site::start().await;
+    let browser = start_browser(
+        "http://127.0.0.1:9",
+        &[("AUTOBOT_BROWSER_MAX_NAVIGATIONS", "1")],
+    );
+    let slow = tokio::spawn({
+        let url = browser.url("/navigate");
+        let body = json!({"url": site.url("/slow"), "timeout_ms": 3000});
+        async move {
+            client()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    // The slow navigation holds the one permit once the site has seen it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !site.seen().iter().any(|s| s.path == "/slow") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow page was never asked for"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let r = client()
+        .post(browser.url("/navigate"))
+        .json(&json!({"url": site.url("/docs/article.html")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let error: ErrorBody = r.json().await.unwrap();
+    assert!(
+        error.error.contains("AUTOBOT_BROWSER_MAX_NAVIGATIONS"),
+        "{}",
+        error.error
+    );
+    assert_healthy(&browser).await;
+    assert_eq!(slow.await.unwrap(), 504);
+    // The permit is back.
+    let (status, _) = navigate(&browser, json!({"url": site.url("/docs/article.html")})).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,11 +158,14 @@ async fn huge(sent: Arc<AtomicU64>) -> Response {
 use futures::StreamExt as _;
 
 /// Starts `autobot-browser` (testkit's launcher: port 0, readiness line)
-/// exporting to `otlp_endpoint`, with `env` on top.
+/// exporting to `otlp_endpoint`, with `env` on top. The site is on
+/// 127.0.0.1, which the browser refuses by default: the tests opt in, as
+/// the local run does (`env` may take it back with an empty value).
 pub fn start_browser(otlp_endpoint: &str, env: &[(&str, &str)]) -> Process {
     Launch::workspace_bin("autobot-browser")
         .env("AUTOBOT_JAEGER_ENDPOINT", otlp_endpoint)
         .env("RUST_LOG", "warn")
+        .env("AUTOBOT_BROWSER_ALLOW", "127.0.0.1")
         .envs(env.iter().copied())
         .start()
 }

@@ -33,6 +33,7 @@ pub struct NoPropagation;
 pub struct HttpClientBuilder {
     builder: reqwest::ClientBuilder,
     propagate: bool,
+    baggage: bool,
 }
 
 /// A traced client with AutoBot's defaults (connect timeout 5 s).
@@ -47,6 +48,7 @@ pub fn client_builder(builder: reqwest::ClientBuilder) -> HttpClientBuilder {
     HttpClientBuilder {
         builder,
         propagate: true,
+        baggage: true,
     }
 }
 
@@ -58,9 +60,20 @@ impl HttpClientBuilder {
         self
     }
 
+    /// `false` for third-party hosts: the trace context is sent (when
+    /// propagating), the baggage (our callers' key-value data) never.
+    pub fn baggage(mut self, baggage: bool) -> Self {
+        self.baggage = baggage;
+        self
+    }
+
     pub fn build(self) -> Result<ClientWithMiddleware, reqwest::Error> {
         Ok(ClientBuilder::new(self.builder.build()?)
-            .with(ClientTrace::new().propagate(self.propagate))
+            .with(
+                ClientTrace::new()
+                    .propagate(self.propagate)
+                    .baggage(self.baggage),
+            )
             .build())
     }
 }
@@ -72,6 +85,7 @@ impl HttpClientBuilder {
 #[derive(Clone, Copy, Debug)]
 pub struct ClientTrace {
     propagate: bool,
+    baggage: bool,
 }
 
 impl Default for ClientTrace {
@@ -82,13 +96,29 @@ impl Default for ClientTrace {
 
 impl ClientTrace {
     pub fn new() -> Self {
-        Self { propagate: true }
+        Self {
+            propagate: true,
+            baggage: true,
+        }
     }
 
     /// See [`HttpClientBuilder::propagate`].
     pub fn propagate(mut self, propagate: bool) -> Self {
         self.propagate = propagate;
         self
+    }
+
+    /// See [`HttpClientBuilder::baggage`].
+    pub fn baggage(mut self, baggage: bool) -> Self {
+        self.baggage = baggage;
+        self
+    }
+
+    fn inject(&self, cx: &Context, headers: &mut http::HeaderMap) {
+        inject_headers(cx, headers);
+        if !self.baggage {
+            headers.remove("baggage");
+        }
     }
 }
 
@@ -111,7 +141,7 @@ impl Middleware for ClientTrace {
         let Some(tracer) = crate::init::tracer() else {
             // Tracing is off: the caller's context is passed on unchanged.
             if propagate {
-                inject_headers(&parent, req.headers_mut());
+                self.inject(&parent, req.headers_mut());
             }
             let outcome = next.run(req, extensions).await;
             if let Some(red) = red {
@@ -141,7 +171,7 @@ impl Middleware for ClientTrace {
         }
         let span = EndOnDrop(parent.with_span(span));
         if propagate {
-            inject_headers(&span.0, req.headers_mut());
+            self.inject(&span.0, req.headers_mut());
         }
         let outcome = next.run(req, extensions).with_context(span.0.clone()).await;
         if let Some(red) = red {

@@ -1,9 +1,11 @@
 //! HTTP tracing: the axum server layer and the traced reqwest client.
 
+mod caller;
 mod client;
 mod red;
 mod server;
 
+pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};
 pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
 pub use red::CANCELLED;
 pub(crate) use red::exemplar;

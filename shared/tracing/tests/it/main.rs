@@ -6,6 +6,7 @@ mod support;
 mod env_carrier;
 mod export;
 mod http;
+mod limits;
 mod otlp_encode;
 mod otlp_partial;
 mod otlp_wire;

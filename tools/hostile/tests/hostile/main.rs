@@ -2,7 +2,12 @@
 //!
 //! Build the binaries first: `cargo build --workspace --bins`.
 
+mod edge;
 mod install_crash;
+mod llm_limits;
+mod pages;
 mod slow_headers;
 mod ssh_injection;
+mod ssrf;
 mod vms;
+mod web;

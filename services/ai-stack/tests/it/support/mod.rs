@@ -28,6 +28,12 @@ impl Stack {
             ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
             ("AUTOBOT_OPENAI_BASE_URL", llm.openai_url()),
             ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
+            // The tests ask both providers for the models the stand-in knows.
+            ("AUTOBOT_LLM_PROVIDERS", "ollama,openai".to_owned()),
+            (
+                "AUTOBOT_LLM_MODELS",
+                "llama-test,gpt-test,gpt-4o-mini".to_owned(),
+            ),
         ];
         env.extend(extra.iter().cloned());
         let ai = Launch::program(env!("CARGO_BIN_EXE_autobot-ai-stack"))

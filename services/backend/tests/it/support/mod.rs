@@ -23,6 +23,9 @@ pub fn start_ai_stack(receiver: &TraceTool, llm: &StandIn, extra: &[(&str, Strin
         ("AUTOBOT_OLLAMA_URL", llm.ollama_url()),
         ("AUTOBOT_OPENAI_BASE_URL", llm.openai_url()),
         ("AUTOBOT_LLM_MODEL", "llama-test".to_owned()),
+        // The tests ask both providers, each for its default model.
+        ("AUTOBOT_LLM_PROVIDERS", "ollama,openai".to_owned()),
+        ("AUTOBOT_LLM_MODELS", "llama-test,gpt-4o-mini".to_owned()),
     ];
     env.extend(extra.iter().cloned());
     Launch::workspace_bin("autobot-ai-stack").envs(env).start()

@@ -54,6 +54,7 @@
 
 pub mod http;
 mod service;
+pub mod tls;
 
 pub use service::{
     EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE, Failure, Service, ServiceConfig, Started,

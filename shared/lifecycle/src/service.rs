@@ -22,6 +22,7 @@ use axum::Router;
 use tokio::sync::watch;
 
 use crate::shutdown_signal;
+use crate::tls::{self, ClientCertificates};
 
 /// Exit status of a process stopped by a failure at run time.
 pub const EXIT_RUNTIME_FAILURE: u8 = 1;
@@ -126,27 +127,43 @@ impl Started {
 pub struct Service {
     pub name: &'static str,
     pub version: &'static str,
+    /// With TLS on (AUTOBOT_TLS_*): whether a client must present a
+    /// certificate chaining to the CA (every internal service) or may come
+    /// without one (the backend's public API).
+    pub client_certificates: ClientCertificates,
 }
 
 impl Service {
     pub const fn new(name: &'static str, version: &'static str) -> Self {
-        Self { name, version }
+        Self {
+            name,
+            version,
+            client_certificates: ClientCertificates::Required,
+        }
+    }
+
+    /// See [`Service::client_certificates`](#structfield.client_certificates).
+    pub const fn client_certificates(mut self, clients: ClientCertificates) -> Self {
+        self.client_certificates = clients;
+        self
     }
 
     /// Runs an HTTP service: settings, telemetry, `start(config)`, listen on
     /// the configured address, print `{name} listening on http://{addr}`
-    /// (the address really bound) as the one line on stdout that says it is
-    /// ready, serve until SIGTERM or Ctrl-C, wait for the worker, flush.
+    /// (`https://` with TLS; the address really bound) as the one line on
+    /// stdout that says it is ready, serve until SIGTERM or Ctrl-C, wait
+    /// for the worker, flush.
     pub fn run<C, S, F>(self, start: S) -> ExitCode
     where
         C: ServiceConfig,
         S: FnOnce(C) -> F,
         F: Future<Output = Result<Started, Failure>>,
     {
-        self.main(|config: C| async move {
+        self.main(|config: C, tls_files| async move {
             let bind = config.bind();
+            let tls = tls::server(tls_files, self.client_certificates)?;
             let started = start(config).await?;
-            serve(self.name, bind, started).await
+            serve(self.name, bind, started, tls).await
         })
     }
 
@@ -159,19 +176,19 @@ impl Service {
         R: FnOnce(C) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
-        self.main(command)
+        self.main(|config, _tls_files| command(config))
     }
 
     fn main<C, R, F>(self, body: R) -> ExitCode
     where
         C: ServiceConfig,
-        R: FnOnce(C) -> F,
+        R: FnOnce(C, Option<Arc<autobot_tls::TlsSource>>) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
         // Everything is read before any thread exists (loading `.env` sets
         // variables) and before telemetry logs: a bad setting is one line.
         let settings = read_settings::<C>();
-        let (telemetry_config, config) = match settings {
+        let (telemetry_config, config, tls_files) = match settings {
             Ok(settings) => settings,
             Err(e) => return self.fail(&e),
         };
@@ -189,7 +206,7 @@ impl Service {
                     Ok(guard) => guard,
                     Err(e) => return self.fail(&e.into()),
                 };
-            let outcome = body(config).await;
+            let outcome = body(config, tls_files).await;
             // Every finished span is exported before the process ends.
             telemetry.shutdown().await;
             match outcome {
@@ -205,18 +222,46 @@ impl Service {
     }
 }
 
-fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C), Failure> {
+type Settings<C> = (TracingConfig, C, Option<Arc<autobot_tls::TlsSource>>);
+
+fn read_settings<C: ServiceConfig>() -> Result<Settings<C>, Failure> {
     autobot_settings::load_dotenv()?;
-    Ok((TracingConfig::from_env()?, C::from_env()?))
+    Ok((
+        TracingConfig::from_env()?,
+        C::from_env()?,
+        tls::read_settings()?,
+    ))
 }
 
-async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Failure> {
+async fn serve(
+    name: &str,
+    bind: SocketAddr,
+    started: Started,
+    tls: Option<Arc<autobot_tls::server::ServerTls>>,
+) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| Failure::runtime(format_args!("cannot listen on {bind} ({BIND_VAR}): {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::runtime(format_args!("cannot read the address listened on: {e}")))?;
+    match tls {
+        None => serve_on(name, listener, addr, "http", started).await,
+        Some(tls) => serve_on(name, tls::listener(listener, tls)?, addr, "https", started).await,
+    }
+}
+
+async fn serve_on<L>(
+    name: &str,
+    listener: L,
+    addr: SocketAddr,
+    scheme: &str,
+    started: Started,
+) -> Result<(), Failure>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (stop, stopping) = watch::channel(false);
     let stop = Arc::new(stop);
     // Installed before the readiness line, so a SIGTERM sent right after it stops cleanly.
@@ -232,10 +277,10 @@ async fn serve(name: &str, bind: SocketAddr, started: Started) -> Result<(), Fai
     // The readiness line: whoever started the process (a test, a script)
     // learns the port from it. A closed stdout is no reason to stop.
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{name} listening on http://{addr}");
+    let _ = writeln!(stdout, "{name} listening on {scheme}://{addr}");
     let _ = stdout.flush();
     drop(stdout);
-    tracing::info!("{name} listening on http://{addr}");
+    tracing::info!("{name} listening on {scheme}://{addr}");
 
     let worker = started
         .worker

@@ -6,6 +6,7 @@
 //! request is one trace that continues the caller's (W3C or B3) and crosses
 //! each service it reaches.
 
+pub mod auth;
 pub mod config;
 mod error;
 mod routes;
@@ -73,9 +74,15 @@ impl AppState {
             cfg.redis_url.as_str(),
         ))
         .map_err(|e| redis_error(e.to_string()))?;
+        let http = match &cfg.tls {
+            Some(tls) => autobot_tracing::http::mutual_tls_client(tls.clone()).map_err(|e| {
+                SettingError::withheld(autobot_tls::TLS_CERT_VAR, format!("the HTTP client: {e}"))
+            })?,
+            None => autobot_tracing::http::client(),
+        };
         Ok(Self {
             jobs,
-            http: autobot_tracing::http::client(),
+            http,
             peers: Arc::new(peers),
             redis,
             redis_target,
@@ -87,8 +94,11 @@ impl AppState {
 /// The HTTP API, with the layers every service has
 /// (`autobot_lifecycle::http::service_router`). `GET /api/health` starts no
 /// trace; `GET /api/health/cluster` does: it calls every peer, and its trace
-/// shows each check.
+/// shows each check. Every route but `/api/health` needs an operator key
+/// ([`auth`]), checked inside the tracing layer so that a refused request
+/// is in its trace, and on the routes only: a path without a route is a 404.
 pub fn app(state: AppState) -> Router {
+    let auth = axum::middleware::from_fn_with_state(state.cfg.auth.clone(), auth::require_key);
     let routes = Router::new()
         .merge(routes::chat::routes())
         .merge(routes::health::routes())
@@ -96,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
+        .route_layer(auth)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
     autobot_lifecycle::http::service_router(routes, "/api/health")
@@ -103,5 +114,10 @@ pub fn app(state: AppState) -> Router {
 
 /// What `main` runs: the API over the peers and the job queue the settings name.
 pub async fn start(config: Config) -> Result<Started, Failure> {
+    if config.auth == auth::ApiAuth::Off {
+        tracing::warn!(
+            "AUTOBOT_AUTH=off: every /api/* route answers callers without an operator key (for local experiments only)"
+        );
+    }
     Ok(Started::http(app(AppState::new(config)?)))
 }

@@ -103,6 +103,11 @@ impl TlsFiles {
             .iter()
             .chain(self.identity.iter().flat_map(|(c, k)| [c, k]))
     }
+
+    /// The variables that named the files, CA first.
+    pub fn all_vars(&self) -> Vec<&'static str> {
+        self.all().map(|f| f.var).collect()
+    }
 }
 
 /// AUTOBOT_TLS_CERT, AUTOBOT_TLS_KEY and AUTOBOT_TLS_CA (and

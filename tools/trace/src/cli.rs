@@ -34,6 +34,8 @@ pub enum Command {
         /// Spans kept; beyond it whole oldest traces are evicted.
         #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
         max_spans: u64,
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
     Show {
@@ -83,6 +85,38 @@ pub enum Command {
     },
 }
 
+/// TLS on the OTLP listeners, as Jaeger's receivers are set up with mutual
+/// TLS: the three together, or none (plain HTTP and gRPC). The query API
+/// stays plain HTTP.
+#[derive(Debug, clap::Args)]
+pub struct ServeTlsArgs {
+    /// The receiver's certificate (PEM).
+    #[arg(long, env = "AUTOBOT_TLS_CERT", requires_all = ["tls_key", "tls_client_ca"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "AUTOBOT_TLS_KEY", requires_all = ["tls_cert", "tls_client_ca"])]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The CA exporters' client certificates must chain to (PEM); a client
+    /// without one fails at the handshake.
+    #[arg(long, env = "AUTOBOT_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+}
+
+impl ServeTlsArgs {
+    fn files(self) -> Option<autobot_tls::TlsFiles> {
+        use autobot_tls::PemFile;
+        let (cert, key, ca) = (self.tls_cert?, self.tls_key?, self.tls_client_ca?);
+        Some(autobot_tls::TlsFiles {
+            ca: Some(PemFile::new("--tls-client-ca (AUTOBOT_TLS_CA)", ca)),
+            identity: Some((
+                PemFile::new("--tls-cert (AUTOBOT_TLS_CERT)", cert),
+                PemFile::new("--tls-key (AUTOBOT_TLS_KEY)", key),
+            )),
+            check_every: Duration::from_millis(autobot_tls::DEFAULT_RELOAD_MS),
+        })
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct JaegerArg {
     /// Jaeger query API (16686): a real Jaeger v2 or `autobot-trace serve`.
@@ -127,13 +161,22 @@ pub async fn run(cli: Cli) -> i32 {
             otlp_http,
             query,
             max_spans,
+            tls,
         } => {
             let config = ServeConfig {
                 otlp_grpc,
                 otlp_http,
                 query,
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
+                otlp_tls: tls.files(),
             };
+            // A TLS file that cannot be used is a bad argument (exit 2), named.
+            if let Some(files) = &config.otlp_tls
+                && let Err(e) = autobot_tls::TlsSource::load(files.clone(), false)
+            {
+                eprintln!("autobot-trace serve: {e}");
+                return 2;
+            }
             match crate::serve::run(config).await {
                 Ok(()) => 0,
                 Err(e) => {

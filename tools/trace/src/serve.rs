@@ -14,6 +14,9 @@ pub struct ServeConfig {
     pub otlp_http: SocketAddr,
     pub query: SocketAddr,
     pub max_spans: usize,
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca`: both OTLP listeners
+    /// serve only TLS and require a client certificate chaining to the CA.
+    pub otlp_tls: Option<autobot_tls::TlsFiles>,
 }
 
 impl Default for ServeConfig {
@@ -23,6 +26,7 @@ impl Default for ServeConfig {
             otlp_http: ([127, 0, 0, 1], 4318).into(),
             query: ([127, 0, 0, 1], 16686).into(),
             max_spans: 200_000,
+            otlp_tls: None,
         }
     }
 }
@@ -45,8 +49,17 @@ impl Server {
     /// Binds all three listeners (port 0 picks a free one) and starts serving.
     pub async fn start(config: &ServeConfig) -> std::io::Result<Self> {
         let store = Arc::new(Store::new(config.max_spans));
-        let receiver =
-            autobot_otlp_receiver::start(store.clone(), config.otlp_grpc, config.otlp_http).await?;
+        let tls = match &config.otlp_tls {
+            Some(files) => Some(Arc::new(otlp_tls(files).map_err(std::io::Error::other)?)),
+            None => None,
+        };
+        let receiver = autobot_otlp_receiver::start_with_tls(
+            store.clone(),
+            config.otlp_grpc,
+            config.otlp_http,
+            tls,
+        )
+        .await?;
         let listener = TcpListener::bind(config.query).await?;
         let query = listener.local_addr()?;
         let app = crate::query::app(store.clone());
@@ -76,6 +89,13 @@ impl Server {
         self.query_task.abort();
         self.receiver.shutdown().await;
     }
+}
+
+/// The OTLP listeners' TLS: the files read and checked (a bad one is named
+/// with its flag), client certificates required.
+fn otlp_tls(files: &autobot_tls::TlsFiles) -> Result<autobot_tls::server::ServerTls, String> {
+    let source = autobot_tls::TlsSource::load(files.clone(), false).map_err(|e| e.to_string())?;
+    autobot_tls::server::ServerTls::new(source, autobot_tls::server::ClientCertificates::Required)
 }
 
 /// Runs until ctrl-c or SIGTERM.

@@ -159,7 +159,7 @@ impl Service {
         S: FnOnce(C) -> F,
         F: Future<Output = Result<Started, Failure>>,
     {
-        self.main(|config: C, tls_files| async move {
+        self.main(true, |config: C, tls_files| async move {
             let bind = config.bind();
             let tls = tls::server(tls_files, self.client_certificates)?;
             let started = start(config).await?;
@@ -176,10 +176,12 @@ impl Service {
         R: FnOnce(C) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
-        self.main(|config, _tls_files| command(config))
+        // A command listens nowhere: the TLS files are not read (the first
+        // distribution runs before they exist).
+        self.main(false, |config, _tls_files| command(config))
     }
 
-    fn main<C, R, F>(self, body: R) -> ExitCode
+    fn main<C, R, F>(self, listens: bool, body: R) -> ExitCode
     where
         C: ServiceConfig,
         R: FnOnce(C, Option<Arc<autobot_tls::TlsSource>>) -> F,
@@ -187,7 +189,7 @@ impl Service {
     {
         // Everything is read before any thread exists (loading `.env` sets
         // variables) and before telemetry logs: a bad setting is one line.
-        let settings = read_settings::<C>();
+        let settings = read_settings::<C>(listens);
         let (telemetry_config, config, tls_files) = match settings {
             Ok(settings) => settings,
             Err(e) => return self.fail(&e),
@@ -224,13 +226,12 @@ impl Service {
 
 type Settings<C> = (TracingConfig, C, Option<Arc<autobot_tls::TlsSource>>);
 
-fn read_settings<C: ServiceConfig>() -> Result<Settings<C>, Failure> {
+fn read_settings<C: ServiceConfig>(listens: bool) -> Result<Settings<C>, Failure> {
     autobot_settings::load_dotenv()?;
-    Ok((
-        TracingConfig::from_env()?,
-        C::from_env()?,
-        tls::read_settings()?,
-    ))
+    let telemetry = TracingConfig::from_env()?;
+    let config = C::from_env()?;
+    let tls = if listens { tls::read_settings()? } else { None };
+    Ok((telemetry, config, tls))
 }
 
 async fn serve(

@@ -295,6 +295,12 @@ impl TracingConfig {
             cfg.shutdown_timeout = t;
         }
         cfg.otlp_tls = otlp_tls_files(&env)?;
+        // Without OTLP export the files are not used (nor checked): the
+        // first certificate distribution runs with OTEL_TRACES_EXPORTER=none
+        // before the files it installs exist.
+        if !cfg.otlp || cfg.sdk_disabled {
+            cfg.otlp_tls = None;
+        }
         if let Some(files) = &cfg.otlp_tls {
             if cfg.endpoint.scheme() != "https" {
                 let named = files.all_vars().join(", ");

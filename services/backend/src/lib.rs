@@ -45,7 +45,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub http: ClientWithMiddleware,
     pub peers: Arc<Peers>,
-    pub redis: redis::Client,
+    pub redis: autobot_jobs::RedisClient,
     pub redis_target: autobot_tracing::redis::RedisTarget,
     /// Puts NPU jobs on the Redis Stream and waits for their results.
     pub jobs: autobot_jobs::JobProducer,
@@ -60,8 +60,10 @@ impl AppState {
                 reason,
             )
         };
-        let redis =
-            redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
+        // rediss:// uses the service's TLS files (AUTOBOT_TLS_*).
+        let redis_tls = cfg.tls.as_ref().map(|tls| tls.files().clone());
+        let redis = autobot_jobs::RedisClient::new(&cfg.redis_url, redis_tls.as_ref())
+            .map_err(|e| redis_error(e.to_string()))?;
         let redis_target = autobot_tracing::redis::RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| redis_error("expected redis://host[:port][/db]".into()))?;
         let peers = Peers {
@@ -70,10 +72,10 @@ impl AppState {
             pki: Peer::new("pki-distributor", &cfg.pki_url),
             npu: cfg.npu_url.as_ref().map(|u| Peer::new("npu-worker", u)),
         };
-        let jobs = autobot_jobs::JobProducer::new(autobot_jobs::ProducerConfig::npu(
-            cfg.redis_url.as_str(),
-        ))
-        .map_err(|e| redis_error(e.to_string()))?;
+        let mut producer = autobot_jobs::ProducerConfig::npu(cfg.redis_url.as_str());
+        producer.redis_tls = redis_tls;
+        let jobs =
+            autobot_jobs::JobProducer::new(producer).map_err(|e| redis_error(e.to_string()))?;
         let http = match &cfg.tls {
             Some(tls) => autobot_tracing::http::mutual_tls_client(tls.clone()).map_err(|e| {
                 SettingError::withheld(autobot_tls::TLS_CERT_VAR, format!("the HTTP client: {e}"))
@@ -119,5 +121,14 @@ pub async fn start(config: Config) -> Result<Started, Failure> {
             "AUTOBOT_AUTH=off: every /api/* route answers callers without an operator key (for local experiments only)"
         );
     }
-    Ok(Started::http(app(AppState::new(config)?)))
+    let state = AppState::new(config)?;
+    // Credentials Redis refuses stop the start (exit 2); a Redis not up yet does not.
+    state.redis.check_credentials().await.map_err(|reason| {
+        SettingError::new(
+            "AUTOBOT_REDIS_URL",
+            &autobot_tracing::redact::redact_url_str(&state.cfg.redis_url),
+            reason,
+        )
+    })?;
+    Ok(Started::http(app(state)))
 }

@@ -27,6 +27,9 @@ pub struct Config {
     pub bind: SocketAddr,
     /// AUTOBOT_NPU_CONSUMER_NAME, default `{host}-{pid}`.
     pub consumer_name: String,
+    /// AUTOBOT_TLS_*: with a `rediss://` URL, the CA Redis's certificate
+    /// must chain to and the client certificate presented to it.
+    pub redis_tls: Option<autobot_tls::TlsFiles>,
 }
 
 impl std::fmt::Debug for Config {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Config {
             .field("max_deliveries", &self.max_deliveries)
             .field("bind", &self.bind)
             .field("consumer_name", &self.consumer_name)
+            .field("redis_tls", &self.redis_tls.is_some())
             .finish()
     }
 }
@@ -83,6 +87,7 @@ impl ServiceConfig for Config {
             consumer_name: env
                 .get("AUTOBOT_NPU_CONSUMER_NAME")
                 .unwrap_or_else(autobot_jobs::default_consumer_name),
+            redis_tls: autobot_tls::service_tls_files(&env)?,
         })
     }
 

@@ -34,6 +34,7 @@ mod consumer;
 mod error;
 mod link;
 mod producer;
+mod redis_client;
 
 pub use autobot_wire::jobs::{
     FailureCode, JobEnvelope, JobFailure, JobOutcome, JobResult, NPU_CONSUMER_GROUP,
@@ -42,6 +43,7 @@ pub use autobot_wire::jobs::{
 pub use consumer::{Consumer, ConsumerConfig, ConsumerStats, JobHandler, default_consumer_name};
 pub use error::JobsError;
 pub use producer::{JobProducer, ProducerConfig, SubmittedJob};
+pub use redis_client::RedisClient;
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
@@ -54,15 +56,10 @@ pub(crate) fn now_ms() -> u64 {
 /// Opens a multiplexed connection whose replies may take `response_timeout`
 /// (blocking commands need more than redis-rs's 500 ms default).
 pub(crate) async fn connect(
-    client: &redis::Client,
+    client: &RedisClient,
     response_timeout: std::time::Duration,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-        .set_response_timeout(Some(response_timeout));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+    client.connect(response_timeout).await
 }
 
 /// Whether a Redis error means "the connection is gone": reconnect and retry.

@@ -157,6 +157,7 @@ fn main() {
                 otlp_http: "127.0.0.1:0".parse().unwrap(),
                 query: "127.0.0.1:0".parse().unwrap(),
                 max_spans: usize::MAX,
+                otlp_tls: None,
             };
             let server = Server::start(&config).await.unwrap();
             ready_tx

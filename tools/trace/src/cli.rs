@@ -69,6 +69,14 @@ pub enum Command {
         /// The deployed backend, e.g. http://172.16.168.20:8001.
         #[arg(long)]
         backend: String,
+        /// An operator key (`autobot-backend keygen smoke user`), sent as
+        /// `Authorization: Bearer`.
+        #[arg(long, env = "AUTOBOT_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// For an https backend: the CA its certificate chains to (the
+        /// system's roots without it).
+        #[arg(long)]
+        backend_ca: Option<std::path::PathBuf>,
         /// The page the research request reads (the browser VM must reach it).
         #[arg(long = "url", id = "page", default_value = crate::smoke::DEFAULT_PAGE)]
         page: String,
@@ -241,17 +249,26 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Smoke {
             backend,
+            api_key,
+            backend_ca,
             page,
             question,
             force_sample,
             wait,
             jaeger,
-        } => smoke_command(&backend, &page, &question, force_sample, wait, &jaeger).await,
+        } => {
+            let backend = crate::smoke::Backend {
+                url: backend,
+                api_key,
+                ca: backend_ca,
+            };
+            smoke_command(&backend, &page, &question, force_sample, wait, &jaeger).await
+        }
     }
 }
 
 async fn smoke_command(
-    backend: &str,
+    backend: &crate::smoke::Backend,
     url: &str,
     question: &str,
     force_sample: bool,

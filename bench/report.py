@@ -6,7 +6,8 @@ import statistics
 import sys
 
 COLS = ["kind", "mode", "run", "rps", "p50", "p99", "requests", "ticks_a", "ticks_b",
-        "rss_a0", "rss_b0", "rss_a1", "rss_b1", "received", "secs", "clk_tck", "errors"]
+        "rss_a0", "rss_b0", "rss_a1", "rss_b1", "received", "secs", "clk_tck", "errors",
+        "conn_a", "conn_b"]
 
 
 def ms(text):
@@ -25,8 +26,8 @@ def load(path):
             for k in ("rps",):
                 r[k] = float(r[k])
             for k in ("requests", "ticks_a", "ticks_b", "rss_a0", "rss_b0", "rss_a1", "rss_b1",
-                      "received", "secs", "clk_tck"):
-                r[k] = int(r[k])
+                      "received", "secs", "clk_tck", "conn_a", "conn_b"):
+                r[k] = int(r[k] or 0)
             r["p50"], r["p99"] = ms(r["p50"]), ms(r["p99"])
             r["cpu_ms"] = (r["ticks_a"] + r["ticks_b"]) / r["clk_tck"] * 1000 / r["requests"]
             r["cpu_a_ms"] = r["ticks_a"] / r["clk_tck"] * 1000 / r["requests"]
@@ -56,7 +57,7 @@ def main():
         summary[(kind, mode)] = s
         spans = []
         for r in rs:
-            if kind == "rust" and mode in ("traced-1.0", "sink-down", "sink-black-hole"):
+            if kind == "rust" and (mode in ("traced-1.0", "sink-down", "sink-black-hole") or mode.startswith("sec-")):
                 spans.append(f"{r['received']}/{3 * r['requests']}")
             elif kind == "rust" and mode == "traced-0.01":
                 spans.append(f"{r['received']}/≈{0.03 * r['requests']:.0f}")
@@ -65,6 +66,27 @@ def main():
         print(f"| {kind} | {mode} | {len(rs)} | {s['rps']:.0f} | {s['p50']:.3f} | {s['p99']:.3f} | "
               f"{s['cpu_ms']:.4f} | {s['cpu_a_ms']:.4f} | {s['cpu_b_ms']:.4f} | "
               f"{s['rss_a1'] / 1024:.1f} | {s['rss_b1'] / 1024:.1f} | {', '.join(spans)} |")
+
+    plain = summary.get(("rust", "sec-plain"))
+    if plain:
+        print()
+        print("Cost of the operator key and of mutual TLS per request (A+B CPU, medians, same run;")
+        print("A -> B over TLS with connections reused: the connections each process accepted are shown):")
+        print("| mode | req/s | vs plain | p50 ms | CPU µs/req (A+B) | extra µs/req vs plain | A | B | connections accepted A / B (per run) |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for mode in ("sec-plain", "sec-key", "sec-tls", "sec-tls+key"):
+            s = summary.get(("rust", mode))
+            if not s:
+                continue
+            conns = ", ".join(f"{r['conn_a']} / {r['conn_b']}" for r in groups[("rust", mode)])
+            print(f"| {mode[4:]} | {s['rps']:.0f} | {s['rps'] / plain['rps']:.3f} | {s['p50']:.3f} | "
+                  f"{s['cpu_ms'] * 1000:.1f} | {(s['cpu_ms'] - plain['cpu_ms']) * 1000:+.1f} | "
+                  f"{s['cpu_a_ms'] * 1000:.1f} | {s['cpu_b_ms'] * 1000:.1f} | {conns} |")
+        requests = [r["requests"] for r in groups[("rust", "sec-tls")]] if ("rust", "sec-tls") in groups else []
+        if requests:
+            print(f"  (a run of {min(requests)}-{max(requests)} requests: B accepting as many connections as A's pool")
+            print("   holds, not one per request, is the connection reuse that makes TLS cheap)")
+        return
 
     base = summary.get(("rust", "untraced"))
     traced = summary.get(("rust", "traced-1.0"))

@@ -9,8 +9,12 @@
 #   0.1, interleaved, RUNS rounds (docs/performance.md, "Metrics").
 # --python also runs the FastAPI pair (official OpenTelemetry SDK, httpx) from
 # a venv this script creates under .run/bench-venv from PyPI.
+# --security runs instead, at rate 1.0, RUNS rounds of: plain HTTP; A checks an
+#   operator key (the backend's middleware, wrk sends it); A -> B over mutual TLS
+#   (autobot-tls, test certificates from openssl); both. It prints the cost of each
+#   per request and the TCP connections A and B accepted (the pool reuses them).
 #
-# Usage: bench/run.sh [--python] [--runs N] [--seconds S] [--fail-seconds S] [--no-failure]
+# Usage: bench/run.sh [--python] [--security] [--runs N] [--seconds S] [--fail-seconds S] [--no-failure]
 #                     [--metrics-only]  (only the metrics on/off comparison)
 #                     [--traced-env "K=V ..."]  (extra environment of the traced Rust modes,
 #                      e.g. "OTEL_PROPAGATORS=tracecontext,baggage OTEL_BSP_MAX_QUEUE_SIZE=16384")
@@ -24,17 +28,19 @@ FAIL_SECONDS=60
 PYTHON=0
 FAILURE=1
 METRICS_ONLY=0
+SECURITY=0
 TRACED_ENV=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --python) PYTHON=1 ;;
+    --security) SECURITY=1 ;;
     --runs) RUNS="$2"; shift ;;
     --seconds) SECONDS_PER_RUN="$2"; shift ;;
     --fail-seconds) FAIL_SECONDS="$2"; shift ;;
     --no-failure) FAILURE=0 ;;
     --metrics-only) METRICS_ONLY=1 ;;
     --traced-env) read -r -a TRACED_ENV <<<"$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -55,7 +61,7 @@ BIN="$TARGET_DIR/release/autobot-bench-two-hop"
 TRACE_BIN="$TARGET_DIR/release/autobot-trace"
 VENV="$ROOT/.run/bench-venv"
 
-for tool in wrk curl jq; do
+for tool in wrk curl jq openssl sha256sum; do
   command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 
@@ -122,16 +128,20 @@ start_sink() {
   wait_port "$SINK_QUERY" 20
 }
 
+# The security modes set these: B's and A's extra environment, the scheme of
+# A's calls to B, and wrk's extra arguments.
+ENV_A=(); ENV_B=(); LEAF_SCHEME=http; WRK_ARGS=()
+
 # start_pair rust|python ENDPOINT then KEY=VALUE... (the mode's environment)
 start_pair() {
   local impl="$1" endpoint="$2"
   shift 2
   local common=(RUST_LOG=warn AUTOBOT_JAEGER_ENDPOINT="$endpoint" "$@")
   if [ "$impl" = rust ]; then
-    env "${common[@]}" TWO_HOP_LISTEN="127.0.0.1:$PORT_B" "$BIN" b >"$OUT/b.log" 2>&1 &
+    env "${common[@]}" "${ENV_B[@]}" TWO_HOP_LISTEN="127.0.0.1:$PORT_B" "$BIN" b >"$OUT/b.log" 2>&1 &
     PID_B=$!
-    env "${common[@]}" TWO_HOP_LISTEN="127.0.0.1:$PORT_A" \
-      TWO_HOP_LEAF_URL="http://127.0.0.1:$PORT_B/leaf" "$BIN" a >"$OUT/a.log" 2>&1 &
+    env "${common[@]}" "${ENV_A[@]}" TWO_HOP_LISTEN="127.0.0.1:$PORT_A" \
+      TWO_HOP_LEAF_URL="$LEAF_SCHEME://127.0.0.1:$PORT_B/leaf" "$BIN" a >"$OUT/a.log" 2>&1 &
     PID_A=$!
   else
     env "${common[@]}" TWO_HOP_ROLE=b BENCH_SERVICE_NAME=py-bench-b \
@@ -147,7 +157,7 @@ start_pair() {
   PIDS+=("$PID_A" "$PID_B")
   wait_port "$PORT_B" 30
   wait_port "$PORT_A" 30
-  curl -fsS "http://127.0.0.1:$PORT_A/hop" >/dev/null || {
+  curl -fsS "${WRK_ARGS[@]}" "http://127.0.0.1:$PORT_A/hop" >/dev/null || {
     echo "bench/run.sh: GET /hop failed; see $OUT/a.log" >&2
     exit 1
   }
@@ -156,33 +166,72 @@ start_pair() {
 # measure KIND MODE RUN SECONDS: warm-up, then one wrk run; appends a row to results.tsv
 measure() {
   local kind="$1" mode="$2" run="$3" secs="$4"
-  wrk -t1 -c16 -d"${WARMUP_SECONDS}s" "http://127.0.0.1:$PORT_A/hop" >/dev/null
+  wrk -t1 -c16 -d"${WARMUP_SECONDS}s" "${WRK_ARGS[@]}" "http://127.0.0.1:$PORT_A/hop" >/dev/null
   sleep 1.5 # the batch processors export what the warm-up left (schedule delay 1 s)
   local s0=0 a0 b0 ra0 rb0
   [ -n "${SINK_PID:-}" ] && s0="$(sink_spans)"
   a0="$(cpu_ticks "$PID_A")"; b0="$(cpu_ticks "$PID_B")"
   ra0="$(rss_kb "$PID_A")"; rb0="$(rss_kb "$PID_B")"
-  wrk -t1 -c16 -d"${secs}s" --latency "http://127.0.0.1:$PORT_A/hop" >"$OUT/wrk.txt"
+  wrk -t1 -c16 -d"${secs}s" --latency "${WRK_ARGS[@]}" "http://127.0.0.1:$PORT_A/hop" >"$OUT/wrk.txt"
   local a1 b1 ra1 rb1
   a1="$(cpu_ticks "$PID_A")"; b1="$(cpu_ticks "$PID_B")"
   ra1="$(rss_kb "$PID_A")"; rb1="$(rss_kb "$PID_B")"
   stop "$PID_A"; stop "$PID_B"
   local s1=0
   [ -n "${SINK_PID:-}" ] && s1="$(sink_settled)"
+  local conn_a conn_b
+  conn_a="$(awk '/connections accepted:/ {print $NF}' "$OUT/a.log")"
+  conn_b="$(awk '/connections accepted:/ {print $NF}' "$OUT/b.log")"
   local requests rps p50 p99 errors
   requests="$(awk '/requests in/ {print $1}' "$OUT/wrk.txt")"
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$OUT/wrk.txt")"
   p50="$(awk '$1 == "50%" {print $2}' "$OUT/wrk.txt")"
   p99="$(awk '$1 == "99%" {print $2}' "$OUT/wrk.txt")"
   errors="$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' "$OUT/wrk.txt")"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$kind" "$mode" "$run" "$rps" "$p50" "$p99" "$requests" "$((a1 - a0))" "$((b1 - b0))" \
-    "$ra0" "$rb0" "$ra1" "$rb1" "$((s1 - s0))" "$secs" "$CLK_TCK" "${errors:-}" >>"$RESULTS"
-  printf '  %-8s %-16s run %s: %8s req/s  p50 %-8s p99 %-8s %s\n' "$kind" "$mode" "$run" "$rps" "$p50" "$p99" "${errors:-}"
+    "$ra0" "$rb0" "$ra1" "$rb1" "$((s1 - s0))" "$secs" "$CLK_TCK" "${errors:-}" "${conn_a:-0}" "${conn_b:-0}" >>"$RESULTS"
+  printf '  %-8s %-16s run %s: %8s req/s  p50 %-8s p99 %-8s connections accepted A %s B %s %s\n' \
+    "$kind" "$mode" "$run" "$rps" "$p50" "$p99" "${conn_a:-?}" "${conn_b:-?}" "${errors:-}"
 }
 
 GRPC="http://127.0.0.1:$SINK_GRPC"
 start_sink
+
+if [ "$SECURITY" = 1 ]; then
+  # Test certificates as the pki-distributor makes them (EC P-256, SAN 127.0.0.1,
+  # serverAuth + clientAuth), and an operator key with its line.
+  PKI="$OUT/pki"
+  rm -rf "$PKI"; mkdir -p "$PKI"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+    -keyout "$PKI/ca-key.pem" -out "$PKI/ca-cert.pem" 2>/dev/null
+  for who in a b; do
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench-$who" \
+      -keyout "$PKI/$who-key.pem" -out "$PKI/$who.csr" 2>/dev/null
+    openssl x509 -req -in "$PKI/$who.csr" -CA "$PKI/ca-cert.pem" -CAkey "$PKI/ca-key.pem" \
+      -CAcreateserial -days 1 -out "$PKI/$who-cert.pem" \
+      -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n') 2>/dev/null
+  done
+  KEY="abk_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  printf 'bench user %s\n' "$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)" >"$PKI/api-keys"
+  tls_env() { echo "AUTOBOT_TLS_CERT=$PKI/$1-cert.pem AUTOBOT_TLS_KEY=$PKI/$1-key.pem AUTOBOT_TLS_CA=$PKI/ca-cert.pem"; }
+  echo "== security, Rust traced at rate 1.0: ${RUNS} rounds of plain / key / tls / tls+key, ${SECONDS_PER_RUN} s each (wrk -t1 -c16)"
+  for ((run = 1; run <= RUNS; run++)); do
+    for mode in plain key tls tls+key; do
+      ENV_A=(); ENV_B=(); LEAF_SCHEME=http; WRK_ARGS=()
+      case "$mode" in *key*) ENV_A+=(AUTOBOT_API_KEYS_FILE="$PKI/api-keys"); WRK_ARGS=(-H "Authorization: Bearer $KEY") ;; esac
+      case "$mode" in tls*) read -r -a tls_a <<<"$(tls_env a)"; read -r -a tls_b <<<"$(tls_env b)"
+                            ENV_A+=("${tls_a[@]}"); ENV_B+=("${tls_b[@]}"); LEAF_SCHEME=https ;; esac
+      start_pair rust "$GRPC" AUTOBOT_TRACE_SAMPLE_RATE=1.0 "${TRACED_ENV[@]}"
+      measure rust "sec-$mode" "$run" "$SECONDS_PER_RUN"
+    done
+  done
+  ENV_A=(); ENV_B=(); LEAF_SCHEME=http; WRK_ARGS=()
+  stop "$SINK_PID"
+  python3 "$ROOT/bench/report.py" "$RESULTS"
+  exit 0
+fi
 
 [ ${#TRACED_ENV[@]} -gt 0 ] && echo "== traced modes also get: ${TRACED_ENV[*]}"
 if [ "$METRICS_ONLY" = 1 ]; then

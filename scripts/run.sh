@@ -158,6 +158,16 @@ cert_dir = "$state/vm/certs"
 agent = "$bin/autobot-pki-agent"
 EOF
 
+# --- an operator key for the backend's API --------------------------------
+say "making an operator key for this run (autobot-backend keygen local-operator admin)"
+keygen="$("$bin/autobot-backend" keygen local-operator admin)"
+api_key="$(grep -v '^#' <<<"$keygen" | sed -n 1p)"
+grep -v '^#' <<<"$keygen" | sed -n 2p >"$state/api-keys"
+(umask 077; printf '%s\n' "$api_key" >"$state/api-key"; printf 'Authorization: Bearer %s\n' "$api_key" >"$state/api-key.header")
+echo "    keys file .run/local/api-keys (name, role, SHA-256: the backend never holds the key itself)"
+echo "    the key is in .run/local/api-key; every /api/* call but /api/health needs it:"
+echo "      curl -H \"Authorization: Bearer \$(cat .run/local/api-key)\" http://127.0.0.1:8001/api/health/cluster"
+
 # --- the services ----------------------------------------------------------------
 say "starting the services"
 start npu-worker env AUTOBOT_BIND=127.0.0.1:8081 AUTOBOT_NPU_MODEL_DIR="$repo/.run/models/all-MiniLM-L6-v2" "$bin/autobot-npu-worker"
@@ -166,7 +176,7 @@ start browser env AUTOBOT_BIND=127.0.0.1:3000 AUTOBOT_BROWSER_ALLOW=127.0.0.2 "$
 start pki-distributor env AUTOBOT_BIND=127.0.0.1:8002 AUTOBOT_PKI_DIR="$state/pki/ca" \
   AUTOBOT_PKI_TARGETS="$state/pki/targets.toml" AUTOBOT_SSH_KEY="$state/ssh/client_key" \
   AUTOBOT_SSH_KNOWN_HOSTS="$state/ssh/known_hosts" "$bin/autobot-pki-distributor"
-start backend env AUTOBOT_BIND=127.0.0.1:8001 AUTOBOT_AI_STACK_URL=http://127.0.0.1:8080 \
+start backend env AUTOBOT_BIND=127.0.0.1:8001 AUTOBOT_API_KEYS_FILE="$state/api-keys" AUTOBOT_AI_STACK_URL=http://127.0.0.1:8080 \
   AUTOBOT_BROWSER_URL=http://127.0.0.1:3000 AUTOBOT_PKI_URL=http://127.0.0.1:8002 \
   AUTOBOT_NPU_URL=http://127.0.0.1:8081 "$bin/autobot-backend"
 wait_http npu-worker http://127.0.0.1:8081/health
@@ -210,7 +220,8 @@ wait_http prometheus "http://127.0.0.1:$prom_port/-/ready"
 post() {
   local path="$1" body="$2" out
   out="$state/$(echo "$path" | tr '/' '_').json"
-  curl -sS -D "$out.headers" -o "$out" -H 'content-type: application/json' -d "$body" "http://127.0.0.1:8001$path" >/dev/null
+  curl -sS -D "$out.headers" -o "$out" -H 'content-type: application/json' \
+    -H @"$state/api-key.header" -d "$body" "http://127.0.0.1:8001$path" >/dev/null
   tr -d '\r' <"$out.headers" | awk -F'-' 'tolower($0) ~ /^traceresponse:/ {print $2}'
 }
 
@@ -263,4 +274,5 @@ if $once; then
   exit "$status"
 fi
 say "running until Ctrl-C (then every service stops and flushes its spans); traces in the UI above; metrics at http://127.0.0.1:$prom_port (alerts: /alerts); logs in .run/local/logs/"
+say "call the API with the run's operator key: curl -H \"Authorization: Bearer \$(cat .run/local/api-key)\" http://127.0.0.1:8001/api/health/cluster"
 wait

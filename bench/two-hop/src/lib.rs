@@ -4,9 +4,18 @@
 //! `http::server_layer()`, `http::client()`), so `bench/run.sh` measures the
 //! layer and client the services use. A third role, `black-hole`, accepts
 //! TCP connections and never answers: the exporter's worst case.
+//!
+//! The security modes use the services' own code too: with `AUTOBOT_TLS_*`
+//! set, B serves mutual TLS (autobot-tls's listener) and A calls it over
+//! https presenting its certificate (`http::mutual_tls_client`); with
+//! `AUTOBOT_API_KEYS_FILE` set, A checks an operator key on `/hop` with the
+//! backend's middleware. Each process prints the TCP connections it
+//! accepted when it stops: with the client's pool, a handful for a run of
+//! hundreds of thousands of requests (one TLS handshake each).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use autobot_wire::error::ErrorBody;
 use axum::Router;
@@ -33,6 +42,10 @@ pub enum Role {
 pub struct Config {
     pub role: Role,
     pub listen: SocketAddr,
+    /// AUTOBOT_TLS_*: B serves mutual TLS, A calls it with this certificate.
+    pub tls: Option<Arc<autobot_tls::TlsSource>>,
+    /// AUTOBOT_API_KEYS_FILE: A checks an operator key on `/hop`.
+    pub auth: Option<autobot_backend::auth::ApiAuth>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,16 +64,33 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    #[error(transparent)]
+    Setting(#[from] autobot_settings::SettingError),
 }
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let role = std::env::args().nth(1).ok_or(ConfigError::Usage)?;
-        Self::parse(
+        let mut cfg = Self::parse(
             &role,
             std::env::var("TWO_HOP_LISTEN").ok(),
             std::env::var("TWO_HOP_LEAF_URL").ok(),
-        )
+        )?;
+        let env = autobot_settings::Env::process();
+        if let Some(files) = autobot_tls::service_tls_files(&env)? {
+            cfg.tls = Some(autobot_tls::TlsSource::load(files, true)?);
+        }
+        if let Some(path) = env.get("AUTOBOT_API_KEYS_FILE") {
+            let auth = autobot_backend::auth::read_keys_file(std::path::Path::new(&path)).map_err(
+                |e| ConfigError::Invalid {
+                    name: "AUTOBOT_API_KEYS_FILE",
+                    value: path.clone(),
+                    reason: e.to_string(),
+                },
+            )?;
+            cfg.auth = Some(auth);
+        }
+        Ok(cfg)
     }
 
     pub fn parse(
@@ -97,7 +127,12 @@ impl Config {
             "black-hole" => Role::BlackHole,
             other => return Err(ConfigError::Role(other.to_owned())),
         };
-        Ok(Self { role, listen })
+        Ok(Self {
+            role,
+            listen,
+            tls: None,
+            auth: None,
+        })
     }
 }
 
@@ -134,17 +169,53 @@ pub async fn run(cfg: Config) -> Result<(), RunError> {
     autobot_metrics::set_enabled(metrics_enabled());
     // Built after init: the layer takes the tracer init installed.
     let router = match app {
-        Some(leaf_url) => app_a(leaf_url),
+        Some(leaf_url) => app_a(leaf_url, cfg.tls.clone(), cfg.auth.clone()),
         None => app_b(),
     };
-    println!("{service} listening on http://{}", cfg.listen);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = || {
+        let accepted = accepted.clone();
+        move || {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    use axum::serve::ListenerExt as _;
+    // B serves mutual TLS when it has the files; A's own listener stays
+    // plain HTTP (wrk calls it).
+    let served = match (&cfg.tls, service) {
+        (Some(tls), "bench-b") => {
+            let tls = autobot_tls::server::ServerTls::new(
+                tls.clone(),
+                autobot_tls::server::ClientCertificates::Required,
+            )
+            .map_err(|e| RunError::Serve(std::io::Error::other(e)))?;
+            let listener = autobot_tls::server::TlsListener::new(listener, Arc::new(tls))
+                .map_err(RunError::Serve)?
+                .tap_io({
+                    let count = counter();
+                    move |_| count()
+                });
+            println!("{service} listening on https://{}", cfg.listen);
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        _ => {
+            println!("{service} listening on http://{}", cfg.listen);
+            let count = counter();
+            axum::serve(listener.tap_io(move |_| count()), router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    };
     let stats = telemetry.shutdown().await;
     println!(
         "{service} telemetry: ended={} exported={} export_failed={}",
         stats.ended, stats.exported, stats.export_failed
+    );
+    println!(
+        "{service} connections accepted: {}",
+        accepted.load(Ordering::Relaxed)
     );
     served.map_err(RunError::Serve)
 }
@@ -164,16 +235,27 @@ struct HopState {
     leaf_url: String,
 }
 
-/// Service A.
-pub fn app_a(leaf_url: String) -> Router {
-    let state = Arc::new(HopState {
-        client: autobot_tracing::http::client(),
-        leaf_url,
-    });
-    Router::new()
-        .route("/hop", get(hop))
-        .with_state(state)
-        .layer(autobot_tracing::http::server_layer())
+/// Service A: calls B over mutual TLS with `tls`, checks an operator key
+/// with `auth`.
+pub fn app_a(
+    leaf_url: String,
+    tls: Option<Arc<autobot_tls::TlsSource>>,
+    auth: Option<autobot_backend::auth::ApiAuth>,
+) -> Router {
+    let client = match tls {
+        Some(tls) => autobot_tracing::http::mutual_tls_client(tls)
+            .expect("a TLS client from files already checked"),
+        None => autobot_tracing::http::client(),
+    };
+    let state = Arc::new(HopState { client, leaf_url });
+    let mut routes = Router::new().route("/hop", get(hop)).with_state(state);
+    if let Some(auth) = auth {
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            autobot_backend::auth::require_key,
+        ));
+    }
+    routes.layer(autobot_tracing::http::server_layer())
 }
 
 /// Service B.

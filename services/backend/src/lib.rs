@@ -7,6 +7,7 @@
 //! request is one trace that continues the caller's (W3C or B3) and crosses
 //! each service it reaches.
 
+pub mod auth;
 pub mod config;
 mod error;
 mod routes;
@@ -45,7 +46,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     pub http: ClientWithMiddleware,
     pub peers: Arc<Peers>,
-    pub redis: redis::Client,
+    pub redis: autobot_jobs::RedisClient,
     pub redis_target: autobot_tracing::redis::RedisTarget,
     /// Puts NPU jobs on the Redis Stream and waits for their results.
     pub jobs: autobot_jobs::JobProducer,
@@ -60,8 +61,10 @@ impl AppState {
                 reason,
             )
         };
-        let redis =
-            redis::Client::open(cfg.redis_url.as_str()).map_err(|e| redis_error(e.to_string()))?;
+        // rediss:// uses the service's TLS files (AUTOBOT_TLS_*).
+        let redis_tls = cfg.tls.as_ref().map(|tls| tls.files().clone());
+        let redis = autobot_jobs::RedisClient::new(&cfg.redis_url, redis_tls.as_ref())
+            .map_err(|e| redis_error(e.to_string()))?;
         let redis_target = autobot_tracing::redis::RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| redis_error("expected redis://host[:port][/db]".into()))?;
         let peer =
@@ -76,11 +79,18 @@ impl AppState {
         jobs_cfg.max_payload_bytes = cfg.jobs_max_payload_bytes;
         jobs_cfg.reply_connections = cfg.jobs_reply_connections;
         jobs_cfg.max_len = cfg.jobs_max_queued;
+        jobs_cfg.redis_tls = redis_tls;
         let jobs =
             autobot_jobs::JobProducer::new(jobs_cfg).map_err(|e| redis_error(e.to_string()))?;
+        let http = match &cfg.tls {
+            Some(tls) => autobot_tracing::http::mutual_tls_client(tls.clone()).map_err(|e| {
+                SettingError::withheld(autobot_tls::TLS_CERT_VAR, format!("the HTTP client: {e}"))
+            })?,
+            None => autobot_tracing::http::client(),
+        };
         Ok(Self {
             jobs,
-            http: autobot_tracing::http::client(),
+            http,
             peers: Arc::new(peers),
             redis,
             redis_target,
@@ -92,8 +102,11 @@ impl AppState {
 /// The HTTP API, with the layers every service has
 /// (`autobot_lifecycle::http::service_router`). `GET /api/health` starts no
 /// trace; `GET /api/health/cluster` does: it calls every peer, and its trace
-/// shows each check.
+/// shows each check. Every route but `/api/health` needs an operator key
+/// ([`auth`]), checked inside the tracing layer so that a refused request
+/// is in its trace, and on the routes only: a path without a route is a 404.
 pub fn app(state: AppState) -> Router {
+    let auth = axum::middleware::from_fn_with_state(state.cfg.auth.clone(), auth::require_key);
     let routes = Router::new()
         .merge(routes::chat::routes())
         .merge(routes::health::routes())
@@ -101,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::pki::routes())
         .merge(routes::embeddings::routes())
         .merge(routes::research::routes())
+        .route_layer(auth)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // AutoBot's page and its assets, after the API's own layers: public
         // (a browser's navigation carries no operator key; the page sends
@@ -115,5 +129,19 @@ pub fn app(state: AppState) -> Router {
 
 /// What `main` runs: the API over the peers and the job queue the settings name.
 pub async fn start(config: Config) -> Result<Started, Failure> {
-    Ok(Started::http(app(AppState::new(config)?)))
+    if config.auth == auth::ApiAuth::Off {
+        tracing::warn!(
+            "AUTOBOT_AUTH=off: every /api/* route answers callers without an operator key (for local experiments only)"
+        );
+    }
+    let state = AppState::new(config)?;
+    // Credentials Redis refuses stop the start (exit 2); a Redis not up yet does not.
+    state.redis.check_credentials().await.map_err(|reason| {
+        SettingError::new(
+            "AUTOBOT_REDIS_URL",
+            &autobot_tracing::redact::redact_url_str(&state.cfg.redis_url),
+            reason,
+        )
+    })?;
+    Ok(Started::http(app(state)))
 }

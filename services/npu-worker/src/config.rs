@@ -29,6 +29,9 @@ pub struct Config {
     pub consumer_name: String,
     /// AUTOBOT_JOBS_MAX_PAYLOAD_BYTES: a larger job is dead-lettered unread.
     pub max_payload_bytes: usize,
+    /// AUTOBOT_TLS_*: with a `rediss://` URL, the CA Redis's certificate
+    /// must chain to and the client certificate presented to it.
+    pub redis_tls: Option<autobot_tls::TlsFiles>,
 }
 
 impl std::fmt::Debug for Config {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for Config {
             .field("bind", &self.bind)
             .field("consumer_name", &self.consumer_name)
             .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("redis_tls", &self.redis_tls.is_some())
             .finish()
     }
 }
@@ -91,6 +95,7 @@ impl ServiceConfig for Config {
                     autobot_settings::whole_number_in(v, 1024usize, 512 * 1024 * 1024)
                 })?
                 .unwrap_or(autobot_jobs::DEFAULT_MAX_PAYLOAD_BYTES),
+            redis_tls: autobot_tls::service_tls_files(&env)?,
         })
     }
 

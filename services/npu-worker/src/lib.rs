@@ -72,13 +72,18 @@ pub async fn start(config: Config) -> Result<Started, Failure> {
             reason,
         )
     };
+    let redis = autobot_jobs::RedisClient::new(&config.redis_url, config.redis_tls.as_ref())
+        .map_err(|e| redis_error(e.to_string()))?;
+    // Credentials Redis refuses stop the start (exit 2); a Redis not up yet does not.
+    redis.check_credentials().await.map_err(redis_error)?;
     let mut consumer_cfg = ConsumerConfig::npu(&config.redis_url, &config.consumer_name);
     consumer_cfg.claim_idle = config.claim_idle;
     consumer_cfg.max_deliveries = config.max_deliveries;
     consumer_cfg.max_payload_bytes = config.max_payload_bytes;
+    consumer_cfg.redis_tls = config.redis_tls.clone();
     let consumer = Consumer::new(consumer_cfg, jobs::NpuJobs { npu: npu.clone() })
         .map_err(|e| redis_error(e.to_string()))?;
-    let redis = RedisProbe::new(&config.redis_url).map_err(|e| redis_error(e.to_string()))?;
+    let redis = RedisProbe::from_client(redis);
     // The NPU's series exist (at 0) before the first job.
     let _ = (
         inference::metrics::inference(),

@@ -6,16 +6,23 @@ use redis::aio::MultiplexedConnection;
 
 /// Is Redis reachable? Connects on first use, reconnects after an error.
 pub struct RedisProbe {
-    client: redis::Client,
+    client: autobot_jobs::RedisClient,
     con: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 impl RedisProbe {
     pub fn new(redis_url: &str) -> redis::RedisResult<Self> {
-        Ok(Self {
-            client: redis::Client::open(redis_url)?,
+        Ok(Self::from_client(autobot_jobs::RedisClient::new(
+            redis_url, None,
+        )?))
+    }
+
+    /// A probe over `client` (its TLS files, for `rediss://`).
+    pub fn from_client(client: autobot_jobs::RedisClient) -> Self {
+        Self {
+            client,
             con: tokio::sync::Mutex::new(None),
-        })
+        }
     }
 
     /// `Err` carries a message for the health body (no URL, so no password).
@@ -24,12 +31,9 @@ impl RedisProbe {
         let con = match slot.as_ref() {
             Some(con) => con.clone(),
             None => {
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(Duration::from_secs(1)))
-                    .set_response_timeout(Some(Duration::from_secs(1)));
                 let con = self
                     .client
-                    .get_multiplexed_async_connection_with_config(&config)
+                    .connect(Duration::from_secs(1))
                     .await
                     .map_err(|e| e.to_string())?;
                 *slot = Some(con.clone());

@@ -45,6 +45,26 @@ pub fn refusal(dest: &Path, error: String, error_type: &str) -> AgentInstallRepo
     }
 }
 
+/// The variables of OTLP's TLS files (autobot-tracing's configuration).
+const OTLP_TLS_VARS: [&str; 6] = [
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+];
+
+/// Telemetry from the environment with OTLP export off (logs still go to stderr).
+fn init_without_export() -> Result<autobot_tracing::TelemetryGuard, autobot_tracing::InitError> {
+    let config = autobot_tracing::TracingConfig::from_lookup(|name| match name {
+        "OTEL_TRACES_EXPORTER" => Some("none".to_owned()),
+        name if OTLP_TLS_VARS.contains(&name) => None,
+        name => std::env::var(name).ok(),
+    })?;
+    autobot_tracing::init_with(crate::AGENT_NAME, env!("CARGO_PKG_VERSION"), config)
+}
+
 /// Installs from `staging` into `dest` inside a `pki.install` span, which
 /// continues the trace from TRACEPARENT/TRACESTATE/BAGGAGE in the
 /// environment, and from the staging directory's context file for what the
@@ -66,6 +86,22 @@ pub async fn run_install(
     };
     let guard = match autobot_tracing::init(crate::AGENT_NAME, env!("CARGO_PKG_VERSION")) {
         Ok(g) => g,
+        // The files OTLP's TLS names are the ones about to be installed (the
+        // first distribution): install without exporting rather than not at all.
+        Err(autobot_tracing::InitError::Config(e)) if OTLP_TLS_VARS.contains(&e.variable) => {
+            match init_without_export() {
+                Ok(g) => {
+                    tracing::warn!(error = %e, "spans are not exported by this run: the OTLP TLS files are not usable yet");
+                    g
+                }
+                Err(e) => {
+                    return (
+                        refusal(dest, e.to_string(), "telemetry_config"),
+                        AgentExit::BadSetup,
+                    );
+                }
+            }
+        }
         Err(e) => {
             return (
                 refusal(dest, e.to_string(), "telemetry_config"),

@@ -19,6 +19,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+use crate::constraints::Permitted;
 use crate::fsio;
 use crate::targets::Target;
 
@@ -69,6 +70,10 @@ pub enum CaError {
     },
     #[error("certificate: {0}")]
     Parse(String),
+    #[error(
+        "{name} is outside the CA's name constraints ({permitted}): a certificate for it would be refused; list it in AUTOBOT_PKI_CA_PERMITTED before the CA is made, or rotate the CA (docs/security.md)"
+    )]
+    OutsideConstraints { name: String, permitted: String },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
@@ -107,6 +112,8 @@ pub struct CertificateAuthority {
     cert_pem: String,
     issuer: Issuer<'static, KeyPair>,
     summary: CertificateSummary,
+    /// Its name constraints; `None` for a CA made before they were written.
+    permitted: Option<Permitted>,
 }
 
 impl fmt::Debug for CertificateAuthority {
@@ -118,11 +125,12 @@ impl fmt::Debug for CertificateAuthority {
 }
 
 impl CertificateAuthority {
-    /// Loads the CA from `pki_dir/ca`, creating it on first use.
-    pub fn load_or_create(pki_dir: &Path) -> Result<Self, CaError> {
+    /// Loads the CA from `pki_dir/ca`, creating it on first use with name
+    /// constraints permitting `permitted` (none when it is empty).
+    pub fn load_or_create(pki_dir: &Path, permitted: &Permitted) -> Result<Self, CaError> {
         let ca_dir = pki_dir.join("ca");
         if !ca_dir.join(CA_KEY_FILE).exists() {
-            create_ca(pki_dir, &ca_dir)?;
+            create_ca(pki_dir, &ca_dir, permitted)?;
         }
         Self::load(&ca_dir)
     }
@@ -145,13 +153,22 @@ impl CertificateAuthority {
         let cert_pem = std::fs::read_to_string(&cert_path).map_err(io_err(&cert_path))?;
         let key = KeyPair::from_pem(&key_pem).map_err(rcgen_err("CA key"))?;
         let summary = summarize_pem(&cert_pem)?;
+        let permitted = Permitted::from_certificate(&first_certificate_der(&cert_pem)?)
+            .map_err(|e| CaError::Parse(format!("the CA's name constraints: {e}")))?;
         let issuer =
             Issuer::from_ca_cert_pem(&cert_pem, key).map_err(rcgen_err("CA certificate"))?;
         Ok(Self {
             cert_pem,
             issuer,
             summary,
+            permitted,
         })
+    }
+
+    /// The names and subnets the CA may issue for; `None`: any (a CA made
+    /// before name constraints were written: rotate it, docs/security.md).
+    pub fn permitted(&self) -> Option<&Permitted> {
+        self.permitted.as_ref()
     }
 
     /// The CA certificate, PEM.
@@ -190,6 +207,7 @@ impl CertificateAuthority {
                     .map_err(rcgen_err("target name"))?,
             ));
         }
+        self.check_constraints(&sans)?;
         params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -218,6 +236,30 @@ impl CertificateAuthority {
     }
 }
 
+impl CertificateAuthority {
+    /// Every name must be within the CA's constraints: a certificate with
+    /// one outside would be refused by every peer, so none is issued.
+    fn check_constraints(&self, sans: &[SanType]) -> Result<(), CaError> {
+        let Some(permitted) = &self.permitted else {
+            return Ok(());
+        };
+        for san in sans {
+            let (allowed, name) = match san {
+                SanType::IpAddress(ip) => (permitted.allows_ip(*ip), ip.to_string()),
+                SanType::DnsName(name) => (permitted.allows_dns(name.as_str()), name.to_string()),
+                _ => continue,
+            };
+            if !allowed {
+                return Err(CaError::OutsideConstraints {
+                    name,
+                    permitted: permitted.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 fn random_serial() -> SerialNumber {
     let mut bytes = *uuid::Uuid::new_v4().as_bytes();
     bytes[0] &= 0x7f; // positive INTEGER
@@ -225,7 +267,7 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
-fn create_ca(pki_dir: &Path, ca_dir: &Path) -> Result<(), CaError> {
+fn create_ca(pki_dir: &Path, ca_dir: &Path, permitted: &Permitted) -> Result<(), CaError> {
     fsio::create_private_dir(pki_dir, 0o700).map_err(io_err(pki_dir))?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -233,6 +275,9 @@ fn create_ca(pki_dir: &Path, ca_dir: &Path) -> Result<(), CaError> {
     dn.push(DnType::OrganizationName, "AutoBot");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    if !permitted.is_empty() {
+        params.name_constraints = Some(permitted.name_constraints());
+    }
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -268,7 +313,7 @@ fn create_ca(pki_dir: &Path, ca_dir: &Path) -> Result<(), CaError> {
     match std::fs::rename(&tmp, ca_dir) {
         Ok(()) => {
             fsio::sync_dir(pki_dir).map_err(io_err(pki_dir))?;
-            tracing::info!(ca_dir = %ca_dir.display(), "created the AutoBot CA");
+            tracing::info!(ca_dir = %ca_dir.display(), permitted = %permitted, "created the AutoBot CA");
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -343,7 +388,7 @@ mod tests {
     fn the_ca_is_created_once_with_a_private_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let pki = dir.path().join("pki");
-        let first = CertificateAuthority::load_or_create(&pki).unwrap();
+        let first = CertificateAuthority::load_or_create(&pki, &Permitted::default()).unwrap();
         let key = pki.join("ca").join(CA_KEY_FILE);
         let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -353,7 +398,7 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(dir_mode, 0o700);
-        let second = CertificateAuthority::load_or_create(&pki).unwrap();
+        let second = CertificateAuthority::load_or_create(&pki, &Permitted::default()).unwrap();
         assert_eq!(
             first.cert_pem(),
             second.cert_pem(),
@@ -365,10 +410,10 @@ mod tests {
     #[test]
     fn a_ca_key_readable_by_others_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        CertificateAuthority::load_or_create(dir.path()).unwrap();
+        CertificateAuthority::load_or_create(dir.path(), &Permitted::default()).unwrap();
         let key = dir.path().join("ca").join(CA_KEY_FILE);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let err = CertificateAuthority::load_or_create(dir.path())
+        let err = CertificateAuthority::load_or_create(dir.path(), &Permitted::default())
             .unwrap_err()
             .to_string();
         assert!(err.contains("644") && err.contains("chmod 600"), "{err}");
@@ -377,7 +422,7 @@ mod tests {
     #[test]
     fn a_server_certificate_names_the_host_and_the_target() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path(), &Permitted::default()).unwrap();
         let issued = ca
             .issue(&target("npu-worker", "172.16.168.22"), 30)
             .unwrap();
@@ -411,7 +456,7 @@ mod tests {
     #[test]
     fn openssl_verifies_the_issued_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path(), &Permitted::default()).unwrap();
         let issued = ca
             .issue(&target("browser", "vm5.autobot.internal"), 365)
             .unwrap();

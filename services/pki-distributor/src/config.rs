@@ -30,6 +30,9 @@ pub struct Config {
     pub parallelism: usize,
     /// AUTOBOT_SSH_TIMEOUT_SECS: bound of each SSH step (connect, upload, exec).
     pub ssh_timeout: Duration,
+    /// AUTOBOT_PKI_CA_PERMITTED: the name constraints of a CA made from now
+    /// on; `None`: the targets' subnets and names (crate::constraints).
+    pub ca_permitted: Option<crate::constraints::Permitted>,
 }
 
 impl ServiceConfig for Config {
@@ -63,6 +66,10 @@ impl ServiceConfig for Config {
             known_hosts: path(
                 "AUTOBOT_SSH_KNOWN_HOSTS",
                 &format!("{home}/.ssh/known_hosts"),
+            )?,
+            ca_permitted: env.parse_with(
+                crate::constraints::PERMITTED_VAR,
+                crate::constraints::Permitted::parse,
             )?,
         })
     }
@@ -128,6 +135,7 @@ mod tests {
                 ("AUTOBOT_SSH_TIMEOUT_SECS", "0"),
                 ("AUTOBOT_PKI_DIR", "relative/dir"),
                 ("AUTOBOT_SSH_KEY", "id_ed25519"),
+                ("AUTOBOT_PKI_CA_PERMITTED", "172.16.168.0/24,not a name"),
             ],
         );
     }

@@ -45,8 +45,17 @@ impl Distributor {
             SettingError::new(variable, &path.display().to_string(), reason)
         };
         let targets = load_targets(&config.targets_file)?;
-        let ca = CertificateAuthority::load_or_create(&config.pki_dir)
+        let permitted = config
+            .ca_permitted
+            .clone()
+            .unwrap_or_else(|| crate::constraints::Permitted::from_targets(&targets));
+        let ca = CertificateAuthority::load_or_create(&config.pki_dir, &permitted)
             .map_err(|e| file_error("AUTOBOT_PKI_DIR", &config.pki_dir, e.to_string()))?;
+        if ca.permitted().is_none() {
+            tracing::warn!(
+                "the CA has no name constraints (it predates them): rotate it to limit what its key can sign (docs/security.md)"
+            );
+        }
         let key = russh::keys::load_secret_key(&config.ssh_key, None).map_err(|e| {
             file_error(
                 "AUTOBOT_SSH_KEY",

@@ -607,7 +607,7 @@ mod tests {
 
     fn new_ca() -> (tempfile::TempDir, CertificateAuthority) {
         let dir = tempfile::tempdir().unwrap();
-        let ca = CertificateAuthority::load_or_create(dir.path()).unwrap();
+        let ca = CertificateAuthority::load_or_create(dir.path(), &Default::default()).unwrap();
         (dir, ca)
     }
 

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod ca;
 pub mod config;
+pub mod constraints;
 pub mod distribute;
 pub mod error;
 pub mod fsio;

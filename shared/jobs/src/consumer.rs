@@ -28,9 +28,9 @@ use crate::metrics::{ConsumerMetrics, Outcome, sample_queue};
 use crate::{JobsError, is_connection_error, now_ms};
 
 /// How a worker reads its stream.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConsumerConfig {
-    /// `redis://[user:password@]host[:port][/db]`.
+    /// `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS).
     pub redis_url: String,
     pub stream: String,
     pub group: String,
@@ -50,6 +50,27 @@ pub struct ConsumerConfig {
     /// An entry whose envelope is larger is not run: it is dead-lettered
     /// (without its envelope) and counted.
     pub max_payload_bytes: usize,
+    /// The TLS files of a `rediss://` URL (AUTOBOT_TLS_*).
+    pub redis_tls: Option<autobot_tls::TlsFiles>,
+}
+
+// The URL may hold a password: printed redacted.
+impl std::fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerConfig")
+            .field(
+                "redis_url",
+                &autobot_tracing::redact::redact_url_str(&self.redis_url),
+            )
+            .field("stream", &self.stream)
+            .field("group", &self.group)
+            .field("consumer_name", &self.consumer_name)
+            .field("claim_idle", &self.claim_idle)
+            .field("max_deliveries", &self.max_deliveries)
+            .field("max_payload_bytes", &self.max_payload_bytes)
+            .field("redis_tls", &self.redis_tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConsumerConfig {
@@ -67,6 +88,7 @@ impl ConsumerConfig {
             reply_ttl: Duration::from_secs(600),
             dead_letter_max_len: 10_000,
             max_payload_bytes: crate::DEFAULT_MAX_PAYLOAD_BYTES,
+            redis_tls: None,
         }
     }
 
@@ -143,7 +165,7 @@ impl ConsumerStats {
 pub struct Consumer<H> {
     cfg: ConsumerConfig,
     target: RedisTarget,
-    client: redis::Client,
+    client: crate::RedisClient,
     handler: Arc<H>,
     stats: Arc<ConsumerStats>,
     metrics: ConsumerMetrics,
@@ -165,7 +187,7 @@ struct Refusal {
 impl<H: JobHandler> Consumer<H> {
     /// Checks the URL; connects in [`run`](Self::run).
     pub fn new(cfg: ConsumerConfig, handler: H) -> Result<Self, JobsError> {
-        let client = redis::Client::open(cfg.redis_url.as_str())
+        let client = crate::RedisClient::new(&cfg.redis_url, cfg.redis_tls.as_ref())
             .map_err(|e| JobsError::InvalidUrl(e.to_string()))?;
         let target = RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| JobsError::InvalidUrl("no host".to_owned()))?;

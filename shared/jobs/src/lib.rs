@@ -37,6 +37,7 @@ mod error;
 mod link;
 mod metrics;
 mod producer;
+mod redis_client;
 
 pub use autobot_wire::jobs::{
     FailureCode, JobEnvelope, JobFailure, JobOutcome, JobResult, NPU_CONSUMER_GROUP,
@@ -48,6 +49,7 @@ pub use producer::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_REPLY_CONNECTIONS, JobProducer, ProducerConfig,
     ProducerStats, SubmittedJob,
 };
+pub use redis_client::RedisClient;
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
@@ -60,15 +62,10 @@ pub(crate) fn now_ms() -> u64 {
 /// Opens a multiplexed connection whose replies may take `response_timeout`
 /// (blocking commands need more than redis-rs's 500 ms default).
 pub(crate) async fn connect(
-    client: &redis::Client,
+    client: &RedisClient,
     response_timeout: std::time::Duration,
 ) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-        .set_response_timeout(Some(response_timeout));
-    client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
+    client.connect(response_timeout).await
 }
 
 /// XGROUP CREATE stream group `$` MKSTREAM: a missing group starts at the

@@ -5,13 +5,13 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 
 pub(crate) struct Link {
-    client: redis::Client,
+    client: crate::RedisClient,
     response_timeout: Duration,
     slot: tokio::sync::Mutex<Option<MultiplexedConnection>>,
 }
 
 impl Link {
-    pub(crate) fn new(client: redis::Client, response_timeout: Duration) -> Self {
+    pub(crate) fn new(client: crate::RedisClient, response_timeout: Duration) -> Self {
         Self {
             client,
             response_timeout,

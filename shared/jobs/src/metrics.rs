@@ -153,7 +153,7 @@ impl QueueGauges {
 
 /// Reads the queue's gauges every [`SAMPLE_INTERVAL`] until `shutdown`.
 pub(crate) async fn sample_queue(
-    client: redis::Client,
+    client: crate::RedisClient,
     cfg: ConsumerConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -173,7 +173,7 @@ pub(crate) async fn sample_queue(
 }
 
 async fn sample_once(
-    client: &redis::Client,
+    client: &crate::RedisClient,
     con: &mut Option<redis::aio::MultiplexedConnection>,
     cfg: &ConsumerConfig,
     gauges: &QueueGauges,
@@ -183,7 +183,7 @@ async fn sample_once(
         None => {
             let fresh = tokio::time::timeout(
                 Duration::from_secs(3),
-                client.get_multiplexed_async_connection(),
+                crate::connect(client, Duration::from_secs(3)),
             )
             .await
             .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;

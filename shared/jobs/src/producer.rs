@@ -28,9 +28,9 @@ pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
 pub const DEFAULT_REPLY_CONNECTIONS: usize = 16;
 
 /// Where the producer sends jobs.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ProducerConfig {
-    /// `redis://[user:password@]host[:port][/db]`.
+    /// `redis://[user:password@]host[:port][/db]` (`rediss://` for TLS).
     pub redis_url: String,
     /// The stream, e.g. `autobot:jobs:npu`.
     pub stream: String,
@@ -53,6 +53,25 @@ pub struct ProducerConfig {
     pub reply_ttl: Duration,
     /// How long `submit` keeps retrying while Redis is unreachable.
     pub submit_retry_for: Duration,
+    /// The TLS files of a `rediss://` URL (AUTOBOT_TLS_*).
+    pub redis_tls: Option<autobot_tls::TlsFiles>,
+}
+
+// The URL may hold a password: printed redacted.
+impl std::fmt::Debug for ProducerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerConfig")
+            .field(
+                "redis_url",
+                &autobot_tracing::redact::redact_url_str(&self.redis_url),
+            )
+            .field("stream", &self.stream)
+            .field("max_len", &self.max_len)
+            .field("reply_ttl", &self.reply_ttl)
+            .field("submit_retry_for", &self.submit_retry_for)
+            .field("redis_tls", &self.redis_tls.is_some())
+            .finish()
+    }
 }
 
 impl ProducerConfig {
@@ -67,6 +86,7 @@ impl ProducerConfig {
             reply_connections: DEFAULT_REPLY_CONNECTIONS,
             reply_ttl: Duration::from_secs(600),
             submit_retry_for: Duration::from_secs(10),
+            redis_tls: None,
         }
     }
 }
@@ -94,7 +114,7 @@ pub struct JobProducer {
 struct Inner {
     cfg: ProducerConfig,
     target: RedisTarget,
-    client: redis::Client,
+    client: crate::RedisClient,
     link: Link,
     /// Each waiter blocks its own connection (BLPOP would stall a shared
     /// one); a permit per connection bounds how many exist.
@@ -150,7 +170,7 @@ impl std::fmt::Debug for JobProducer {
 impl JobProducer {
     /// Checks the URL; connects later, on first use.
     pub fn new(cfg: ProducerConfig) -> Result<Self, JobsError> {
-        let client = redis::Client::open(cfg.redis_url.as_str())
+        let client = crate::RedisClient::new(&cfg.redis_url, cfg.redis_tls.as_ref())
             .map_err(|e| JobsError::InvalidUrl(e.to_string()))?;
         let target = RedisTarget::from_url(&cfg.redis_url)
             .ok_or_else(|| JobsError::InvalidUrl("no host".to_owned()))?;

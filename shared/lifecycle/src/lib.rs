@@ -53,9 +53,10 @@
 //! ```
 
 pub mod http;
-pub mod metrics;
 pub mod limits;
+pub mod metrics;
 mod service;
+pub mod tls;
 
 pub use service::{
     EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE, Failure, Service, ServiceConfig, Started,

@@ -36,7 +36,6 @@ use axum::response::Response;
 use http_body::{Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 pub const HEADER_READ_TIMEOUT_VAR: &str = "AUTOBOT_HEADER_READ_TIMEOUT_MS";
@@ -244,21 +243,30 @@ impl http_body::Body for WatchedBody {
 /// then lets the requests in flight finish (each bounded by the request
 /// timeout) and returns. Connections are capped and each must send its
 /// request head within the header-read timeout (else it is closed).
-pub async fn serve(
-    listener: TcpListener,
+/// `listener` is a plain TCP listener (with `TCP_NODELAY` set by the caller)
+/// or the TLS listener of shared/lifecycle/src/tls.rs, whose clients are
+/// offered HTTP/1.1 only (shared/tracing/src/http/client.rs).
+pub async fn serve<L>(
+    listener: L,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     serve_with(listener, router, configured(), shutdown).await
 }
 
 /// [`serve`] with explicit limits.
-pub async fn serve_with(
-    listener: TcpListener,
+pub async fn serve_with<L>(
+    mut listener: L,
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let connections = Arc::new(Semaphore::new(limits.max_connections));
     // Every connection task holds a receiver: when all are dropped, every
     // connection has ended.
@@ -269,14 +277,10 @@ pub async fn serve_with(
             permit = connections.clone().acquire_owned() => permit.expect("never closed"),
             () = &mut shutdown => break,
         };
+        // axum's listeners wait out failed accepts themselves (out of file
+        // descriptors and the like) instead of spinning.
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    accept_error(e).await;
-                    continue;
-                }
-            },
+            accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
         let router = router.clone();
@@ -294,14 +298,15 @@ pub async fn serve_with(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
+async fn serve_connection<Io>(
+    stream: Io,
     peer: SocketAddr,
     router: Router,
     header_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
+) where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = tower::ServiceExt::map_request(router, move |mut req: Request<_>| {
         req.extensions_mut().insert(ConnectInfo(peer));
         req
@@ -332,20 +337,6 @@ async fn serve_connection(
     }
 }
 
-/// After a failed accept: a per-connection error is nothing; anything else
-/// (out of file descriptors) waits a moment instead of spinning.
-async fn accept_error(e: std::io::Error) {
-    use std::io::ErrorKind::*;
-    if matches!(
-        e.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    ) {
-        return;
-    }
-    tracing::error!(error = %e, "accepting a connection failed");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -355,6 +346,8 @@ mod tests {
     use axum::routing::{get, post};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
+
+    use tokio::net::TcpListener;
 
     use super::*;
 

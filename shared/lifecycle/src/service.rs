@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use crate::metrics::MetricsConfig;
 use crate::shutdown_signal;
+use crate::tls::{self, ClientCertificates};
 
 /// Exit status of a process stopped by a failure at run time.
 pub const EXIT_RUNTIME_FAILURE: u8 = 1;
@@ -127,27 +128,43 @@ impl Started {
 pub struct Service {
     pub name: &'static str,
     pub version: &'static str,
+    /// With TLS on (AUTOBOT_TLS_*): whether a client must present a
+    /// certificate chaining to the CA (every internal service) or may come
+    /// without one (the backend's public API).
+    pub client_certificates: ClientCertificates,
 }
 
 impl Service {
     pub const fn new(name: &'static str, version: &'static str) -> Self {
-        Self { name, version }
+        Self {
+            name,
+            version,
+            client_certificates: ClientCertificates::Required,
+        }
+    }
+
+    /// See [`Service::client_certificates`](#structfield.client_certificates).
+    pub const fn client_certificates(mut self, clients: ClientCertificates) -> Self {
+        self.client_certificates = clients;
+        self
     }
 
     /// Runs an HTTP service: settings, telemetry, `start(config)`, listen on
     /// the configured address, print `{name} listening on http://{addr}`
-    /// (the address really bound) as the one line on stdout that says it is
-    /// ready, serve until SIGTERM or Ctrl-C, wait for the worker, flush.
+    /// (`https://` with TLS; the address really bound) as the one line on
+    /// stdout that says it is ready, serve until SIGTERM or Ctrl-C, wait
+    /// for the worker, flush.
     pub fn run<C, S, F>(self, start: S) -> ExitCode
     where
         C: ServiceConfig,
         S: FnOnce(C) -> F,
         F: Future<Output = Result<Started, Failure>>,
     {
-        self.main(|config: C, metrics: MetricsConfig| async move {
+        self.main(true, |config: C, runner: RunnerSettings| async move {
             let bind = config.bind();
+            let tls = tls::server(runner.tls, self.client_certificates)?;
             let started = start(config).await?;
-            serve(self.name, bind, started, metrics).await
+            serve(self.name, bind, started, runner.metrics, tls).await
         })
     }
 
@@ -160,19 +177,21 @@ impl Service {
         R: FnOnce(C) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
-        self.main(|config: C, _metrics: MetricsConfig| command(config))
+        // A command listens nowhere: the TLS files are not read (the first
+        // distribution runs before they exist).
+        self.main(false, |config: C, _runner: RunnerSettings| command(config))
     }
 
-    fn main<C, R, F>(self, body: R) -> ExitCode
+    fn main<C, R, F>(self, listens: bool, body: R) -> ExitCode
     where
         C: ServiceConfig,
-        R: FnOnce(C, MetricsConfig) -> F,
+        R: FnOnce(C, RunnerSettings) -> F,
         F: Future<Output = Result<(), Failure>>,
     {
         // Everything is read before any thread exists (loading `.env` sets
         // variables) and before telemetry logs: a bad setting is one line.
-        let settings = read_settings::<C>();
-        let (telemetry_config, config, metrics) = match settings {
+        let settings = read_settings::<C>(listens);
+        let (telemetry_config, config, runner) = match settings {
             Ok(settings) => settings,
             Err(e) => return self.fail(&e),
         };
@@ -190,8 +209,8 @@ impl Service {
                     Ok(guard) => guard,
                     Err(e) => return self.fail(&e.into()),
                 };
-            metrics.apply();
-            let outcome = body(config, metrics).await;
+            runner.metrics.apply();
+            let outcome = body(config, runner).await;
             // Every finished span is exported before the process ends.
             telemetry.shutdown().await;
             match outcome {
@@ -207,21 +226,31 @@ impl Service {
     }
 }
 
-fn read_settings<C: ServiceConfig>() -> Result<(TracingConfig, C, MetricsConfig), Failure> {
+/// What the runner itself reads besides the service's configuration.
+struct RunnerSettings {
+    metrics: MetricsConfig,
+    /// The TLS files of the listener (only for a service that listens).
+    tls: Option<Arc<autobot_tls::TlsSource>>,
+}
+
+fn read_settings<C: ServiceConfig>(
+    listens: bool,
+) -> Result<(TracingConfig, C, RunnerSettings), Failure> {
     autobot_settings::load_dotenv()?;
     crate::limits::read_from_env()?;
-    Ok((
-        TracingConfig::from_env()?,
-        C::from_env()?,
-        MetricsConfig::from_env()?,
-    ))
+    let telemetry = TracingConfig::from_env()?;
+    let config = C::from_env()?;
+    let metrics = MetricsConfig::from_env()?;
+    let tls = if listens { tls::read_settings()? } else { None };
+    Ok((telemetry, config, RunnerSettings { metrics, tls }))
 }
 
 async fn serve(
     name: &str,
     bind: SocketAddr,
-    mut started: Started,
+    started: Started,
     metrics: MetricsConfig,
+    tls: Option<Arc<autobot_tls::server::ServerTls>>,
 ) -> Result<(), Failure> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -229,6 +258,32 @@ async fn serve(
     let addr = listener
         .local_addr()
         .map_err(|e| Failure::runtime(format_args!("cannot read the address listened on: {e}")))?;
+    match tls {
+        None => {
+            // Small answers go out at once (no Nagle delay).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            serve_on(name, listener, addr, "http", started, metrics).await
+        }
+        Some(tls) => {
+            let listener = tls::listener(listener, tls)?;
+            serve_on(name, listener, addr, "https", started, metrics).await
+        }
+    }
+}
+
+async fn serve_on<L>(
+    name: &str,
+    listener: L,
+    addr: SocketAddr,
+    scheme: &str,
+    mut started: Started,
+    metrics: MetricsConfig,
+) -> Result<(), Failure>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     let (stop, stopping) = watch::channel(false);
     let stop = Arc::new(stop);
     let metrics_server =
@@ -246,10 +301,10 @@ async fn serve(
     // The readiness line: whoever started the process (a test, a script)
     // learns the port from it. A closed stdout is no reason to stop.
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{name} listening on http://{addr}");
+    let _ = writeln!(stdout, "{name} listening on {scheme}://{addr}");
     let _ = stdout.flush();
     drop(stdout);
-    tracing::info!("{name} listening on http://{addr}");
+    tracing::info!("{name} listening on {scheme}://{addr}");
 
     let worker = started
         .worker

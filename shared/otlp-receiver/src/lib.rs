@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use autobot_tls::server::TlsListener;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -264,16 +265,19 @@ pub struct RunningReceiver {
     pub http_addr: SocketAddr,
     stop: watch::Sender<()>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    /// `https` when both listeners serve TLS.
+    scheme: &'static str,
 }
 
 impl RunningReceiver {
-    /// `http://host:port` of the gRPC listener (what an exporter is given).
+    /// `http://host:port` of the gRPC listener (what an exporter is given;
+    /// `https://` with TLS).
     pub fn grpc_endpoint(&self) -> String {
-        format!("http://{}", self.grpc_addr)
+        format!("{}://{}", self.scheme, self.grpc_addr)
     }
-    /// `http://host:port/v1/traces` of the HTTP listener.
+    /// `http://host:port/v1/traces` of the HTTP listener (`https://` with TLS).
     pub fn http_endpoint(&self) -> String {
-        format!("http://{}/v1/traces", self.http_addr)
+        format!("{}://{}/v1/traces", self.scheme, self.http_addr)
     }
 
     /// Stops accepting, lets requests in flight finish, and returns when both
@@ -298,15 +302,19 @@ pub async fn start(
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
 ) -> std::io::Result<RunningReceiver> {
-    start_with(sink, grpc_addr, http_addr, HttpOptions::default()).await
+    start_with(sink, grpc_addr, http_addr, HttpOptions::default(), None).await
 }
 
-/// The same, with the HTTP receiver's options.
+/// [`start`] with the HTTP receiver's options, serving only TLS on both
+/// listeners when `tls` is given: a client without a certificate the
+/// configuration accepts fails at the handshake (how Jaeger's OTLP receivers
+/// are set up with mutual TLS).
 pub async fn start_with(
     sink: Arc<dyn SpanSink>,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     http_options: HttpOptions,
+    tls: Option<Arc<autobot_tls::server::ServerTls>>,
 ) -> std::io::Result<RunningReceiver> {
     let grpc_listener = TcpListener::bind(grpc_addr).await?;
     let http_listener = TcpListener::bind(http_addr).await?;
@@ -316,6 +324,40 @@ pub async fn start_with(
     let until_stopped = |mut rx: watch::Receiver<()>| async move {
         let _ = rx.changed().await;
     };
+    if let Some(tls) = tls {
+        // axum serves gRPC too (HTTP/2, negotiated by ALPN), over the TLS listener.
+        let grpc_app = axum::Router::new().fallback_service(grpc_service(sink.clone()));
+        let servers = [
+            (
+                TlsListener::new(grpc_listener, tls.clone())?,
+                grpc_app,
+                "gRPC",
+            ),
+            (
+                TlsListener::new(http_listener, tls)?,
+                http_router_with(sink, &http_options),
+                "HTTP",
+            ),
+        ]
+        .into_iter()
+        .map(|(listener, app, transport)| {
+            let server =
+                axum::serve(listener, app).with_graceful_shutdown(until_stopped(stopped.clone()));
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "OTLP {transport} receiver (TLS) stopped");
+                }
+            })
+        })
+        .collect();
+        return Ok(RunningReceiver {
+            grpc_addr,
+            http_addr,
+            stop,
+            servers,
+            scheme: "https",
+        });
+    }
     let grpc = tonic::transport::Server::builder()
         .add_service(grpc_service(sink.clone()))
         .serve_with_incoming_shutdown(
@@ -339,6 +381,7 @@ pub async fn start_with(
         http_addr,
         stop,
         servers: vec![grpc, http],
+        scheme: "http",
     })
 }
 
@@ -881,6 +924,7 @@ mod tests {
             HttpOptions {
                 cors: CorsPolicy::new(["http://127.0.0.1:8001"]).unwrap(),
             },
+            None,
         )
         .await
         .unwrap();

@@ -8,6 +8,7 @@
 pub mod alone;
 pub mod bins;
 pub mod chromium;
+pub mod pki;
 pub mod ports;
 pub mod process;
 pub mod prometheus;

@@ -133,6 +133,11 @@ pub struct TracingConfig {
     pub log_filter: String,
     /// Upper bound for the final flush at shutdown.
     pub shutdown_timeout: Duration,
+    /// OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE, _CLIENT_CERTIFICATE and
+    /// _CLIENT_KEY: the CA the receiver's certificate must chain to (the
+    /// system's roots without it) and the client certificate presented to
+    /// it. `None`: an https endpoint is checked against the system's roots.
+    pub otlp_tls: Option<autobot_tls::TlsFiles>,
     /// How much of what a span records is kept (the OTEL_*_LIMIT variables).
     pub limits: AttributeLimits,
 }
@@ -191,6 +196,7 @@ impl Default for TracingConfig {
             log_filter: "info".to_owned(),
             shutdown_timeout: Duration::from_secs(5),
             limits: AttributeLimits::default(),
+            otlp_tls: None,
         }
     }
 }
@@ -344,6 +350,28 @@ impl TracingConfig {
         cfg.limits.span_attributes = count("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT")?;
         cfg.limits.event_attributes = count("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT")?;
         cfg.limits.link_attributes = count("OTEL_LINK_ATTRIBUTE_COUNT_LIMIT")?;
+        cfg.otlp_tls = otlp_tls_files(&env)?;
+        // Without OTLP export the files are not used (nor checked): the
+        // first certificate distribution runs with OTEL_TRACES_EXPORTER=none
+        // before the files it installs exist.
+        if !cfg.otlp || cfg.sdk_disabled {
+            cfg.otlp_tls = None;
+        }
+        if let Some(files) = &cfg.otlp_tls {
+            if cfg.endpoint.scheme() != "https" {
+                let named = files.all_vars().join(", ");
+                return Err(SettingError::new(
+                    endpoint_var,
+                    &endpoint_raw,
+                    format!(
+                        "{named} {} set: the endpoint must be https://",
+                        if named.contains(',') { "are" } else { "is" }
+                    ),
+                ));
+            }
+            // Read and checked now, so that a bad file stops the start naming its variable.
+            autobot_tls::TlsSource::load(files.clone(), false)?;
+        }
         Ok(cfg)
     }
 
@@ -351,6 +379,57 @@ impl TracingConfig {
     pub fn service_name<'a>(&'a self, default: &'a str) -> &'a str {
         self.service_name_override.as_deref().unwrap_or(default)
     }
+}
+
+/// The OpenTelemetry TLS variables of the OTLP exporter, the signal's own
+/// first. The client certificate and its key go together.
+fn otlp_tls_files<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Option<autobot_tls::TlsFiles>, SettingError> {
+    use autobot_tls::PemFile;
+    let file = |names: &[&'static str]| env.first(names).map(|(var, path)| PemFile::new(var, path));
+    let ca = file(&[
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ]);
+    let cert = file(&[
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    ]);
+    let key = file(&[
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ]);
+    let identity = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        (Some(cert), None) => {
+            return Err(SettingError::withheld(
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                format!(
+                    "unset while {} is set: the client certificate needs its key",
+                    cert.var
+                ),
+            ));
+        }
+        (None, Some(key)) => {
+            return Err(SettingError::withheld(
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                format!(
+                    "unset while {} is set: the key needs its certificate",
+                    key.var
+                ),
+            ));
+        }
+    };
+    if ca.is_none() && identity.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(autobot_tls::TlsFiles {
+        ca,
+        identity,
+        check_every: env.millis(autobot_tls::TLS_RELOAD_VAR, autobot_tls::DEFAULT_RELOAD_MS)?,
+    }))
 }
 
 fn parse_rate(v: &str) -> Result<f64, String> {
@@ -807,6 +886,67 @@ mod tests {
         assert!(
             !debug.contains("tok123") && !debug.contains("k=y"),
             "{debug}"
+        );
+    }
+
+    #[test]
+    fn otlp_tls_files_from_the_signal_variables_then_the_general_ones() {
+        let ca = autobot_testkit::pki::TestCa::new("jaeger");
+        let me = ca.issue_local("exporter");
+        let (ca_file, cert, key) = (
+            me.ca.display().to_string(),
+            me.cert.display().to_string(),
+            me.key.display().to_string(),
+        );
+        let c = cfg(&[
+            ("AUTOBOT_JAEGER_ENDPOINT", "https://127.0.0.1:4317"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/not/read"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", &ca_file),
+            ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", &cert),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", &key),
+        ])
+        .unwrap();
+        let files = c.otlp_tls.unwrap();
+        assert_eq!(
+            files.all_vars(),
+            [
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY"
+            ]
+        );
+        assert_eq!(cfg(&[]).unwrap().otlp_tls, None);
+    }
+
+    #[test]
+    fn otlp_tls_errors_name_the_variable() {
+        let e = cfg(&[("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/c.pem")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY is not valid: unset while OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE is set: the client certificate needs its key"
+        );
+        let e = cfg(&[
+            ("AUTOBOT_JAEGER_ENDPOINT", "http://jaeger:4317"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/ca.pem"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "AUTOBOT_JAEGER_ENDPOINT=\"http://jaeger:4317\" is not valid: OTEL_EXPORTER_OTLP_CERTIFICATE is set: the endpoint must be https://"
+        );
+        let e = cfg(&[
+            ("AUTOBOT_JAEGER_ENDPOINT", "https://jaeger:4317"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "/nonexistent/ca.pem",
+            ),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE=\"/nonexistent/ca.pem\" is not valid: cannot read the file"
+            ),
+            "{e}"
         );
     }
 

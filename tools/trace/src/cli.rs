@@ -43,6 +43,8 @@ pub enum Command {
         /// whole oldest traces are evicted too.
         #[arg(long, default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
         max_bytes: u64,
+        #[command(flatten)]
+        tls: ServeTlsArgs,
     },
     /// Print a trace as a tree: service, operation, kind, offset, duration, status, key attributes.
     Show {
@@ -76,6 +78,14 @@ pub enum Command {
         /// The deployed backend, e.g. http://172.16.168.20:8001.
         #[arg(long)]
         backend: String,
+        /// An operator key (`autobot-backend keygen smoke user`), sent as
+        /// `Authorization: Bearer`.
+        #[arg(long, env = "AUTOBOT_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// For an https backend: the CA its certificate chains to (the
+        /// system's roots without it).
+        #[arg(long)]
+        backend_ca: Option<std::path::PathBuf>,
         /// The page the research request reads (the browser VM must reach it).
         #[arg(long = "url", id = "page", default_value = crate::smoke::DEFAULT_PAGE)]
         page: String,
@@ -90,6 +100,38 @@ pub enum Command {
         #[command(flatten)]
         jaeger: JaegerArg,
     },
+}
+
+/// TLS on the OTLP listeners, as Jaeger's receivers are set up with mutual
+/// TLS: the three together, or none (plain HTTP and gRPC). The query API
+/// stays plain HTTP.
+#[derive(Debug, clap::Args)]
+pub struct ServeTlsArgs {
+    /// The receiver's certificate (PEM).
+    #[arg(long, env = "AUTOBOT_TLS_CERT", requires_all = ["tls_key", "tls_client_ca"])]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "AUTOBOT_TLS_KEY", requires_all = ["tls_cert", "tls_client_ca"])]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// The CA exporters' client certificates must chain to (PEM); a client
+    /// without one fails at the handshake.
+    #[arg(long, env = "AUTOBOT_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+}
+
+impl ServeTlsArgs {
+    fn files(self) -> Option<autobot_tls::TlsFiles> {
+        use autobot_tls::PemFile;
+        let (cert, key, ca) = (self.tls_cert?, self.tls_key?, self.tls_client_ca?);
+        Some(autobot_tls::TlsFiles {
+            ca: Some(PemFile::new("--tls-client-ca (AUTOBOT_TLS_CA)", ca)),
+            identity: Some((
+                PemFile::new("--tls-cert (AUTOBOT_TLS_CERT)", cert),
+                PemFile::new("--tls-key (AUTOBOT_TLS_KEY)", key),
+            )),
+            check_every: Duration::from_millis(autobot_tls::DEFAULT_RELOAD_MS),
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +186,7 @@ pub async fn run(cli: Cli) -> i32 {
             max_spans,
             cors_origins,
             max_bytes,
+            tls,
         } => {
             let cors = match autobot_otlp_receiver::CorsPolicy::new(&cors_origins) {
                 Ok(cors) => cors,
@@ -159,7 +202,15 @@ pub async fn run(cli: Cli) -> i32 {
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
                 cors,
                 max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                otlp_tls: tls.files(),
             };
+            // A TLS file that cannot be used is a bad argument (exit 2), named.
+            if let Some(files) = &config.otlp_tls
+                && let Err(e) = autobot_tls::TlsSource::load(files.clone(), false)
+            {
+                eprintln!("autobot-trace serve: {e}");
+                return 2;
+            }
             match crate::serve::run(config).await {
                 Ok(()) => 0,
                 Err(e) => {
@@ -224,17 +275,26 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Smoke {
             backend,
+            api_key,
+            backend_ca,
             page,
             question,
             force_sample,
             wait,
             jaeger,
-        } => smoke_command(&backend, &page, &question, force_sample, wait, &jaeger).await,
+        } => {
+            let backend = crate::smoke::Backend {
+                url: backend,
+                api_key,
+                ca: backend_ca,
+            };
+            smoke_command(&backend, &page, &question, force_sample, wait, &jaeger).await
+        }
     }
 }
 
 async fn smoke_command(
-    backend: &str,
+    backend: &crate::smoke::Backend,
     url: &str,
     question: &str,
     force_sample: bool,

@@ -19,6 +19,9 @@ pub struct ServeConfig {
     pub cors: autobot_otlp_receiver::CorsPolicy,
     /// Bytes of spans (as received) and index kept at most.
     pub max_bytes: usize,
+    /// `--tls-cert`, `--tls-key`, `--tls-client-ca`: both OTLP listeners
+    /// serve only TLS and require a client certificate chaining to the CA.
+    pub otlp_tls: Option<autobot_tls::TlsFiles>,
 }
 
 impl Default for ServeConfig {
@@ -30,6 +33,7 @@ impl Default for ServeConfig {
             max_spans: 200_000,
             cors: autobot_otlp_receiver::CorsPolicy::default(),
             max_bytes: crate::store::DEFAULT_MAX_BYTES,
+            otlp_tls: None,
         }
     }
 }
@@ -55,11 +59,16 @@ impl Server {
         let http_options = autobot_otlp_receiver::HttpOptions {
             cors: config.cors.clone(),
         };
+        let tls = match &config.otlp_tls {
+            Some(files) => Some(Arc::new(otlp_tls(files).map_err(std::io::Error::other)?)),
+            None => None,
+        };
         let receiver = autobot_otlp_receiver::start_with(
             store.clone(),
             config.otlp_grpc,
             config.otlp_http,
             http_options,
+            tls,
         )
         .await?;
         let listener = TcpListener::bind(config.query).await?;
@@ -91,6 +100,13 @@ impl Server {
         self.query_task.abort();
         self.receiver.shutdown().await;
     }
+}
+
+/// The OTLP listeners' TLS: the files read and checked (a bad one is named
+/// with its flag), client certificates required.
+fn otlp_tls(files: &autobot_tls::TlsFiles) -> Result<autobot_tls::server::ServerTls, String> {
+    let source = autobot_tls::TlsSource::load(files.clone(), false).map_err(|e| e.to_string())?;
+    autobot_tls::server::ServerTls::new(source, autobot_tls::server::ClientCertificates::Required)
 }
 
 /// Runs until ctrl-c or SIGTERM.

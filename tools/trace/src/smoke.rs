@@ -67,19 +67,61 @@ pub struct Started {
     pub remote_parent: Option<String>,
 }
 
+/// How smoke calls the backend: its URL, the operator key (sent as
+/// `Authorization: Bearer`, never printed), and for an https backend the CA
+/// its certificate chains to (the system's roots without one).
+#[derive(Clone)]
+pub struct Backend {
+    pub url: String,
+    pub api_key: Option<String>,
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("url", &self.url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("ca", &self.ca)
+            .finish()
+    }
+}
+
+impl Backend {
+    fn client(&self) -> Result<reqwest::Client, SmokeError> {
+        let unusable = |detail: String| SmokeError::Unreachable {
+            url: self.url.clone(),
+            detail,
+        };
+        let mut builder = reqwest::Client::builder();
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca)
+                .map_err(|e| unusable(format!("cannot read the CA file {}: {e}", ca.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| unusable(format!("the CA file {}: {e}", ca.display())))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        builder.build().map_err(|e| unusable(e.to_string()))
+    }
+}
+
 /// Sends the research request; returns what it started.
 pub async fn research(
-    backend: &str,
+    backend: &Backend,
     page: &str,
     question: &str,
     force_sample: bool,
     timeout: Duration,
 ) -> Result<Started, SmokeError> {
-    let url = format!("{}/api/research", backend.trim_end_matches('/'));
-    let mut request = reqwest::Client::new()
+    let url = format!("{}/api/research", backend.url.trim_end_matches('/'));
+    let mut request = backend
+        .client()?
         .post(&url)
         .timeout(timeout)
         .json(&json!({ "url": page, "question": question, "top_k": 3 }));
+    if let Some(key) = &backend.api_key {
+        request = request.bearer_auth(key);
+    }
     let mut remote_parent = None;
     if force_sample {
         // A sampled caller span of our own: every service keeps the trace at
@@ -131,14 +173,14 @@ fn rand_id() -> u128 {
 /// Runs the request and checks its trace; returns the exit code (0 whole,
 /// 1 broken or the request failed, 2 Jaeger unreachable).
 pub async fn run(
-    backend: &str,
+    backend: &Backend,
     jaeger: &JaegerClient,
     page: &str,
     question: &str,
     force_sample: bool,
     wait: Duration,
 ) -> i32 {
-    println!("smoke: POST {backend}/api/research (page {page})");
+    println!("smoke: POST {}/api/research (page {page})", backend.url);
     let started = match research(
         backend,
         page,

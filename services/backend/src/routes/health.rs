@@ -123,9 +123,10 @@ async fn check_redis(state: &AppState) -> PeerHealth {
     let started = Instant::now();
     let redis = state.redis.clone();
     let redis_target = state.redis_target.clone();
+    let state_timeout = state.cfg.health_timeout;
     let ping = async move {
         let mut con = redis
-            .get_multiplexed_async_connection()
+            .connect(state_timeout)
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         autobot_tracing::redis::query::<String, _>(&mut con, &redis_target, &redis::cmd("PING"))

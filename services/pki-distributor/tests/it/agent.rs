@@ -117,3 +117,40 @@ fn bad_arguments_still_give_one_json_line_and_exit_2() {
     assert_eq!(report.error_type.as_deref(), Some("usage"));
     assert!(report.error.unwrap().contains("--dest"));
 }
+
+/// The first distribution installs the files OTLP's TLS names: the agent
+/// installs them (untraced, with a warning) instead of refusing.
+#[test]
+fn otlp_tls_files_not_there_yet_do_not_stop_the_first_install() {
+    let root = tempfile::tempdir().unwrap();
+    let ca = new_ca(&root.path().join("pki"));
+    let staging = root.path().join("staging");
+    let dest = root.path().join("certs");
+    stage(
+        &ca.issue(&target("vm2", "127.0.0.1"), 365).unwrap(),
+        &staging,
+    );
+    // Launch passes on no AUTOBOT_*/OTEL_* variable of the test's own.
+    let out = Launch::program(agent_bin())
+        .env("AUTOBOT_JAEGER_ENDPOINT", "https://127.0.0.1:9/v1/traces")
+        .env("OTEL_EXPORTER_OTLP_CERTIFICATE", dest.join("ca-cert.pem"))
+        .env(
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            dest.join("server-cert.pem"),
+        )
+        .env("OTEL_EXPORTER_OTLP_CLIENT_KEY", dest.join("server-key.pem"))
+        .args(["install", "--staging"])
+        .arg(&staging)
+        .arg("--dest")
+        .arg(&dest)
+        .run();
+    let stderr = &out.stderr;
+    assert_eq!(out.code(), Some(0), "{stderr}");
+    let report: AgentInstallReport = serde_json::from_str(&out.stdout).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(
+        stderr.contains("spans are not exported by this run"),
+        "{stderr}"
+    );
+    openssl_verify(&dest).unwrap();
+}

@@ -4,6 +4,7 @@
 
 mod agent;
 mod cluster;
+mod constraints;
 mod distribution;
 mod http;
 mod startup;

@@ -26,7 +26,7 @@ pub fn target(name: &str, host: &str) -> Target {
 }
 
 pub fn new_ca(dir: &Path) -> CertificateAuthority {
-    CertificateAuthority::load_or_create(dir).unwrap()
+    CertificateAuthority::load_or_create(dir, &Default::default()).unwrap()
 }
 
 /// Writes an issued set into `staging` the way the distributor uploads it.

@@ -241,6 +241,12 @@ pub(crate) fn build_otlp(
     counters: Arc<ExportCounters>,
 ) -> Result<CountingExporter<OtlpExporter>, ExporterError> {
     let endpoint = cfg.endpoint.to_string();
+    let files = cfg
+        .otlp_tls
+        .clone()
+        .map(|files| autobot_tls::TlsSource::load(files, false))
+        .transpose()
+        .map_err(|e| ExporterError::Build(e.to_string()))?;
     let exporter = match cfg.protocol {
         Protocol::Grpc => {
             // tonic spawns its connection task on the current runtime.
@@ -258,6 +264,7 @@ pub(crate) fn build_otlp(
             OtlpExporter::grpc(
                 endpoint.trim_end_matches('/'),
                 cfg.endpoint.scheme() == "https",
+                files,
                 metadata,
                 cfg.compression,
                 cfg.export_timeout,
@@ -280,6 +287,7 @@ pub(crate) fn build_otlp(
             OtlpExporter::http(
                 &endpoint,
                 headers,
+                files,
                 cfg.compression,
                 cfg.export_timeout,
                 counters.clone(),

@@ -10,6 +10,13 @@
 //! first use on that thread (building or dropping it inside a runtime panics)
 //! and dropped at shutdown, on the same thread.
 //!
+//! Over https, the receiver's certificate is checked against the CA of
+//! `OTEL_EXPORTER_OTLP_CERTIFICATE` and the client certificate of
+//! `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` is presented (autobot-tls, which
+//! re-reads the files when they change; gRPC then connects through rustls
+//! itself, since tonic's own TLS is fixed when the channel is made); without
+//! them, against the system's roots.
+//!
 //! Bodies are gzip-compressed when `OTEL_EXPORTER_OTLP_COMPRESSION=gzip`
 //! (tonic's `grpc-encoding: gzip`; `Content-Encoding: gzip` on HTTP).
 //!
@@ -70,6 +77,8 @@ enum Transport {
     Http {
         url: String,
         headers: reqwest::header::HeaderMap,
+        /// The TLS files of OTEL_EXPORTER_OTLP_*CERTIFICATE/_KEY.
+        files: Option<Arc<autobot_tls::TlsSource>>,
         /// Built on first use, on the batch processor's thread.
         client: Mutex<Option<reqwest::blocking::Client>>,
     },
@@ -134,22 +143,40 @@ impl OtlpExporter {
     pub(crate) fn grpc(
         endpoint: &str,
         tls: bool,
+        files: Option<Arc<autobot_tls::TlsSource>>,
         metadata: tonic::metadata::MetadataMap,
         compression: Compression,
         timeout: Duration,
         counters: Arc<ExportCounters>,
     ) -> Result<Self, String> {
-        let mut ep = tonic::transport::Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|e| format!("invalid gRPC endpoint {endpoint}: {e}"))?
+        let invalid = |e: &dyn fmt::Display| format!("invalid gRPC endpoint {endpoint}: {e}");
+        // With our TLS files the channel's own URI says http://, so that
+        // tonic does not ask for its TLS; the origin keeps `https` for the
+        // requests' `:scheme`, and the connector makes the TLS connection.
+        let uri = match &files {
+            Some(_) => endpoint.replacen("https://", "http://", 1),
+            None => endpoint.to_owned(),
+        };
+        let mut ep = tonic::transport::Endpoint::from_shared(uri)
+            .map_err(|e| invalid(&e))?
             .timeout(timeout)
             .user_agent(USER_AGENT)
             .map_err(|e| e.to_string())?;
-        if tls {
-            ep = ep
-                .tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
-                .map_err(|e| format!("TLS for {endpoint}: {e}"))?;
-        }
-        let channel = ep.connect_lazy();
+        let channel = match files {
+            Some(files) => {
+                let origin: http::Uri = endpoint.parse().map_err(|e| invalid(&e))?;
+                ep.origin(origin)
+                    .connect_with_connector_lazy(tls_connector(files))
+            }
+            None => {
+                if tls {
+                    ep = ep
+                        .tls_config(tonic::transport::ClientTlsConfig::new().with_native_roots())
+                        .map_err(|e| format!("TLS for {endpoint}: {e}"))?;
+                }
+                ep.connect_lazy()
+            }
+        };
         let mut client = tonic::client::Grpc::new(channel);
         if compression == Compression::Gzip {
             client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
@@ -166,6 +193,7 @@ impl OtlpExporter {
     pub(crate) fn http(
         url: &str,
         headers: reqwest::header::HeaderMap,
+        files: Option<Arc<autobot_tls::TlsSource>>,
         compression: Compression,
         timeout: Duration,
         counters: Arc<ExportCounters>,
@@ -174,6 +202,7 @@ impl OtlpExporter {
             Transport::Http {
                 url: url.to_owned(),
                 headers,
+                files,
                 client: Mutex::new(None),
             },
             compression,
@@ -224,14 +253,16 @@ impl OtlpExporter {
             Transport::Http {
                 url,
                 headers,
+                files,
                 client,
-            } => self.send_http(client, url, headers, body, time_left),
+            } => self.send_http(client, files, url, headers, body, time_left),
         }
     }
 
     fn send_http(
         &self,
         client: &Mutex<Option<reqwest::blocking::Client>>,
+        files: &Option<Arc<autobot_tls::TlsSource>>,
         url: &str,
         headers: &reqwest::header::HeaderMap,
         body: &Bytes,
@@ -242,13 +273,17 @@ impl OtlpExporter {
             match slot.as_ref() {
                 Some(c) => c.clone(),
                 None => {
-                    let c = reqwest::blocking::Client::builder()
+                    let mut builder = reqwest::blocking::Client::builder()
                         .timeout(self.timeout)
-                        .user_agent(USER_AGENT)
-                        .build()
-                        .map_err(|e| {
-                            Failure::permanent(format!("building the HTTP client: {e}"))
-                        })?;
+                        .user_agent(USER_AGENT);
+                    if let Some(files) = files {
+                        builder = builder.tls_backend_preconfigured(
+                            autobot_tls::client::client_config(files.clone(), &[b"http/1.1"]),
+                        );
+                    }
+                    let c = builder.build().map_err(|e| {
+                        Failure::permanent(format!("building the HTTP client: {e}"))
+                    })?;
                     *slot = Some(c.clone());
                     c
                 }
@@ -293,6 +328,56 @@ impl OtlpExporter {
         let answer = response.bytes().unwrap_or_default();
         Ok(decode_partial_success(&answer).unwrap_or_default())
     }
+}
+
+type TlsIo = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A connector that makes TLS connections with rustls over the files'
+/// current version (ALPN h2, as gRPC servers require).
+#[derive(Clone)]
+struct TlsConnector(Arc<rustls::ClientConfig>);
+
+fn tls_connector(files: Arc<autobot_tls::TlsSource>) -> TlsConnector {
+    TlsConnector(Arc::new(autobot_tls::client::client_config(
+        files,
+        &[b"h2"],
+    )))
+}
+
+impl tower::Service<http::Uri> for TlsConnector {
+    type Response = TlsIo;
+    type Error = std::io::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<TlsIo>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        Box::pin(connect_tls(uri, self.0.clone()))
+    }
+}
+
+async fn connect_tls(uri: http::Uri, config: Arc<rustls::ClientConfig>) -> std::io::Result<TlsIo> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let host = uri
+        .host()
+        .ok_or_else(|| invalid("the endpoint has no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(443);
+    let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|_| invalid("the endpoint's host is not a valid TLS server name"))?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await?;
+    Ok(hyper_util::rt::TokioIo::new(tls))
 }
 
 /// `Retry-After`: seconds, or an HTTP-date (the wait until then; a date in

@@ -10,6 +10,7 @@
 //! (tracing-opentelemetry activates its context on enter) or the context the
 //! server layer attached to the request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::Extensions;
@@ -34,6 +35,7 @@ pub struct HttpClientBuilder {
     builder: reqwest::ClientBuilder,
     propagate: bool,
     baggage: bool,
+    mutual_tls: Option<Arc<autobot_tls::TlsSource>>,
 }
 
 /// A traced client with AutoBot's defaults (connect timeout 5 s).
@@ -49,7 +51,19 @@ pub fn client_builder(builder: reqwest::ClientBuilder) -> HttpClientBuilder {
         builder,
         propagate: true,
         baggage: true,
+        mutual_tls: None,
     }
+}
+
+/// A traced client with AutoBot's defaults that calls AutoBot's services
+/// over mutual TLS: it presents the certificate of `tls` and trusts only
+/// its CA (the files re-read when they change).
+pub fn mutual_tls_client(
+    tls: Arc<autobot_tls::TlsSource>,
+) -> Result<ClientWithMiddleware, reqwest::Error> {
+    client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5)))
+        .mutual_tls(tls)
+        .build()
 }
 
 impl HttpClientBuilder {
@@ -67,7 +81,20 @@ impl HttpClientBuilder {
         self
     }
 
-    pub fn build(self) -> Result<ClientWithMiddleware, reqwest::Error> {
+    /// https:// calls present the certificate of `tls` and trust only its
+    /// CA (AutoBot's mutual TLS between services). HTTP/1.1 is offered, as
+    /// over plain HTTP: the connection pool keeps each connection, and its
+    /// handshake, for the next calls.
+    pub fn mutual_tls(mut self, tls: Arc<autobot_tls::TlsSource>) -> Self {
+        self.mutual_tls = Some(tls);
+        self
+    }
+
+    pub fn build(mut self) -> Result<ClientWithMiddleware, reqwest::Error> {
+        if let Some(tls) = self.mutual_tls.take() {
+            let config = autobot_tls::client::client_config(tls, &[b"http/1.1"]);
+            self.builder = self.builder.tls_backend_preconfigured(config);
+        }
         Ok(ClientBuilder::new(self.builder.build()?)
             .with(
                 ClientTrace::new()

@@ -6,7 +6,12 @@ mod red;
 mod server;
 
 pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};
-pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
+pub use client::{
+    ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder,
+    mutual_tls_client,
+};
 pub use red::CANCELLED;
 pub(crate) use red::exemplar;
-pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};
+pub use server::{
+    ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, record_enduser_id, server_layer,
+};

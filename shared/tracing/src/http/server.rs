@@ -185,6 +185,15 @@ where
     }
 }
 
+/// Names the authenticated caller on the current request's SERVER span:
+/// `enduser.id` (semantic conventions). A name only, never a credential.
+/// Call it from a layer or handler the server layer runs.
+pub fn record_enduser_id(id: &str) {
+    Context::current()
+        .span()
+        .set_attribute(KeyValue::new("enduser.id", id.to_owned()));
+}
+
 /// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).
 fn server_span_name<B>(req: &Request<B>) -> String {
     let method = known_method(req.method()).unwrap_or("HTTP");

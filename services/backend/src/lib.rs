@@ -51,7 +51,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config) -> Result<Self, SettingError> {
+    pub fn new(cfg: Config) -> Result<Self, Failure> {
         let redis_error = |reason: String| {
             SettingError::new(
                 "AUTOBOT_REDIS_URL",
@@ -75,7 +75,7 @@ impl AppState {
         .map_err(|e| redis_error(e.to_string()))?;
         Ok(Self {
             jobs,
-            http: autobot_tracing::http::client(),
+            http: autobot_tracing::http::client()?,
             peers: Arc::new(peers),
             redis,
             redis_target,

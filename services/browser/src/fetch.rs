@@ -43,7 +43,10 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// `propagate`: whether the site receives the trace context headers.
-    pub fn new(deny: DenyList, propagate: bool) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        deny: DenyList,
+        propagate: bool,
+    ) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         let deny = Arc::new(deny);
         let builder = reqwest::Client::builder()
             // Followed by `fetch`, so every hop is checked, counted and traced.

@@ -36,7 +36,7 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the HTTP client from the configuration.
-    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
+    pub fn new(config: Config) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         let fetcher = fetch::Fetcher::new(config.deny.clone(), config.propagate)?;
         Ok(Self {
             config: Arc::new(config),
@@ -54,7 +54,5 @@ pub fn app(state: AppState) -> Router {
 
 /// What `main` runs: the API over a fetcher with the configured limits.
 pub async fn start(config: Config) -> Result<Started, Failure> {
-    let state = AppState::new(config)
-        .map_err(|e| Failure::runtime(format_args!("cannot build the HTTP client: {e}")))?;
-    Ok(Started::http(app(state)))
+    Ok(Started::http(app(AppState::new(config)?)))
 }

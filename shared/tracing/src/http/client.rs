@@ -34,11 +34,29 @@ pub struct HttpClientBuilder {
     propagate: bool,
 }
 
+/// The HTTP client could not be built. In practice: its TLS backend found no
+/// CA certificate on the system (a minimal Debian without `ca-certificates`,
+/// or `SSL_CERT_FILE`/`SSL_CERT_DIR` naming none). A service stops at start
+/// with this message instead of panicking.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the HTTP client cannot start: {reason} (it needs the system's CA certificates: on Debian, apt-get install ca-certificates)"
+)]
+pub struct ClientBuildError {
+    reason: String,
+}
+
+impl From<reqwest::Error> for ClientBuildError {
+    fn from(e: reqwest::Error) -> Self {
+        Self {
+            reason: crate::error_chain(&e),
+        }
+    }
+}
+
 /// A traced client with AutoBot's defaults (connect timeout 5 s).
-pub fn client() -> ClientWithMiddleware {
-    client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5)))
-        .build()
-        .expect("the HTTP client's TLS backend initialises")
+pub fn client() -> Result<ClientWithMiddleware, ClientBuildError> {
+    client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5))).build()
 }
 
 /// A traced client from your own `reqwest::ClientBuilder` (timeouts, redirects, limits).
@@ -57,7 +75,7 @@ impl HttpClientBuilder {
         self
     }
 
-    pub fn build(self) -> Result<ClientWithMiddleware, reqwest::Error> {
+    pub fn build(self) -> Result<ClientWithMiddleware, ClientBuildError> {
         Ok(ClientBuilder::new(self.builder.build()?)
             .with(ClientTrace::new().propagate(self.propagate))
             .build())

@@ -3,5 +3,8 @@
 mod client;
 mod server;
 
-pub use client::{ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder};
+pub use client::{
+    ClientBuildError, ClientTrace, HttpClientBuilder, NoPropagation, classify, client,
+    client_builder,
+};
 pub use server::{ResponseFuture, ServerTrace, ServerTraceLayer, TRACERESPONSE, server_layer};

@@ -42,7 +42,7 @@ fn downstream() -> Router {
 
 /// Service A: calls B with the traced client.
 fn upstream(b: SocketAddr) -> Router {
-    let http = client();
+    let http = client().unwrap();
     let call = move |path: &'static str| {
         let http = http.clone();
         move || async move {
@@ -273,6 +273,7 @@ async fn the_client_span_is_an_error_on_4xx_5xx_and_failures() {
         .local_addr()
         .unwrap();
     let err = client()
+        .unwrap()
         .get(format!("http://{closed}/x?token=abc"))
         .send()
         .await
@@ -328,6 +329,7 @@ async fn untraced_paths_and_no_propagation() {
     assert!(spans(&exporter).is_empty(), "/health is not traced");
 
     let body = client()
+        .unwrap()
         .get(format!("http://{b}/echo/1"))
         .with_extension(NoPropagation)
         .send()
@@ -381,6 +383,7 @@ async fn the_client_span_contract() {
     let caller = tracing::info_span!("caller.operation");
     let body = async {
         client()
+            .unwrap()
             .get(format!("http://{b}/echo/3?q=1"))
             .send()
             .await
@@ -392,12 +395,14 @@ async fn the_client_span_contract() {
     .instrument(caller)
     .await;
     let missing = client()
+        .unwrap()
         .get(format!("http://{b}/missing"))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     let purge = client()
+        .unwrap()
         .request(
             reqwest::Method::from_bytes(b"PURGE").unwrap(),
             format!("http://{b}/echo/3"),
@@ -542,7 +547,7 @@ async fn a_cancelled_request_still_ends_its_span() {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         drop(socket);
     });
-    let call = client().get(format!("http://{addr}/slow")).send();
+    let call = client().unwrap().get(format!("http://{addr}/slow")).send();
     let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), call).await;
     assert!(outcome.is_err(), "the caller gave up");
 
@@ -562,6 +567,7 @@ async fn an_unsampled_root_still_propagates_its_decision() {
     let (_g, exporter) = in_memory(0.0);
     let b = serve(downstream()).await;
     let body = client()
+        .unwrap()
         .get(format!("http://{b}/echo/1"))
         .send()
         .await

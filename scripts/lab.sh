@@ -209,6 +209,7 @@ seed_machine() {
 # Internal: runs one machine until it powers off; a reboot (exit 133) boots it again.
 boot_loop() {
   local name="$1" dir="$lab/machines/$1" rc
+  echo $$ > "$dir/launcher.pid"
   while :; do
     systemd-nspawn --quiet --machine="$name" --register=no --keep-unit --boot \
       --directory="$(cat "$lab/base")" --overlay="$(cat "$lab/base"):$dir/upper:/" \
@@ -220,13 +221,18 @@ boot_loop() {
     [ "$rc" -eq 133 ] && [ ! -e "$dir/powered-off" ] && continue
     break
   done
-  rm -f "$dir/nspawn.pid"
+  rm -f "$dir/nspawn.pid" "$dir/launcher.pid"
 }
 
 start_machine() {
-  local name="$1" dir="$lab/machines/$1"
+  local name="$1" dir="$lab/machines/$1" old
   running "$name" && return 0
-  rm -f "$dir/powered-off"
+  # The launcher of its last boot may still be tidying up after nspawn exited.
+  if [ -s "$dir/launcher.pid" ]; then
+    old="$(cat "$dir/launcher.pid")"
+    for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$dir/powered-off" "$dir/nspawn.pid" "$dir/launcher.pid"
   setsid bash "$lab_sh" _boot "$name" </dev/null >>"$dir/console.log" 2>&1 &
   for _ in $(seq 1 50); do [ -s "$dir/nspawn.pid" ] && return 0; sleep 0.1; done
   die "$name did not start: $(tail -n 20 "$dir/console.log")"

@@ -218,6 +218,7 @@ async fn research(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
     match wait_whole(
         &lab.query,
         &id,
+        None,
         &RESEARCH_SERVICES,
         Duration::from_secs(30),
         |trace| {
@@ -313,6 +314,7 @@ async fn distribution(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
     match wait_whole(
         &lab.query,
         id,
+        None,
         &DISTRIBUTION_SERVICES,
         Duration::from_secs(30),
         |trace| installs_missing(trace, &hosts),

@@ -18,7 +18,7 @@ use crate::check::{
     DISTRIBUTION_SERVICES, Verdict, distribute, indent, installs_missing, results_of,
 };
 use crate::lab::Lab;
-use crate::traces::{is_error, new_traceparent, render, spans_named, tag, wait_whole};
+use crate::traces::{is_error, new_caller, render, spans_named, tag, wait_whole};
 use crate::traffic::{Sample, Traffic, summarize};
 
 pub const ALL: [&str; 4] = ["jaeger", "redis", "npu", "pki"];
@@ -291,9 +291,11 @@ async fn whole_traces(
     loop {
         let mut still = Vec::new();
         for id in waiting {
-            if wait_whole(&lab.query, &id, services, Duration::ZERO, |_| Vec::new())
-                .await
-                .is_err()
+            if wait_whole(&lab.query, &id, None, services, Duration::ZERO, |_| {
+                Vec::new()
+            })
+            .await
+            .is_err()
             {
                 still.push(id);
             }
@@ -305,8 +307,10 @@ async fn whole_traces(
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     if let Some(id) = waiting.first()
-        && let Err(problems) =
-            wait_whole(&lab.query, id, services, Duration::ZERO, |_| Vec::new()).await
+        && let Err(problems) = wait_whole(&lab.query, id, None, services, Duration::ZERO, |_| {
+            Vec::new()
+        })
+        .await
     {
         println!("    e.g. trace {id}: {}", problems.join("; "));
     }
@@ -328,9 +332,11 @@ async fn whole_traces_now(
         .collect();
     let mut whole = 0;
     for id in &ids {
-        if wait_whole(&lab.query, id, services, Duration::ZERO, |_| Vec::new())
-            .await
-            .is_ok()
+        if wait_whole(&lab.query, id, None, services, Duration::ZERO, |_| {
+            Vec::new()
+        })
+        .await
+        .is_ok()
         {
             whole += 1;
         }
@@ -560,12 +566,13 @@ async fn npu(lab: &Lab) -> anyhow::Result<()> {
         per_text * count as f64
     );
     let texts: Vec<String> = (0..count).map(passage).collect();
-    let (trace, traceparent) = new_traceparent();
+    let caller = new_caller();
+    let trace = caller.trace_id.clone();
     let sent = Instant::now();
     let request = lab
         .post("/api/embeddings")
         .timeout(Duration::from_secs(180))
-        .header("traceparent", &traceparent)
+        .header("traceparent", &caller.traceparent)
         .json(&json!({ "texts": texts }));
     let mut answer = tokio::spawn(async move {
         let response = request.send().await?;
@@ -660,6 +667,7 @@ async fn npu(lab: &Lab) -> anyhow::Result<()> {
     match wait_whole(
         &lab.query,
         &trace,
+        Some(&caller.span_id),
         &["autobot-backend", "autobot-npu-worker"],
         Duration::from_secs(30),
         attempts,
@@ -756,10 +764,12 @@ async fn pki_cut(
         "kill -STOP \"$(systemctl show -p MainPID --value ssh)\"",
     )
     .await?;
-    let (trace, traceparent) = new_traceparent();
+    let caller = new_caller();
+    let trace = caller.trace_id.clone();
     let sent = Instant::now();
     let run = {
         let lab = Lab::from_env()?;
+        let traceparent = caller.traceparent.clone();
         tokio::spawn(async move { distribute(&lab, Some(&traceparent)).await })
     };
     let connected = format!("ss -Htn state established dst {}:22", victim.ip);
@@ -843,6 +853,7 @@ async fn pki_cut(
     match wait_whole(
         &lab.query,
         &trace,
+        Some(&caller.span_id),
         &DISTRIBUTION_SERVICES,
         Duration::from_secs(30),
         more,

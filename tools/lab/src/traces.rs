@@ -60,20 +60,24 @@ pub fn host_problems(trace: &Trace, service: &str, host: &str) -> Vec<String> {
 
 /// Polls the query API until the trace is whole with `services` and `more`
 /// has no complaint, or `within` passes; then the last problems.
+/// `caller`: the span id of the `traceparent` the request was sent with
+/// (a parent that is never exported), if any.
 pub async fn wait_whole(
     query: &JaegerClient,
     id: &str,
+    caller: Option<&str>,
     services: &[&str],
     within: Duration,
     more: impl Fn(&Trace) -> Vec<String>,
 ) -> Result<Trace, Vec<String>> {
     let id = TraceId::parse(id).map_err(|e| vec![format!("trace id {id:?}: {e}")])?;
     let services: Vec<String> = services.iter().map(|s| (*s).to_owned()).collect();
+    let remote: Vec<String> = caller.map(str::to_owned).into_iter().collect();
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let problems = match query.trace(id).await {
             Ok(Some(trace)) => {
-                let mut problems: Vec<String> = check_trace(&trace, &services)
+                let mut problems: Vec<String> = check_trace(&trace, &services, &remote)
                     .iter()
                     .map(ToString::to_string)
                     .collect();
@@ -100,9 +104,17 @@ pub fn render(trace: &Trace) -> String {
     autobot_trace::show::render(trace)
 }
 
-/// A sampled `traceparent` with a fresh trace id, so a caller knows the
-/// trace id before the answer comes (and every service keeps the trace).
-pub fn new_traceparent() -> (String, String) {
+/// A request's own caller: a sampled `traceparent` with a fresh trace id, so
+/// that the trace id is known before the answer comes (and every service
+/// keeps the trace).
+pub struct Caller {
+    pub trace_id: String,
+    /// The caller's span id: the parent of the backend's span, never exported.
+    pub span_id: String,
+    pub traceparent: String,
+}
+
+pub fn new_caller() -> Caller {
     use std::hash::{BuildHasher, Hasher};
     let mut words = [0u64; 3];
     for (i, w) in words.iter_mut().enumerate() {
@@ -116,9 +128,13 @@ pub fn new_traceparent() -> (String, String) {
         );
         *w = h.finish() | 1;
     }
-    let trace = format!("{:016x}{:016x}", words[0], words[1]);
-    let header = format!("00-{trace}-{:016x}-01", words[2]);
-    (trace, header)
+    let trace_id = format!("{:016x}{:016x}", words[0], words[1]);
+    let span_id = format!("{:016x}", words[2]);
+    Caller {
+        traceparent: format!("00-{trace_id}-{span_id}-01"),
+        trace_id,
+        span_id,
+    }
 }
 
 #[cfg(test)]
@@ -172,10 +188,11 @@ mod tests {
     }
 
     #[test]
-    fn traceparents_are_sampled_and_fresh() {
-        let (id, header) = new_traceparent();
-        assert_eq!(id.len(), 32);
-        assert!(header.starts_with(&format!("00-{id}-")) && header.ends_with("-01"));
-        assert_ne!(new_traceparent().0, id);
+    fn callers_are_sampled_and_fresh() {
+        let c = new_caller();
+        assert_eq!(c.trace_id.len(), 32);
+        assert_eq!(c.span_id.len(), 16);
+        assert_eq!(c.traceparent, format!("00-{}-{}-01", c.trace_id, c.span_id));
+        assert_ne!(new_caller().trace_id, c.trace_id);
     }
 }

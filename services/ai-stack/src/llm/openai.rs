@@ -30,10 +30,7 @@ pub(crate) struct OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    pub fn new(
-        base: &Url,
-        key: &ApiKey,
-    ) -> Result<Self, autobot_tracing::http::ClientBuildError> {
+    pub fn new(base: &Url, key: &ApiKey) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         let api_base = base.as_str().trim_end_matches('/').to_owned();
         let config = OpenAIConfig::new()
             .with_api_base(api_base)

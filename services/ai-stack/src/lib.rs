@@ -31,10 +31,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config) -> Self {
-        Self {
-            gateway: Arc::new(Gateway::new(Arc::new(cfg))),
-        }
+    pub fn new(cfg: Config) -> Result<Self, autobot_tracing::http::ClientBuildError> {
+        Ok(Self {
+            gateway: Arc::new(Gateway::new(Arc::new(cfg))?),
+        })
     }
 }
 
@@ -53,5 +53,5 @@ pub fn app(state: AppState) -> Router {
 /// What `main` runs: the gateway to the providers the settings name.
 pub async fn start(config: Config) -> Result<Started, Failure> {
     tracing::info!(provider = %config.default_provider, "default LLM provider");
-    Ok(Started::http(app(AppState::new(config))))
+    Ok(Started::http(app(AppState::new(config)?)))
 }

@@ -53,7 +53,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: Config) -> Result<Self, SettingError> {
+    pub fn new(cfg: Config) -> Result<Self, Failure> {
         let redis_error = |reason: String| {
             SettingError::new(
                 "AUTOBOT_REDIS_URL",
@@ -86,7 +86,7 @@ impl AppState {
             Some(tls) => autobot_tracing::http::mutual_tls_client(tls.clone()).map_err(|e| {
                 SettingError::withheld(autobot_tls::TLS_CERT_VAR, format!("the HTTP client: {e}"))
             })?,
-            None => autobot_tracing::http::client(),
+            None => autobot_tracing::http::client()?,
         };
         Ok(Self {
             jobs,

@@ -42,7 +42,7 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the HTTP client from the configuration.
-    pub fn new(config: Config) -> Result<Self, reqwest::Error> {
+    pub fn new(config: Config) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         // A service on this host bound to 0.0.0.0 answers on each of its addresses.
         let policy = config
             .addresses
@@ -66,8 +66,7 @@ pub fn app(state: AppState) -> Router {
 
 /// What `main` runs: the API over a fetcher with the configured limits.
 pub async fn start(config: Config) -> Result<Started, Failure> {
-    let state = AppState::new(config)
-        .map_err(|e| Failure::runtime(format_args!("cannot build the HTTP client: {e}")))?;
+    let state = AppState::new(config)?;
     metrics::register();
     Ok(Started::http(app(state)))
 }

@@ -79,6 +79,13 @@ impl Failure {
     }
 }
 
+/// An HTTP client without a CA trust store: the process stops at start saying so.
+impl From<autobot_tracing::http::ClientBuildError> for Failure {
+    fn from(e: autobot_tracing::http::ClientBuildError) -> Self {
+        Self::runtime(e)
+    }
+}
+
 impl From<InitError> for Failure {
     fn from(e: InitError) -> Self {
         match e {

@@ -47,13 +47,13 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(cfg: Arc<Config>) -> Self {
-        Self {
+    pub fn new(cfg: Arc<Config>) -> Result<Self, autobot_tracing::http::ClientBuildError> {
+        Ok(Self {
             ollama: ollama::OllamaProvider::new(&cfg.ollama_url),
-            openai: openai::OpenAiProvider::new(&cfg.openai_base_url, &cfg.openai_api_key),
+            openai: openai::OpenAiProvider::new(&cfg.openai_base_url, &cfg.openai_api_key)?,
             metrics: metrics::LlmMetrics::new(),
             cfg,
-        }
+        })
     }
 
     pub fn config(&self) -> &Config {

@@ -30,12 +30,12 @@ pub(crate) struct OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    pub fn new(base: &Url, key: &ApiKey) -> Self {
+    pub fn new(base: &Url, key: &ApiKey) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         let api_base = base.as_str().trim_end_matches('/').to_owned();
         let config = OpenAIConfig::new()
             .with_api_base(api_base)
             .with_api_key(key.expose());
-        let http = autobot_tracing::http::client();
+        let http = autobot_tracing::http::client()?;
         // No retry layer: a failing provider is reported at once, and the
         // caller decides whether to try again.
         let service = tower::service_fn(move |factory: HttpRequestFactory| {
@@ -48,10 +48,10 @@ impl OpenAiProvider {
                 })
             }
         });
-        Self {
+        Ok(Self {
             client: Client::with_config(config).with_http_service(service),
             endpoint: autobot_tracing::redact::redact_url(base),
-        }
+        })
     }
 
     pub async fn chat(&self, call: &Call<'_>) -> Result<Completion, LlmError> {

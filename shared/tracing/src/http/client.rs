@@ -38,11 +38,29 @@ pub struct HttpClientBuilder {
     mutual_tls: Option<Arc<autobot_tls::TlsSource>>,
 }
 
+/// The HTTP client could not be built. In practice: its TLS backend found no
+/// CA certificate on the system (a minimal Debian without `ca-certificates`,
+/// or `SSL_CERT_FILE`/`SSL_CERT_DIR` naming none). A service stops at start
+/// with this message instead of panicking.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the HTTP client cannot start: {reason} (it needs the system's CA certificates: on Debian, apt-get install ca-certificates)"
+)]
+pub struct ClientBuildError {
+    reason: String,
+}
+
+impl From<reqwest::Error> for ClientBuildError {
+    fn from(e: reqwest::Error) -> Self {
+        Self {
+            reason: crate::error_chain(&e),
+        }
+    }
+}
+
 /// A traced client with AutoBot's defaults (connect timeout 5 s).
-pub fn client() -> ClientWithMiddleware {
-    client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5)))
-        .build()
-        .expect("the HTTP client's TLS backend initialises")
+pub fn client() -> Result<ClientWithMiddleware, ClientBuildError> {
+    client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5))).build()
 }
 
 /// A traced client from your own `reqwest::ClientBuilder` (timeouts, redirects, limits).
@@ -60,7 +78,7 @@ pub fn client_builder(builder: reqwest::ClientBuilder) -> HttpClientBuilder {
 /// its CA (the files re-read when they change).
 pub fn mutual_tls_client(
     tls: Arc<autobot_tls::TlsSource>,
-) -> Result<ClientWithMiddleware, reqwest::Error> {
+) -> Result<ClientWithMiddleware, ClientBuildError> {
     client_builder(reqwest::Client::builder().connect_timeout(Duration::from_secs(5)))
         .mutual_tls(tls)
         .build()
@@ -90,7 +108,7 @@ impl HttpClientBuilder {
         self
     }
 
-    pub fn build(mut self) -> Result<ClientWithMiddleware, reqwest::Error> {
+    pub fn build(mut self) -> Result<ClientWithMiddleware, ClientBuildError> {
         if let Some(tls) = self.mutual_tls.take() {
             let config = autobot_tls::client::client_config(tls, &[b"http/1.1"]);
             self.builder = self.builder.tls_backend_preconfigured(config);

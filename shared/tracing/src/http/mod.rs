@@ -7,7 +7,7 @@ mod server;
 
 pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};
 pub use client::{
-    ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder,
+    ClientBuildError, ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder,
     mutual_tls_client,
 };
 pub use red::CANCELLED;

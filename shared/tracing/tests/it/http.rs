@@ -42,7 +42,7 @@ fn downstream() -> Router {
 
 /// Service A: calls B with the traced client.
 fn upstream(b: SocketAddr) -> Router {
-    let http = client();
+    let http = client().unwrap();
     let call = move |path: &'static str| {
         let http = http.clone();
         move || async move {
@@ -285,6 +285,7 @@ async fn the_client_span_is_an_error_on_4xx_5xx_and_failures() {
     // A connection that is refused: a port nobody listens on.
     let closed = autobot_testkit::ports::free_addr();
     let err = client()
+        .unwrap()
         .get(format!("http://{closed}/x?token=abc"))
         .send()
         .await
@@ -343,6 +344,7 @@ async fn untraced_paths_and_no_propagation() {
     assert!(spans(&exporter).is_empty(), "/health is not traced");
 
     let body = client()
+        .unwrap()
         .get(format!("http://{b}/echo/1"))
         .with_extension(NoPropagation)
         .send()
@@ -402,6 +404,7 @@ async fn the_client_span_contract() {
     let caller = tracing::info_span!("caller.operation");
     let body = async {
         client()
+            .unwrap()
             .get(format!("http://{b}/echo/3?q=1"))
             .send()
             .await
@@ -413,12 +416,14 @@ async fn the_client_span_contract() {
     .instrument(caller)
     .await;
     let missing = client()
+        .unwrap()
         .get(format!("http://{b}/missing"))
         .send()
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
     let purge = client()
+        .unwrap()
         .request(
             reqwest::Method::from_bytes(b"PURGE").unwrap(),
             format!("http://{b}/echo/3"),
@@ -572,7 +577,7 @@ async fn a_cancelled_request_still_ends_its_span() {
         tokio::time::sleep(std::time::Duration::from_secs(30)).await;
         drop(socket);
     });
-    let call = client().get(format!("http://{addr}/slow")).send();
+    let call = client().unwrap().get(format!("http://{addr}/slow")).send();
     let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), call).await;
     assert!(outcome.is_err(), "the caller gave up");
 
@@ -595,6 +600,7 @@ async fn an_unsampled_root_still_propagates_its_decision() {
     let (_g, exporter) = in_memory(0.0);
     let b = serve(downstream()).await;
     let body = client()
+        .unwrap()
         .get(format!("http://{b}/echo/1"))
         .send()
         .await

@@ -245,7 +245,7 @@ pub fn app_a(
     let client = match tls {
         Some(tls) => autobot_tracing::http::mutual_tls_client(tls)
             .expect("a TLS client from files already checked"),
-        None => autobot_tracing::http::client(),
+        None => autobot_tracing::http::client().expect("the system's CA certificates"),
     };
     let state = Arc::new(HopState { client, leaf_url });
     let mut routes = Router::new().route("/hop", get(hop)).with_state(state);

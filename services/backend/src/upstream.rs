@@ -185,7 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_answer_over_the_cap_is_refused_without_reading_it_all() {
-        let http = autobot_tracing::http::client();
+        let http = autobot_tracing::http::client().unwrap();
         let timeout = Duration::from_secs(10);
         // Announced too large: refused on its Content-Length.
         let base = peer_answering("HTTP/1.1 200 OK\r\nContent-Length: 104857600\r\nContent-Type: application/json\r\n\r\n", 0).await;

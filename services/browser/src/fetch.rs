@@ -47,7 +47,10 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// `propagate`: whether the site receives the trace context headers.
-    pub fn new(policy: AddressPolicy, propagate: bool) -> Result<Self, autobot_tracing::http::ClientBuildError> {
+    pub fn new(
+        policy: AddressPolicy,
+        propagate: bool,
+    ) -> Result<Self, autobot_tracing::http::ClientBuildError> {
         let policy = Arc::new(policy);
         let builder = reqwest::Client::builder()
             // Followed by `fetch`, so every hop is checked, counted and traced.

@@ -7,8 +7,8 @@ mod server;
 
 pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};
 pub use client::{
-    ClientBuildError, ClientTrace, HttpClientBuilder, NoPropagation, classify, client, client_builder,
-    mutual_tls_client,
+    ClientBuildError, ClientTrace, HttpClientBuilder, NoPropagation, classify, client,
+    client_builder, mutual_tls_client,
 };
 pub use red::CANCELLED;
 pub(crate) use red::exemplar;

@@ -8,6 +8,7 @@
 pub mod alone;
 pub mod bins;
 pub mod chromium;
+pub mod operator_keys;
 pub mod pki;
 pub mod ports;
 pub mod process;

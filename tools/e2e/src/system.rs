@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use autobot_standins::llm::{Mode, StandIn};
 use autobot_testkit::bins::workspace_bin;
+use autobot_testkit::operator_keys::{OperatorKey, OperatorKeys};
 use autobot_testkit::process::{Launch, Process};
 use autobot_testkit::redis::RedisServer;
 use autobot_testkit::sshd::{KeyFiles, Sshd, SshdOptions};
@@ -82,6 +83,9 @@ pub struct System {
     _redis: RedisServer,
     pub tool: TraceTool,
     pub vm_certs: PathBuf,
+    /// The operator's admin key: [`System::post`] sends it (as deployed,
+    /// the backend's API takes only callers with a key).
+    pub operator: OperatorKey,
     _dir: tempfile::TempDir,
 }
 
@@ -161,7 +165,10 @@ impl System {
             .env("AUTOBOT_SSH_KEY", &keys.private)
             .env("AUTOBOT_SSH_KNOWN_HOSTS", &known_hosts)
             .start();
+        let keys = OperatorKeys::generate(dir.path(), &[("e2e-operator", "admin")]);
+        let operator = keys.key("e2e-operator").clone();
         let mut backend = service("autobot-backend")
+            .env("AUTOBOT_API_KEYS_FILE", &keys.file)
             .env("AUTOBOT_REDIS_URL", redis.url())
             .env("AUTOBOT_AI_STACK_URL", ai_stack.url(""))
             .env("AUTOBOT_BROWSER_URL", browser.url(""))
@@ -187,6 +194,7 @@ impl System {
             _redis: redis,
             tool,
             vm_certs,
+            operator,
             _dir: dir,
         }
     }
@@ -201,6 +209,12 @@ impl System {
         let mut request = reqwest::Client::new()
             .post(self.backend.url(path))
             .json(&body);
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            request = request.header("authorization", self.operator.bearer());
+        }
         for (k, v) in headers {
             request = request.header(*k, *v);
         }

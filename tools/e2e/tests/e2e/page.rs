@@ -38,6 +38,9 @@ async fn a_question_asked_in_the_browser_is_one_trace_from_the_click_to_the_llm(
             .contains("This page is traced"),
         "the backend named the OTLP endpoint to the page"
     );
+    // The operator's key, pasted into the page as a user does (kept in the tab).
+    let key = browser.wait_for("#api-key", WAIT).await.unwrap();
+    browser.type_into(&key, &system.operator.key).await.unwrap();
     let url = browser.wait_for("#url", WAIT).await.unwrap();
     browser
         .type_into(&url, &system.article_url())

@@ -181,6 +181,8 @@ async fn autobot_trace_smoke_passes_against_the_running_system() {
         if force {
             cmd.arg("--force-sample");
         }
+        // As an operator runs it: the key from the environment, never on the command line.
+        cmd.env("AUTOBOT_API_KEY", &system.operator.key);
         cmd.output().unwrap()
     };
     let out = tokio::task::block_in_place(|| smoke(false));

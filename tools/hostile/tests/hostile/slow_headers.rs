@@ -172,8 +172,10 @@ async fn slow_headers_starve_no_service() {
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start().expect("redis-server starts (scripts/setup.sh)");
 
+    // Only /api/health is asked, which needs no operator key.
     let mut backend = service("autobot-backend")
         .env("AUTOBOT_REDIS_URL", redis.url())
+        .env("AUTOBOT_AUTH", "off")
         .start();
     still_answers(&mut backend, "/api/health", 200).await;
     drop(backend);

@@ -35,6 +35,9 @@ pub fn start_backend(receiver: &TraceTool, ai_stack: &str, extra: &[(&str, Strin
     let mut env = vec![
         ("AUTOBOT_JAEGER_ENDPOINT", receiver.otlp_grpc_endpoint()),
         ("AUTOBOT_AI_STACK_URL", ai_stack.to_owned()),
+        // These tests are about traces and answers; tests/it/auth.rs runs
+        // the backend with operator keys. A test's own value wins.
+        ("AUTOBOT_AUTH", "off".to_owned()),
     ];
     env.extend(extra.iter().cloned());
     Launch::program(env!("CARGO_BIN_EXE_autobot-backend"))

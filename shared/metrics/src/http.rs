@@ -126,8 +126,6 @@ pub struct ServerMetrics {
 pub fn server() -> &'static ServerMetrics {
     static SERVER: OnceLock<&'static ServerMetrics> = OnceLock::new();
     SERVER.get_or_init(|| {
-        // The traced routes are the SERVER spans of the spanmetrics series.
-        crate::spans::register_families();
         register("http_server_request_duration_seconds", || ServerMetrics {
             routes: Table::new(
                 ROUTES,

@@ -124,6 +124,8 @@ fn the_text_format_has_the_semconv_and_spanmetrics_series() {
 fn openmetrics_carries_exemplars_on_the_buckets_and_ends_with_eof() {
     let _turn = turn();
     autobot_metrics::set_service("autobot-test", "1", "i");
+    // As the runner does at start (shared/lifecycle/src/metrics.rs).
+    autobot_metrics::spans::register_families();
     let route = http::server().route("GET", Some("/x"), true);
     let trace = TraceId(0x4bf92f3577b34da6a3ce929d0e0e4736);
     route.record(Some(200), Duration::from_millis(60), Some(trace));

@@ -2,8 +2,10 @@
 //!
 //! The hostile-input suite, in one place an operator can find and rerun:
 //!
-//!     cargo build --workspace --bins
-//!     cargo nextest run -p autobot-hostile
+//! ```sh
+//! cargo build --workspace --bins
+//! cargo nextest run -p autobot-hostile
+//! ```
 //!
 //! Every test attacks real processes (the services, a real sshd, real
 //! redis-server) the way a hostile network or web page would, and checks

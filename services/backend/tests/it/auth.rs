@@ -21,11 +21,7 @@ fn keyed_routes() -> Vec<(&'static str, &'static str, Value)> {
     vec![
         ("GET", "/api/health/cluster", Value::Null),
         ("POST", "/api/chat", json!({"message": "hello"})),
-        (
-            "POST",
-            "/api/embeddings",
-            json!({"texts": ["a passage"]}),
-        ),
+        ("POST", "/api/embeddings", json!({"texts": ["a passage"]})),
         ("POST", "/api/browse", json!({"url": "http://127.0.0.1:9/"})),
         (
             "POST",
@@ -301,7 +297,10 @@ fn each_keys_file_error_stops_the_start_naming_the_file_and_the_line() {
     let unreadable = dir.path().join("a-directory");
     std::fs::create_dir(&unreadable).unwrap();
     let cases = [
-        (dir.path().join("missing"), "cannot read the file".to_owned()),
+        (
+            dir.path().join("missing"),
+            "cannot read the file".to_owned(),
+        ),
         (unreadable, "cannot read the file".to_owned()),
         (
             write("malformed", &format!("# ops\n\ncarol user {hash} extra\n")),

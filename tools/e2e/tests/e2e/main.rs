@@ -4,6 +4,7 @@
 
 mod distribution;
 mod metrics;
+mod mutual_tls;
 mod page;
 mod research;
 mod sampling;

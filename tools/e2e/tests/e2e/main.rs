@@ -5,6 +5,7 @@
 mod distribution;
 mod metrics;
 mod mutual_tls;
+mod otlp_tls;
 mod page;
 mod research;
 mod sampling;

@@ -7,6 +7,7 @@ mod metrics;
 mod mutual_tls;
 mod otlp_tls;
 mod page;
+mod redis_acl;
 mod research;
 mod sampling;
 mod shutdown;

@@ -33,7 +33,9 @@ pub(crate) fn server(
 ) -> Result<Option<Arc<ServerTls>>, Failure> {
     source
         .map(|source| {
-            ServerTls::new(source, clients)
+            // The runner serves HTTP/1 only (hyper's http1, limits.rs): a
+            // client offered h2 in ALPN would take it and then fail.
+            ServerTls::with_alpn(source, clients, &[b"http/1.1"])
                 .map(Arc::new)
                 .map_err(|e| Failure::runtime(format_args!("TLS: {e}")))
         })

@@ -24,11 +24,47 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     binary: PathBuf,
+    /// With [`RedisServer::start_with_acl`]: the ACL file's lines, and
+    /// the user and password [`url`](Self::url) and
+    /// [`command`](Self::command) use.
+    acl: Option<Acl>,
+}
+
+/// Redis's users, as docs/security.md sets them up: `user default off`
+/// and users with passwords (`user NAME on >PASSWORD ...`).
+#[derive(Clone)]
+pub struct Acl {
+    /// The lines of the ACL file (`user ...`), as an operator writes them.
+    pub lines: Vec<String>,
+    /// The user the test itself talks to Redis as (with every right it needs).
+    pub user: String,
+    pub password: String,
+}
+
+// The passwords are secrets: a failing test does not print them.
+impl std::fmt::Debug for Acl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acl")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedisServer {
     /// Starts `redis-server` on a free port of 127.0.0.1 and waits until it answers PING.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_inner(None)
+    }
+
+    /// Starts `redis-server` with the users of `acl` only (its lines go to
+    /// an ACL file, `--aclfile`; write `user default off` among them to
+    /// turn off the password-less user), and waits until it answers PING
+    /// as `acl.user`.
+    pub fn start_with_acl(acl: Acl) -> anyhow::Result<Self> {
+        Self::start_inner(Some(acl))
+    }
+
+    fn start_inner(acl: Option<Acl>) -> anyhow::Result<Self> {
         let binary = find_redis_server()?;
         let mut last_error = None;
         // The free port can be taken between our probe and Redis's bind: try a few.
@@ -42,6 +78,7 @@ impl RedisServer {
                     .tempdir()
                     .context("creating the Redis data directory")?,
                 binary: binary.clone(),
+                acl: acl.clone(),
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -51,9 +88,33 @@ impl RedisServer {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("redis-server did not start")))
     }
 
-    /// `redis://127.0.0.1:{port}/0`.
+    /// `redis://127.0.0.1:{port}/0`; with an ACL,
+    /// `redis://{user}:{password}@127.0.0.1:{port}/0` for its `user`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        match &self.acl {
+            Some(acl) => self.url_as(&acl.user, &acl.password),
+            None => format!("redis://127.0.0.1:{}/0", self.port),
+        }
+    }
+
+    /// `redis://{user}:{password}@127.0.0.1:{port}/0` (both percent-encoded).
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        let encode = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        format!(
+            "redis://{}:{}@127.0.0.1:{}/0",
+            encode(user),
+            encode(password),
+            self.port
+        )
     }
 
     pub fn port(&self) -> u16 {
@@ -95,11 +156,29 @@ impl RedisServer {
         self.spawn()
     }
 
-    /// Sends one command in Redis's inline protocol and returns the raw reply.
+    /// Sends one command in Redis's inline protocol and returns the raw
+    /// reply (after `AUTH` as the ACL's user, when there is one).
     pub fn command(&self, line: &str) -> anyhow::Result<String> {
         let mut stream = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(2))
             .with_context(|| format!("connecting to redis-server on port {}", self.port))?;
         stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        if let Some(acl) = &self.acl {
+            // RESP, so that a password with spaces or quotes is sent as it is.
+            let mut auth = String::from("*3\r\n$4\r\nAUTH\r\n");
+            for arg in [&acl.user, &acl.password] {
+                auth.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+            }
+            stream.write_all(auth.as_bytes())?;
+            let mut reply = [0u8; 5];
+            stream.read_exact(&mut reply)?;
+            if &reply != b"+OK\r\n" {
+                bail!(
+                    "redis-server on port {} refused AUTH as {}",
+                    self.port,
+                    acl.user
+                );
+            }
+        }
         stream.write_all(format!("{line}\r\n").as_bytes())?;
         let mut buf = [0u8; 4096];
         let n = stream.read(&mut buf)?;
@@ -108,7 +187,13 @@ impl RedisServer {
 
     fn spawn(&mut self) -> anyhow::Result<()> {
         let log = self.dir.path().join("redis.log");
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(acl) = &self.acl {
+            let file = self.dir.path().join("users.acl");
+            std::fs::write(&file, acl.lines.join("\n") + "\n").context("writing the ACL file")?;
+            command.arg("--aclfile").arg(&file);
+        }
+        let child = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .arg("--dir")
@@ -196,5 +281,34 @@ mod tests {
         let addr = redis.addr();
         drop(redis);
         assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+    }
+
+    #[test]
+    fn with_an_acl_only_its_users_get_in() {
+        let redis = RedisServer::start_with_acl(Acl {
+            lines: vec![
+                "user default off".into(),
+                "user tester on >s3cret ~* &* +@all".into(),
+            ],
+            user: "tester".into(),
+            password: "s3cret".into(),
+        })
+        .expect("redis-server starts with an ACL");
+        assert!(redis.command("SET k v").unwrap().starts_with("+OK"));
+        assert_eq!(
+            redis.url(),
+            format!("redis://tester:s3cret@127.0.0.1:{}/0", redis.port())
+        );
+        assert_eq!(
+            redis.url_as("a b", "p@ss:/"),
+            format!("redis://a%20b:p%40ss%3A%2F@127.0.0.1:{}/0", redis.port())
+        );
+        // Without AUTH, the default user is off.
+        let mut stream = TcpStream::connect(redis.addr()).unwrap();
+        stream.write_all(b"GET k\r\n").unwrap();
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).unwrap();
+        let reply = String::from_utf8_lossy(&buf[..n]);
+        assert!(reply.starts_with("-NOAUTH"), "{reply}");
     }
 }

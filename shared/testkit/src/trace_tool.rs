@@ -47,6 +47,8 @@ pub struct TraceTool {
     otlp_http: SocketAddr,
     query: SocketAddr,
     http: reqwest::Client,
+    /// `https` when the OTLP listeners serve TLS ([`TraceTool::start_tls`]).
+    otlp_scheme: &'static str,
 }
 
 impl TraceTool {
@@ -58,6 +60,25 @@ impl TraceTool {
 
     pub fn try_start() -> anyhow::Result<TraceTool> {
         Self::start_with_args(&[])
+    }
+
+    /// Starts it with both OTLP listeners serving TLS with `server`'s
+    /// certificate and requiring a client certificate chaining to its CA
+    /// (`--tls-cert --tls-key --tls-client-ca`, as Jaeger's receivers are
+    /// set up in docs/security.md); the query API stays plain HTTP.
+    pub fn start_tls(server: &crate::pki::TestIdentity) -> anyhow::Result<TraceTool> {
+        let [cert, key, ca] =
+            [&server.cert, &server.key, &server.ca].map(|p| p.display().to_string());
+        let mut tool = Self::start_with_args(&[
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-ca",
+            &ca,
+        ])?;
+        tool.otlp_scheme = "https";
+        Ok(tool)
     }
 
     /// Starts it with extra `serve` arguments, e.g. `["--max-spans", "100"]`.
@@ -87,6 +108,7 @@ impl TraceTool {
                         http: reqwest::Client::builder()
                             .timeout(Duration::from_secs(10))
                             .build()?,
+                        otlp_scheme: "http",
                     });
                 }
                 Err(e) => last_error = Some(e),
@@ -95,15 +117,15 @@ impl TraceTool {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("autobot-trace serve did not start")))
     }
 
-    /// `http://127.0.0.1:P`: what an OTLP gRPC exporter is given.
+    /// `http://127.0.0.1:P` (`https` with TLS): what an OTLP gRPC exporter is given.
     pub fn otlp_grpc_endpoint(&self) -> String {
-        format!("http://{}", self.otlp_grpc)
+        format!("{}://{}", self.otlp_scheme, self.otlp_grpc)
     }
 
-    /// `http://127.0.0.1:P/v1/traces`: an OTLP/HTTP exporter's full URL
-    /// (the path also tells autobot-tracing to use HTTP).
+    /// `http://127.0.0.1:P/v1/traces` (`https` with TLS): an OTLP/HTTP
+    /// exporter's full URL (the path also tells autobot-tracing to use HTTP).
     pub fn otlp_http_endpoint(&self) -> String {
-        format!("http://{}/v1/traces", self.otlp_http)
+        format!("{}://{}/v1/traces", self.otlp_scheme, self.otlp_http)
     }
 
     /// `http://127.0.0.1:P`: Jaeger's query API (what `--jaeger` takes).

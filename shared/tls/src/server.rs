@@ -42,6 +42,10 @@ pub const MAX_HANDSHAKES: usize = 256;
 pub struct ServerTls {
     source: Arc<TlsSource>,
     clients: ClientCertificates,
+    /// The application protocols offered in ALPN: only those the server
+    /// behind the listener speaks, or a client choosing another fails
+    /// after the handshake.
+    alpn: Vec<Vec<u8>>,
     built: Mutex<Option<(Arc<Material>, Arc<ServerConfig>)>>,
 }
 
@@ -57,10 +61,23 @@ impl std::fmt::Debug for ServerTls {
 impl ServerTls {
     /// Checks that a configuration can be made from the source now (it has
     /// a certificate and a CA file), so that a service fails at start.
+    /// It offers h2 and http/1.1 (axum::serve speaks both; gRPC clients,
+    /// such as the trace tool's receiver's, ask for h2).
     pub fn new(source: Arc<TlsSource>, clients: ClientCertificates) -> Result<Self, String> {
+        Self::with_alpn(source, clients, &[b"h2", b"http/1.1"])
+    }
+
+    /// [`ServerTls::new`], offering only `alpn` (e.g. `[b"http/1.1"]` for
+    /// a server that speaks HTTP/1 only).
+    pub fn with_alpn(
+        source: Arc<TlsSource>,
+        clients: ClientCertificates,
+        alpn: &[&[u8]],
+    ) -> Result<Self, String> {
         let tls = Self {
             source,
             clients,
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
             built: Mutex::new(None),
         };
         tls.try_config()?;
@@ -91,13 +108,17 @@ impl ServerTls {
         {
             return Ok(config.clone());
         }
-        let config = Arc::new(server_config(&material, self.clients)?);
+        let config = Arc::new(server_config(&material, self.clients, &self.alpn)?);
         *built = Some((material, config.clone()));
         Ok(config)
     }
 }
 
-fn server_config(material: &Material, clients: ClientCertificates) -> Result<ServerConfig, String> {
+fn server_config(
+    material: &Material,
+    clients: ClientCertificates,
+    alpn: &[Vec<u8>],
+) -> Result<ServerConfig, String> {
     let identity = material
         .identity()
         .ok_or("a TLS server needs a certificate and its key")?
@@ -110,8 +131,7 @@ fn server_config(material: &Material, clients: ClientCertificates) -> Result<Ser
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity)));
-    // axum serves both; gRPC clients (the trace tool's receiver) ask for h2.
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.to_vec();
     Ok(config)
 }
 

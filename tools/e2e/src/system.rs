@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use autobot_standins::llm::{Mode, StandIn};
 use autobot_testkit::bins::workspace_bin;
 use autobot_testkit::operator_keys::{OperatorKey, OperatorKeys};
+use autobot_testkit::pki::{TestCa, TestIdentity};
 use autobot_testkit::process::{Launch, Process};
 use autobot_testkit::redis::RedisServer;
 use autobot_testkit::sshd::{KeyFiles, Sshd, SshdOptions};
@@ -30,7 +31,7 @@ fn repo_root() -> PathBuf {
 
 /// Polls `GET {path}` until the service answers a success: listening is
 /// not enough (the npu-worker answers 503 until its model is loaded).
-async fn wait_healthy(service: &mut Process, path: &str) {
+async fn wait_healthy(client: &reqwest::Client, service: &mut Process, path: &str) {
     let url = service.url(path);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -41,19 +42,31 @@ async fn wait_healthy(service: &mut Process, path: &str) {
                 service.output()
             );
         }
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status().is_success()
-        {
-            return;
-        }
+        let last = match client.get(&url).send().await {
+            Ok(r) if r.status().is_success() => return,
+            Ok(r) => format!("answered {}", r.status()),
+            Err(e) => error_chain(&e),
+        };
         assert!(
             Instant::now() < deadline,
-            "{} not healthy at {url} within 60 s:\n{}",
+            "{} not healthy at {url} within 60 s (last: {last}):\n{}",
             service.name(),
             service.output()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// An error and its sources, one after the other.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// The origins whose pages may send browser spans to the trace tool: the
@@ -62,12 +75,28 @@ pub const PAGE_ORIGINS: &str = "http://127.0.0.1:*";
 
 pub struct Options {
     pub sample_rate: f64,
+    /// As deployed with certificates (docs/security.md): every service
+    /// serves TLS with a certificate of its own from one CA (SAN
+    /// 127.0.0.1) and takes only clients from that CA (the backend also
+    /// callers without one); the backend calls its peers over https.
+    pub mutual_tls: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { sample_rate: 1.0 }
+        Self {
+            sample_rate: 1.0,
+            mutual_tls: false,
+        }
     }
+}
+
+/// The CA of a system started with [`Options::mutual_tls`], and the
+/// certificate the tests call with.
+pub struct SystemPki {
+    pub ca: TestCa,
+    /// A certificate of the CA for the test itself (a caller like the backend).
+    pub client: TestIdentity,
 }
 
 /// Everything running; dropped in reverse order.
@@ -86,6 +115,11 @@ pub struct System {
     /// The operator's admin key: [`System::post`] sends it (as deployed,
     /// the backend's API takes only callers with a key).
     pub operator: OperatorKey,
+    /// With [`Options::mutual_tls`]: the CA and the test's certificate.
+    pub pki_files: Option<SystemPki>,
+    /// What the test calls the services with: with mutual TLS, trusting
+    /// the CA and presenting [`SystemPki::client`].
+    pub http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
 
@@ -98,18 +132,33 @@ impl System {
             .expect("the trace tool starts (cargo build --workspace --bins)");
         let redis =
             RedisServer::start().expect("redis-server starts (scripts/setup.sh installs it)");
+        let pki_files = options.mutual_tls.then(|| {
+            let ca = TestCa::new("autobot-e2e");
+            let client = ca.issue("e2e-test-client", &["127.0.0.1"]);
+            SystemPki { ca, client }
+        });
+        let http = match &pki_files {
+            Some(pki) => pki.client.client(),
+            None => reqwest::Client::new(),
+        };
         // Each service: testkit's launcher (clean environment, port 0, the
         // readiness line) with what every service of the system shares.
-        let service = |name: &str| {
+        let plain = |name: &str| {
             Launch::workspace_bin(name)
                 .env("AUTOBOT_JAEGER_ENDPOINT", tool.otlp_grpc_endpoint())
                 .env("AUTOBOT_TRACE_SAMPLE_RATE", options.sample_rate.to_string())
                 .env("AUTOBOT_ENV", "e2e")
         };
+        // ... and, with mutual TLS, its own certificate.
+        let service = |name: &str| match &pki_files {
+            Some(pki) => plain(name).envs(pki.ca.issue(name, &["127.0.0.1"]).service_env()),
+            None => plain(name),
+        };
 
         // The outside world: the LLM (a stand-in, in this process) and a web site.
         let llm = StandIn::start(Mode::Normal).await;
-        let mut site = service("autobot-demo-site").start();
+        // The web site is the outside world: plain HTTP, no certificate.
+        let mut site = plain("autobot-demo-site").start();
 
         // One sshd "VM" that accepts the trace variables and gives the agent its exporter settings.
         let keys = KeyFiles::generate(dir.path(), "client_key").unwrap();
@@ -176,12 +225,12 @@ impl System {
             .env("AUTOBOT_NPU_URL", npu.url(""))
             .env("AUTOBOT_WEB_OTLP_URL", tool.otlp_http_endpoint())
             .start();
-        wait_healthy(&mut site, "/health").await;
-        wait_healthy(&mut npu, "/health").await;
-        wait_healthy(&mut ai_stack, "/health").await;
-        wait_healthy(&mut browser, "/health").await;
-        wait_healthy(&mut pki, "/health").await;
-        wait_healthy(&mut backend, "/api/health").await;
+        wait_healthy(&http, &mut site, "/health").await;
+        wait_healthy(&http, &mut npu, "/health").await;
+        wait_healthy(&http, &mut ai_stack, "/health").await;
+        wait_healthy(&http, &mut browser, "/health").await;
+        wait_healthy(&http, &mut pki, "/health").await;
+        wait_healthy(&http, &mut backend, "/api/health").await;
         Self {
             backend,
             pki,
@@ -195,6 +244,8 @@ impl System {
             tool,
             vm_certs,
             operator,
+            pki_files,
+            http,
             _dir: dir,
         }
     }
@@ -206,9 +257,7 @@ impl System {
     /// POSTs JSON to the backend; returns status, the trace id from
     /// `traceresponse`, whether it was sampled, and the body.
     pub async fn post(&self, path: &str, body: Value, headers: &[(&str, &str)]) -> Answer {
-        let mut request = reqwest::Client::new()
-            .post(self.backend.url(path))
-            .json(&body);
+        let mut request = self.http.post(self.backend.url(path)).json(&body);
         if !headers
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))

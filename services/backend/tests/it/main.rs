@@ -4,6 +4,7 @@
 
 mod support;
 
+mod auth;
 mod chat;
 mod errors;
 mod forwards;

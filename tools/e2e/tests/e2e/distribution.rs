@@ -17,6 +17,13 @@ const SERVICES: [&str; 3] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distribution_is_one_trace_down_to_the_agent_on_the_vm() {
     let system = System::start(Options::default()).await;
+    distribution_is_one_whole_trace(&system).await;
+}
+
+/// The distribution's answer, what the agent installed, and its trace,
+/// checked; also run with mutual TLS between the services
+/// (tests/e2e/mutual_tls.rs).
+pub(crate) async fn distribution_is_one_whole_trace(system: &System) {
     let answer = system.post("/api/pki/distribute", json!({}), &[]).await;
     assert_eq!(answer.status, 200, "{}\n{}", answer.body, system.logs());
     let results = answer.body["results"].as_array().unwrap();

@@ -4,7 +4,10 @@
 
 mod distribution;
 mod metrics;
+mod mutual_tls;
+mod otlp_tls;
 mod page;
+mod redis_acl;
 mod research;
 mod sampling;
 mod shutdown;

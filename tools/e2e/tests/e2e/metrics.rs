@@ -93,7 +93,11 @@ async fn assert_eventually(prometheus: &Prometheus, promql: &str, expected: f64)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_counts_every_request_at_rate_0_1_with_errors_spanmetrics_and_exemplars() {
-    let system = System::start(Options { sample_rate: 0.1 }).await;
+    let system = System::start(Options {
+        sample_rate: 0.1,
+        ..Options::default()
+    })
+    .await;
     let prometheus = prometheus_for(&system).await;
 
     // N chats at rate 0.1; the first three come from a sampled caller, so
@@ -344,7 +348,11 @@ async fn check_dashboards(prometheus: &Prometheus) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ai_stack_error_alert_fires_when_the_llm_answers_500() {
-    let system = System::start(Options { sample_rate: 0.1 }).await;
+    let system = System::start(Options {
+        sample_rate: 0.1,
+        ..Options::default()
+    })
+    .await;
     let prometheus = prometheus_for(&system).await;
     // A little good traffic first, then the LLM fails for a while: the
     // requests go on, spread over several scrapes, so the error rate is

@@ -11,6 +11,12 @@ use autobot_testkit::traces::{Kind, is_whole, problems, spans};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_research_request_is_one_whole_trace_across_every_service() {
     let system = System::start(Options::default()).await;
+    research_is_one_whole_trace(&system).await;
+}
+
+/// The research request's answer and its trace, checked; also run with
+/// mutual TLS between the services (tests/e2e/mutual_tls.rs).
+pub(crate) async fn research_is_one_whole_trace(system: &System) {
     let answer = system
         .post(
             "/api/research",
@@ -165,7 +171,11 @@ async fn a_callers_b3_context_is_continued_through_the_workflow() {
 /// also at sampling rate 0 with --force-sample.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autobot_trace_smoke_passes_against_the_running_system() {
-    let system = System::start(Options { sample_rate: 0.0 }).await;
+    let system = System::start(Options {
+        sample_rate: 0.0,
+        ..Options::default()
+    })
+    .await;
     let smoke = |force: bool| {
         let mut cmd = std::process::Command::new(
             autobot_testkit::bins::workspace_bin("autobot-trace").unwrap(),

@@ -11,7 +11,11 @@ use autobot_testkit::traces::{is_whole, problems, spans};
 /// trace holds all its services: no service keeps a trace another dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_half_rate_traces_are_kept_or_dropped_whole() {
-    let system = System::start(Options { sample_rate: 0.5 }).await;
+    let system = System::start(Options {
+        sample_rate: 0.5,
+        ..Options::default()
+    })
+    .await;
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     const REQUESTS: usize = 24;
@@ -60,7 +64,11 @@ async fn at_half_rate_traces_are_kept_or_dropped_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_rate_zero_a_sampled_caller_is_kept_whole_and_at_rate_one_an_unsampled_caller_is_not() {
-    let system = System::start(Options { sample_rate: 0.0 }).await;
+    let system = System::start(Options {
+        sample_rate: 0.0,
+        ..Options::default()
+    })
+    .await;
     let body =
         json!({"url": system.article_url(), "question": "Which header carries the trace context?"});
     let caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -81,7 +89,11 @@ async fn at_rate_zero_a_sampled_caller_is_kept_whole_and_at_rate_one_an_unsample
     assert!(spans(&trace).len() >= 10);
     drop(system);
 
-    let system = System::start(Options { sample_rate: 1.0 }).await;
+    let system = System::start(Options {
+        sample_rate: 1.0,
+        ..Options::default()
+    })
+    .await;
     let body =
         json!({"url": system.article_url(), "question": "Which header carries the trace context?"});
     let unsampled = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";

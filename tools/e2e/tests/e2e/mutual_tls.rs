@@ -1,0 +1,103 @@
+//! Mutual TLS between the services, as deployed with certificates
+//! (docs/security.md): every service serves TLS with a certificate of its
+//! own from one CA, the backend calls its peers over https with its own;
+//! the research and distribution traces are as whole as over plain HTTP
+//! (the same checks), and an internal service refuses, at the TLS
+//! handshake, a caller without a certificate or with one from another CA.
+
+use autobot_e2e::system::{Options, System, error_chain};
+use autobot_testkit::pki::{TestCa, TestIdentity, client_without_certificate};
+
+use crate::distribution::distribution_is_one_whole_trace;
+use crate::research::research_is_one_whole_trace;
+
+fn with_mutual_tls() -> Options {
+    Options {
+        mutual_tls: true,
+        ..Options::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn research_over_mutual_tls_is_one_whole_trace() {
+    let system = System::start(with_mutual_tls()).await;
+    for peer in [&system.ai_stack, &system.browser, &system.npu, &system.pki] {
+        assert!(peer.url("").starts_with("https://"), "{}", peer.name());
+    }
+    research_is_one_whole_trace(&system).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distribution_over_mutual_tls_is_one_whole_trace() {
+    let system = System::start(with_mutual_tls()).await;
+    distribution_is_one_whole_trace(&system).await;
+}
+
+/// `GET url` fails in the TLS handshake, with the server's `alert` (the
+/// client's side of a TLS 1.3 handshake ends before the server has checked
+/// its certificate, so the refusal arrives as an alert on the first read).
+async fn assert_refused_in_the_handshake(
+    client: &reqwest::Client,
+    url: &str,
+    alert: &str,
+    what: &str,
+) {
+    match client.get(url).send().await {
+        Ok(r) => panic!("{what}: {url} answered {}", r.status()),
+        Err(e) => {
+            let text = error_chain(&e);
+            assert!(
+                text.contains(&format!("received fatal alert: {alert}")),
+                "{what}: {url} failed, but not with the TLS alert {alert}: {text}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_services_take_only_callers_with_a_certificate_of_the_ca() {
+    let system = System::start(with_mutual_tls()).await;
+    let pki = system.pki_files.as_ref().unwrap();
+    let ca_file = pki.ca.ca_file();
+    let no_certificate = client_without_certificate(&ca_file);
+    // It trusts the services' CA, but its own certificate comes from another CA.
+    let other = TestCa::new("intruder");
+    let foreign = TestIdentity {
+        ca: ca_file.clone(),
+        ..other.issue("intruder", &["127.0.0.1"])
+    }
+    .client();
+
+    for service in [&system.ai_stack, &system.browser, &system.npu, &system.pki] {
+        let url = service.url("/health");
+        let ok = system.http.get(&url).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "{url} with the CA's certificate");
+        assert_refused_in_the_handshake(
+            &no_certificate,
+            &url,
+            "CertificateRequired",
+            &format!("{} without a certificate", service.name()),
+        )
+        .await;
+        assert_refused_in_the_handshake(
+            &foreign,
+            &url,
+            "UnknownCA",
+            &format!("{} with another CA's certificate", service.name()),
+        )
+        .await;
+    }
+
+    // The backend's public API takes callers without a certificate (they
+    // bring operator keys), and refuses one from another CA.
+    let health = system.backend.url("/api/health");
+    let ok = no_certificate.get(&health).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_refused_in_the_handshake(
+        &foreign,
+        &health,
+        "UnknownCA",
+        "the backend, another CA's certificate",
+    )
+    .await;
+}

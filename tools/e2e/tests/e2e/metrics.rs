@@ -213,8 +213,12 @@ async fn prometheus_counts_every_request_at_rate_0_1_with_errors_spanmetrics_and
             r#"histogram_quantile(0.95, sum(rate(traces_span_metrics_duration_milliseconds_bucket{{service_name =~ "{services}", span_kind =~ "SPAN_KIND_SERVER"}}[1m])) by (service_name,le))"#
         ),
     ] {
-        let result = prometheus.query(&promql).await.unwrap();
-        assert!(!result.is_empty(), "Jaeger's query gives nothing: {promql}");
+        // rate() needs two scrapes of a series in its window; the counts
+        // above may have been seen in the first.
+        let answered = prometheus
+            .wait_for(&promql, Duration::from_secs(20), |r| !r.is_empty())
+            .await;
+        assert!(answered.is_ok(), "Jaeger's query gives nothing: {promql}");
     }
     // Every service that answered a traced HTTP request has its SERVER
     // series (the npu-worker's work comes over Redis: its CONSUMER one below).

@@ -264,10 +264,10 @@ if [ "$CALLGRIND" = 1 ]; then
     check_chat "$mode"
     post_all "$CG/warm.curl" "$mode"
     sleep 3 # the warm-up's spans are exported and ingested before counting starts
-    for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -z "$p" >/dev/null; done
+    for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -z "$p" >/dev/null 2>&1; done
     post_all "$CG/run.curl" "$mode"
     sleep 3 # one schedule delay (1 s) and the sink's ingest, under valgrind
-    for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -d "$p" >/dev/null; done
+    for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -d "$p" >/dev/null 2>&1; done
     for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do stop "$p"; done
     b=$(total_ir "$dir/backend.out.1"); a=$(total_ir "$dir/ai-stack.out.1"); s=$(total_ir "$dir/sink.out.1")
     printf '%-12s %14d %14d %14d %12d\n' "$mode" $((b / CALLGRIND_N)) $((a / CALLGRIND_N)) \

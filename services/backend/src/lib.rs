@@ -41,8 +41,22 @@ pub struct Peers {
     pub npu: Option<Peer>,
 }
 
+/// What the handlers share. axum's `State` extractor clones it for every
+/// request: one `Arc`, not the clients inside it (cloning those, with
+/// their own `Arc`s, `String`s and middleware list, cost ~28 000
+/// instructions per request, docs/performance.md "Product path").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The clients and settings behind [`AppState`].
+pub struct AppShared {
     pub cfg: Arc<Config>,
     pub http: ClientWithMiddleware,
     pub peers: Arc<Peers>,
@@ -88,14 +102,14 @@ impl AppState {
             })?,
             None => autobot_tracing::http::client()?,
         };
-        Ok(Self {
+        Ok(Self(Arc::new(AppShared {
             jobs,
             http,
             peers: Arc::new(peers),
             redis,
             redis_target,
             cfg: Arc::new(cfg),
-        })
+        })))
     }
 }
 

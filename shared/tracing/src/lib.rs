@@ -4,7 +4,9 @@
 //! [`init`] once, adds [`http::server_layer`] to its router, makes its calls
 //! with [`http::client`], and uses [`redis`] and [`env_carrier`] to carry the trace
 //! across Redis and SSH. Domain spans are plain `tracing` spans
-//! (`tracing::info_span!("llm.inference", otel.kind = "client", …)`).
+//! (`tracing::info_span!("npu.inference", otel.kind = "client", …)`), or, on
+//! a hot path, [`span::OtelSpan`]s (`llm.inference`), which cost nothing
+//! beyond the sampler's decision when the trace is not kept.
 //!
 //! Rules this crate enforces for every service:
 //! - sampling is ParentBased(TraceIdRatioBased(rate)) at every rate, so a
@@ -26,6 +28,7 @@ mod propagation;
 pub mod redact;
 pub mod redis;
 mod sampler;
+pub mod span;
 
 pub use config::{AttributeLimits, Compression, LogFormat, Propagators, Protocol, TracingConfig};
 pub use errors::{error_chain, record_error, record_error_message};
@@ -40,7 +43,7 @@ pub use init::{
     InitError, SCOPE_NAME, TelemetryGuard, init, init_with, init_with_batch_exporter,
     init_with_exporter,
 };
-pub use opentelemetry::Context;
+pub use opentelemetry::{Context, KeyValue};
 pub use propagation::{
     AutobotPropagator, MAX_BAGGAGE_BYTES, MAX_BAGGAGE_MEMBERS, MAX_CONTEXT_VALUE_BYTES,
     MAX_TRACESTATE_BYTES, MAX_TRACESTATE_MEMBERS, cap_baggage, cap_tracestate, current_context,

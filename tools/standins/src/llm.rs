@@ -48,6 +48,8 @@ impl Recorded {
 pub struct Shared {
     mode: Arc<Mutex<Mode>>,
     seen: Arc<Mutex<Vec<Recorded>>>,
+    /// Keep and log every request (tests, the local run); off for benchmarks.
+    record: bool,
 }
 
 pub struct StandIn {
@@ -62,7 +64,16 @@ impl Shared {
         Self {
             mode: Arc::new(Mutex::new(mode)),
             seen: Arc::default(),
+            record: true,
         }
+    }
+
+    /// Answers without keeping or logging the requests: a benchmark sends
+    /// hundreds of thousands, and the stand-in must not be what it measures
+    /// (bench/product.sh).
+    pub fn quiet(mut self) -> Self {
+        self.record = false;
+        self
     }
 
     /// Ollama's and OpenAI's routes.
@@ -145,21 +156,23 @@ pub fn words(s: &str) -> u64 {
     s.split_whitespace().count() as u64
 }
 
-async fn record(shared: &Shared, uri: &Uri, headers: HeaderMap, body: Value) -> Mode {
-    let traceparent = headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    eprintln!(
-        "stand-in LLM (not a model): {} traceparent={traceparent}",
-        uri.path()
-    );
-    shared.seen.lock().unwrap().push(Recorded {
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
+async fn record(shared: &Shared, uri: &Uri, headers: HeaderMap, body: &Value) -> Mode {
     let mode = *shared.mode.lock().unwrap();
+    if shared.record {
+        let traceparent = headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        eprintln!(
+            "stand-in LLM (not a model): {} traceparent={traceparent}",
+            uri.path()
+        );
+        shared.seen.lock().unwrap().push(Recorded {
+            path: uri.path().to_owned(),
+            headers,
+            body: body.clone(),
+        });
+    }
     if let Mode::Slow(d) = mode {
         tokio::time::sleep(d).await;
     }
@@ -172,7 +185,7 @@ async fn ollama_chat(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if record(&shared, &uri, headers, body.clone()).await == Mode::Fail {
+    if record(&shared, &uri, headers, &body).await == Mode::Fail {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": FAILURE_MESSAGE })),
@@ -228,7 +241,7 @@ async fn ollama_chat(
 }
 
 async fn ollama_tags(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    if record(&shared, &uri, headers, Value::Null).await == Mode::Fail {
+    if record(&shared, &uri, headers, &Value::Null).await == Mode::Fail {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(json!({ "error": FAILURE_MESSAGE })),
@@ -259,7 +272,7 @@ async fn openai_chat(
     Json(body): Json<Value>,
 ) -> Response {
     let authorized = headers.contains_key("authorization");
-    if record(&shared, &uri, headers, body.clone()).await == Mode::Fail {
+    if record(&shared, &uri, headers, &body).await == Mode::Fail {
         return openai_error(StatusCode::INTERNAL_SERVER_ERROR, FAILURE_MESSAGE);
     }
     if !authorized {
@@ -324,7 +337,7 @@ async fn openai_chat(
 }
 
 async fn openai_models(State(shared): State<Shared>, uri: Uri, headers: HeaderMap) -> Response {
-    if record(&shared, &uri, headers, Value::Null).await == Mode::Fail {
+    if record(&shared, &uri, headers, &Value::Null).await == Mode::Fail {
         return openai_error(StatusCode::INTERNAL_SERVER_ERROR, FAILURE_MESSAGE);
     }
     Json(json!({

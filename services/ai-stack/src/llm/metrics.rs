@@ -58,13 +58,12 @@ impl LlmMetrics {
         host: &str,
         elapsed: Duration,
         outcome: Result<Option<Usage>, &str>,
-        span: &tracing::Span,
+        exemplar: Option<autobot_metrics::TraceId>,
     ) {
         let (usage, error_type) = match outcome {
             Ok(usage) => (usage, None),
             Err(error_type) => (None, Some(error_type)),
         };
-        let exemplar = autobot_tracing::exemplar_of(span);
         let provider = provider.as_str();
         self.duration
             .with(&["chat", provider, model, host, error_type.unwrap_or("")])

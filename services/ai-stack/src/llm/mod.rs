@@ -11,6 +11,8 @@ mod openai;
 use std::sync::Arc;
 use std::time::Instant;
 
+use autobot_tracing::KeyValue;
+use autobot_tracing::span::OtelSpan;
 use autobot_wire::chat::{ChatMessage, ChatRequest, ChatResponse, ModelsResponse, Provider, Usage};
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -41,6 +43,8 @@ pub(crate) struct Call<'a> {
 /// Both providers, built once at start.
 pub struct Gateway {
     cfg: Arc<Config>,
+    /// Each provider's host and port (`server.*`, the metrics' `host`), read once.
+    endpoints: [(String, u16); 2],
     ollama: ollama::OllamaProvider,
     openai: openai::OpenAiProvider,
     metrics: metrics::LlmMetrics,
@@ -48,7 +52,14 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(cfg: Arc<Config>) -> Result<Self, autobot_tracing::http::ClientBuildError> {
+        let endpoint = |url: &url::Url| {
+            (
+                url.host_str().unwrap_or_default().to_owned(),
+                url.port_or_known_default().unwrap_or_default(),
+            )
+        };
         Ok(Self {
+            endpoints: [endpoint(&cfg.ollama_url), endpoint(&cfg.openai_base_url)],
             ollama: ollama::OllamaProvider::new(&cfg.ollama_url),
             openai: openai::OpenAiProvider::new(&cfg.openai_base_url, &cfg.openai_api_key)?,
             metrics: metrics::LlmMetrics::new(),
@@ -80,96 +91,99 @@ impl Gateway {
             stream: request.stream.unwrap_or(false),
         };
         let (host, port) = self.endpoint(provider);
-        let span = tracing::info_span!(
-            "llm.inference",
-            otel.kind = "client",
-            llm.provider = provider.as_str(),
-            llm.model = %model,
-            llm.streaming = call.stream,
-            llm.temperature = Empty,
-            llm.prompt_messages = call.messages.len() as i64,
-            llm.duration_ms = Empty,
-            llm.response_length = Empty,
-            llm.prompt_tokens = Empty,
-            llm.completion_tokens = Empty,
-            gen_ai.operation.name = "chat",
-            gen_ai.provider.name = provider.as_str(),
-            gen_ai.request.model = %model,
-            gen_ai.request.temperature = Empty,
-            gen_ai.request.max_tokens = Empty,
-            gen_ai.request.stream = call.stream,
-            gen_ai.response.model = Empty,
-            gen_ai.response.id = Empty,
-            gen_ai.usage.input_tokens = Empty,
-            gen_ai.usage.output_tokens = Empty,
-            gen_ai.input.messages = Empty,
-            gen_ai.output.messages = Empty,
-            server.address = %host,
-            server.port = i64::from(port),
-        );
-        if let Some(t) = call.temperature {
-            span.record("llm.temperature", f64::from(t));
-            span.record("gen_ai.request.temperature", f64::from(t));
-        }
-        if let Some(n) = call.max_tokens {
-            span.record("gen_ai.request.max_tokens", i64::from(n));
-        }
-        if self.cfg.trace_content {
-            span.record(
-                "gen_ai.input.messages",
-                serde_json::to_string(call.messages).unwrap_or_default(),
-            );
+        // On the OpenTelemetry API (autobot_tracing::span): attributes are
+        // built only for a kept span; a `tracing` span through the bridge
+        // formatted and collected all 24 fields at every rate.
+        let span = OtelSpan::client("llm.inference");
+        if span.is_recording() {
+            let mut attributes = Vec::with_capacity(16);
+            attributes.extend([
+                KeyValue::new("llm.provider", provider.as_str()),
+                KeyValue::new("llm.model", model.clone()),
+                KeyValue::new("llm.streaming", call.stream),
+                KeyValue::new("llm.prompt_messages", call.messages.len() as i64),
+                KeyValue::new("gen_ai.operation.name", "chat"),
+                KeyValue::new("gen_ai.provider.name", provider.as_str()),
+                KeyValue::new("gen_ai.request.model", model.clone()),
+                KeyValue::new("gen_ai.request.stream", call.stream),
+                KeyValue::new("server.address", host.to_owned()),
+                KeyValue::new("server.port", i64::from(port)),
+            ]);
+            if let Some(t) = call.temperature {
+                attributes.push(KeyValue::new("llm.temperature", f64::from(t)));
+                attributes.push(KeyValue::new("gen_ai.request.temperature", f64::from(t)));
+            }
+            if let Some(n) = call.max_tokens {
+                attributes.push(KeyValue::new("gen_ai.request.max_tokens", i64::from(n)));
+            }
+            if self.cfg.trace_content {
+                attributes.push(KeyValue::new(
+                    "gen_ai.input.messages",
+                    serde_json::to_string(call.messages).unwrap_or_default(),
+                ));
+            }
+            span.set_attributes(attributes);
         }
         let started = Instant::now();
-        let outcome = async {
-            let work = async {
-                match provider {
-                    Provider::Ollama => self.ollama.chat(&call).await,
-                    Provider::Openai => self.openai.chat(&call).await,
+        let outcome = span
+            .wrap(async {
+                let work = async {
+                    match provider {
+                        Provider::Ollama => self.ollama.chat(&call).await,
+                        Provider::Openai => self.openai.chat(&call).await,
+                    }
+                };
+                match tokio::time::timeout(self.cfg.timeout, work).await {
+                    Ok(result) => result,
+                    Err(_) => Err(LlmError::Timeout {
+                        provider,
+                        timeout_ms: self.cfg.timeout.as_millis() as u64,
+                    }),
                 }
-            };
-            match tokio::time::timeout(self.cfg.timeout, work).await {
-                Ok(result) => result,
-                Err(_) => Err(LlmError::Timeout {
-                    provider,
-                    timeout_ms: self.cfg.timeout.as_millis() as u64,
-                }),
-            }
-        }
-        .instrument(span.clone())
-        .await;
+            })
+            .await;
         let elapsed = started.elapsed();
-        span.record("llm.duration_ms", elapsed.as_millis() as i64);
+        span.set_attribute(KeyValue::new("llm.duration_ms", elapsed.as_millis() as i64));
         self.metrics.chat(
             provider,
             &model,
-            &host,
+            host,
             elapsed,
             outcome
                 .as_ref()
                 .map(|done| done.usage)
                 .map_err(LlmError::error_type),
-            &span,
+            span.exemplar(),
         );
         match outcome {
             Ok(done) => {
-                span.record("llm.response_length", done.reply.chars().count() as i64);
-                span.record("gen_ai.response.model", done.model.as_str());
-                if let Some(id) = &done.response_id {
-                    span.record("gen_ai.response.id", id.as_str());
-                }
-                if let Some(u) = done.usage {
-                    span.record("llm.prompt_tokens", i64::from(u.prompt_tokens));
-                    span.record("llm.completion_tokens", i64::from(u.completion_tokens));
-                    span.record("gen_ai.usage.input_tokens", i64::from(u.prompt_tokens));
-                    span.record("gen_ai.usage.output_tokens", i64::from(u.completion_tokens));
-                }
-                if self.cfg.trace_content {
-                    span.record(
-                        "gen_ai.output.messages",
-                        serde_json::json!([{"role": "assistant", "content": done.reply}])
-                            .to_string(),
-                    );
+                if span.is_recording() {
+                    let mut attributes = vec![
+                        KeyValue::new("llm.response_length", done.reply.chars().count() as i64),
+                        KeyValue::new("gen_ai.response.model", done.model.clone()),
+                    ];
+                    if let Some(id) = &done.response_id {
+                        attributes.push(KeyValue::new("gen_ai.response.id", id.clone()));
+                    }
+                    if let Some(u) = done.usage {
+                        attributes.extend([
+                            KeyValue::new("llm.prompt_tokens", i64::from(u.prompt_tokens)),
+                            KeyValue::new("llm.completion_tokens", i64::from(u.completion_tokens)),
+                            KeyValue::new("gen_ai.usage.input_tokens", i64::from(u.prompt_tokens)),
+                            KeyValue::new(
+                                "gen_ai.usage.output_tokens",
+                                i64::from(u.completion_tokens),
+                            ),
+                        ]);
+                    }
+                    if self.cfg.trace_content {
+                        attributes.push(KeyValue::new(
+                            "gen_ai.output.messages",
+                            serde_json::json!([{"role": "assistant", "content": done.reply}])
+                                .to_string(),
+                        ));
+                    }
+                    span.set_attributes(attributes);
                 }
                 Ok(ChatResponse {
                     reply: done.reply,
@@ -180,8 +194,8 @@ impl Gateway {
             }
             Err(e) => {
                 let e = e.scrubbed(self.cfg.openai_api_key.expose());
-                autobot_tracing::record_error_message(&span, e.error_type(), &e.to_string());
-                let _entered = span.enter();
+                span.record_error(e.error_type(), &e.to_string());
+                let _current = span.attach();
                 tracing::warn!(error.type = e.error_type(), "LLM call failed: {e}");
                 Err(e)
             }
@@ -230,14 +244,11 @@ impl Gateway {
         }
     }
 
-    fn endpoint(&self, provider: Provider) -> (String, u16) {
-        let url = match provider {
-            Provider::Ollama => &self.cfg.ollama_url,
-            Provider::Openai => &self.cfg.openai_base_url,
+    fn endpoint(&self, provider: Provider) -> (&str, u16) {
+        let (host, port) = match provider {
+            Provider::Ollama => &self.endpoints[0],
+            Provider::Openai => &self.endpoints[1],
         };
-        (
-            url.host_str().unwrap_or_default().to_owned(),
-            url.port_or_known_default().unwrap_or_default(),
-        )
+        (host, *port)
     }
 }

@@ -1,7 +1,9 @@
 //! autobot-llm-standin: a STAND-IN LLM server (Ollama and OpenAI wire
 //! formats) for the local run when no real Ollama/OpenAI is configured. It
 //! runs no model; its answers are computed from the prompt.
-//! Usage: autobot-llm-standin [--bind ADDR]   (or AUTOBOT_BIND; default 127.0.0.1:11434)
+//! Usage: autobot-llm-standin [--bind ADDR] [--quiet]
+//!   --bind: or AUTOBOT_BIND; default 127.0.0.1:11434
+//!   --quiet: neither keep nor log the requests (benchmarks, bench/product.sh)
 
 #[tokio::main]
 async fn main() {
@@ -16,7 +18,11 @@ async fn main() {
     eprintln!(
         "stand-in LLM server (NOT a model: answers are computed from the prompt) listening on {addr}"
     );
-    let app = autobot_standins::llm::Shared::new(autobot_standins::llm::Mode::Normal).router();
+    let mut shared = autobot_standins::llm::Shared::new(autobot_standins::llm::Mode::Normal);
+    if std::env::args().any(|a| a == "--quiet") {
+        shared = shared.quiet();
+    }
+    let app = shared.router();
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(autobot_standins::shutdown_signal())
         .await

@@ -442,14 +442,18 @@ require_up() {
   done < "$lab/machines.list"
 }
 
-# ansible-playbook with the lab's inventory and SSH settings (host keys checked).
+# ansible-playbook with the lab's inventory and SSH settings (host keys
+# checked). The secrets site.yml makes (operator key, Redis passwords) stay
+# with the lab's state: an extra variable, since ansible/group_vars (next to
+# the playbook) wins over the inventory's group_vars.
 lab_ansible() {
   ( cd "$repo/ansible"
     ANSIBLE_CONFIG="$repo/ansible/ansible.cfg" \
     ANSIBLE_SSH_CONTROL_PATH_DIR="$lab/ansible-cp" \
     ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" \
     AUTOBOT_LAB_DIR="$lab" \
-      "$venv/bin/ansible-playbook" -i "$repo/infra/lab/inventory" "$@" )
+      "$venv/bin/ansible-playbook" -i "$repo/infra/lab/inventory" \
+        -e "autobot_secrets_dir=$lab/secrets" "$@" )
 }
 
 build_release() {

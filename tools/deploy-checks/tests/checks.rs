@@ -736,10 +736,12 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
         words[2].len() == 64 && words[2].bytes().all(|b| b.is_ascii_hexdigit()),
         "{keys}"
     );
-    assert!(!keys.contains(deploy_key.trim()), "the key itself is in the file");
+    assert!(
+        !keys.contains(deploy_key.trim()),
+        "the key itself is in the file"
+    );
     assert!(root.join("usr/local/bin/autobot-pki-agent").is_file());
-    let wrapper =
-        fs::read_to_string(root.join("usr/local/lib/autobot/pki-agent-ssh")).unwrap();
+    let wrapper = fs::read_to_string(root.join("usr/local/lib/autobot/pki-agent-ssh")).unwrap();
     assert!(
         wrapper.contains("/usr/local/bin/autobot-pki-agent install --staging"),
         "{wrapper}"

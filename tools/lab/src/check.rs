@@ -65,7 +65,9 @@ pub async fn run(lab: &Lab) -> anyhow::Result<()> {
     exposure(lab).await?;
     println!("==> no machine has a route off the lab's bridge");
     isolation(lab, &mut v).await?;
-    println!("==> least privilege: root's binaries, env files per service, VM-address listeners, the firewall");
+    println!(
+        "==> least privilege: root's binaries, env files per service, VM-address listeners, the firewall"
+    );
     privilege(lab, &mut v).await?;
     let prometheus = crate::metrics::Prometheus::new(lab)?;
     let before = prometheus.work_counts().await?;
@@ -205,7 +207,11 @@ async fn privilege(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
                 "{:<10} /usr/local/bin root:root 0755, env files root:<service> 0640 ({} files){}",
                 m.short,
                 stat.lines().count(),
-                if problems.is_empty() { String::new() } else { format!(": {}", problems.join("; ")) }
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", problems.join("; "))
+                }
             ),
         );
         let ss = lab.sh(&m.short, "ss -Htln").await?;
@@ -215,7 +221,11 @@ async fn privilege(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
             format!(
                 "{:<10} services listen on the VM's address, none on all addresses{}",
                 m.short,
-                if wild.is_empty() { String::new() } else { format!(": {wild:?}") }
+                if wild.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {wild:?}")
+                }
             ),
         );
     }

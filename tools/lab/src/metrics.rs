@@ -106,7 +106,10 @@ pub async fn check(
     v: &mut Verdict,
 ) -> anyhow::Result<()> {
     let targets = prometheus.get("/api/v1/targets", &[]).await?;
-    let active = targets["activeTargets"].as_array().cloned().unwrap_or_default();
+    let active = targets["activeTargets"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let down: Vec<String> = active
         .iter()
         .filter(|t| t["health"] != "up")
@@ -177,11 +180,13 @@ pub async fn check(
         .flat_map(|g| g["rules"].as_array().into_iter().flatten())
         .collect();
     let alerting = all_rules.iter().filter(|r| r["type"] == "alerting").count();
-    let recording = all_rules.iter().filter(|r| r["type"] == "recording").count();
+    let recording = all_rules
+        .iter()
+        .filter(|r| r["type"] == "recording")
+        .count();
     let repo_file = lab.repo().join("infra/prometheus/rules/alerts.yml");
     let expected = alert_rules_in(
-        &std::fs::read_to_string(&repo_file)
-            .with_context(|| format!("{}", repo_file.display()))?,
+        &std::fs::read_to_string(&repo_file).with_context(|| format!("{}", repo_file.display()))?,
     );
     v.expect(
         alerting == expected && expected > 0 && recording > 0,
@@ -205,10 +210,7 @@ pub async fn check(
         .flatten()
         .filter_map(|m| m["url"].as_str())
         .collect();
-    let am = format!(
-        "http://{}:{ALERTMANAGER_PORT}",
-        lab.machine("redis")?.ip
-    );
+    let am = format!("http://{}:{ALERTMANAGER_PORT}", lab.machine("redis")?.ip);
     let status = lab
         .http
         .get(format!("{am}/api/v2/status"))
@@ -228,7 +230,9 @@ pub async fn check(
         format!("Alertmanager {am}/api/v2/status answers (cluster {answered})"),
     );
     v.expect(
-        am_urls.iter().any(|u| u.contains(&format!(":{ALERTMANAGER_PORT}"))),
+        am_urls
+            .iter()
+            .any(|u| u.contains(&format!(":{ALERTMANAGER_PORT}"))),
         format!("Prometheus sends alerts to {am_urls:?}"),
     );
     Ok(())

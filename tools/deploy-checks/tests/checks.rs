@@ -1048,6 +1048,7 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
 {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
+    let secrets = work.path().join("secrets");
     let playbook = work.path().join("monitoring.yml");
     fs::write(
         &playbook,

@@ -54,11 +54,10 @@ impl Prometheus {
     }
 
     async fn get(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
+        let url = reqwest::Url::parse_with_params(&format!("{}{path}", self.base), query)?;
         let answer: Value = self
             .http
-            .get(&url)
-            .query(query)
+            .get(url.clone())
             .timeout(Duration::from_secs(10))
             .send()
             .await

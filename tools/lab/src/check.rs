@@ -156,9 +156,10 @@ const SERVICE_PORTS: [u16; 12] = [
 ];
 
 /// Problems in `stat -c '%U:%G %a %n'` lines: what is in /usr/local/bin must
-/// be root:root 0755 (nothing a service user could replace), an env file
-/// `/etc/autobot/NAME.env` root:NAME 0640 (its service reads it, nobody else).
-pub fn file_problems(stat: &str) -> Vec<String> {
+/// be root:root 0755 (nothing a service user could replace), the env file
+/// `/etc/autobot/NAME.env` of each of `services` root:NAME 0640 (its
+/// service reads it, nobody else).
+pub fn file_problems(stat: &str, services: &[&str]) -> Vec<String> {
     stat.lines()
         .filter_map(|line| {
             let mut words = line.splitn(3, ' ');
@@ -168,6 +169,7 @@ pub fn file_problems(stat: &str) -> Vec<String> {
             } else if let Some(name) = path
                 .strip_prefix("/etc/autobot/")
                 .and_then(|f| f.strip_suffix(".env"))
+                .filter(|name| services.contains(name))
             {
                 format!("root:{name} 640")
             } else {
@@ -200,7 +202,8 @@ async fn privilege(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
                 "stat -c '%U:%G %a %n' /usr/local/bin /usr/local/bin/* /etc/autobot/*.env 2>/dev/null; true",
             )
             .await?;
-        let problems = file_problems(&stat);
+        let services: Vec<&str> = SERVICE_MACHINES.iter().map(|(s, _)| *s).collect();
+        let problems = file_problems(&stat, &services);
         v.expect(
             problems.is_empty(),
             format!(
@@ -500,9 +503,9 @@ mod tests {
 
     #[test]
     fn file_modes_are_judged() {
-        let stat = "root:root 755 /usr/local/bin\nautobot:autobot 755 /usr/local/bin/x\nroot:autobot-backend 640 /etc/autobot/autobot-backend.env\nroot:autobot 640 /etc/autobot/autobot-browser.env\nroot:root 644 /etc/other\n";
+        let stat = "root:root 755 /usr/local/bin\nautobot:autobot 755 /usr/local/bin/x\nroot:autobot-backend 640 /etc/autobot/autobot-backend.env\nroot:autobot 640 /etc/autobot/autobot-browser.env\nroot:root 644 /etc/autobot/lab-site.env\nroot:root 644 /etc/other\n";
         assert_eq!(
-            file_problems(stat),
+            file_problems(stat, &["autobot-backend", "autobot-browser"]),
             vec![
                 "/usr/local/bin/x is autobot:autobot 755, not root:root 755".to_owned(),
                 "/etc/autobot/autobot-browser.env is root:autobot 640, not root:autobot-browser 640"

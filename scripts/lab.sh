@@ -109,8 +109,13 @@ def walk(node, where):
                     names.add(str(n))
             else:
                 walk(value, where)
+# A role that adds its own apt repository (grafana: Grafana's) installs
+# packages Debian does not have; such roles are opt-in and not in the lab.
+third_party = {f.parent.parent for f in pathlib.Path(sys.argv[1]).glob("*/tasks/*.yml")
+               if "apt_repository" in f.read_text()}
 for f in sorted(pathlib.Path(sys.argv[1]).glob("*/tasks/*.yml")):
-    walk(yaml.safe_load(f.read_text()), f)
+    if f.parent.parent not in third_party:
+        walk(yaml.safe_load(f.read_text()), f)
 print("\n".join(sorted(names)))
 PY
 }
@@ -437,14 +442,18 @@ require_up() {
   done < "$lab/machines.list"
 }
 
-# ansible-playbook with the lab's inventory and SSH settings (host keys checked).
+# ansible-playbook with the lab's inventory and SSH settings (host keys
+# checked). The secrets site.yml makes (operator key, Redis passwords) stay
+# with the lab's state: an extra variable, since ansible/group_vars (next to
+# the playbook) wins over the inventory's group_vars.
 lab_ansible() {
   ( cd "$repo/ansible"
     ANSIBLE_CONFIG="$repo/ansible/ansible.cfg" \
     ANSIBLE_SSH_CONTROL_PATH_DIR="$lab/ansible-cp" \
     ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}" \
     AUTOBOT_LAB_DIR="$lab" \
-      "$venv/bin/ansible-playbook" -i "$repo/infra/lab/inventory" "$@" )
+      "$venv/bin/ansible-playbook" -i "$repo/infra/lab/inventory" \
+        -e "autobot_secrets_dir=$lab/secrets" "$@" )
 }
 
 build_release() {
@@ -472,6 +481,9 @@ verb_deploy() {
   lab_ansible site.yml | tee "$lab/deploy.log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || die "site.yml failed (log: $lab/deploy.log)"
   echo "    site.yml: $(secs "$started") s"
+  # The deploy's admin key (made by site.yml's password lookup, the lab
+  # inventory's autobot_secrets_dir): what `env` prints as AUTOBOT_API_KEY.
+  install -m 0600 "$lab/secrets/api-key-deploy" "$lab/api-key"
 }
 
 verb_env() {

@@ -475,13 +475,14 @@ fn seconds(value: &str) -> u64 {
 }
 
 #[test]
-fn service_units_run_hardened_as_autobot_with_their_env_file() {
+fn service_units_run_hardened_as_their_own_user_with_their_env_file() {
     for service in SERVICES {
         let unit =
             fs::read_to_string(repo().join(format!("infra/systemd/{service}.service"))).unwrap();
         let s = unit_settings(&unit);
         let want = [
-            ("User", "autobot".to_owned()),
+            // One system user per service (docs/security.md).
+            ("User", (*service).to_owned()),
             ("EnvironmentFile", format!("/etc/autobot/{service}.env")),
             ("ExecStart", format!("/usr/local/bin/{service}")),
             ("Restart", "on-failure".to_owned()),
@@ -636,6 +637,7 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
             "stand-in files for binaries not built: {stand_ins:?} (cargo build --workspace --bins)"
         );
     }
+    let secrets = work.path().join("secrets");
     let playbook = work.path().join("local.yml");
     fs::write(
         &playbook,
@@ -660,7 +662,9 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
             .arg("-e")
             .arg(format!("autobot_bin_dir={}", bins.display()))
             .arg("-e")
-            .arg(format!("autobot_repo_dir={}", repo().display())));
+            .arg(format!("autobot_repo_dir={}", repo().display()))
+            .arg("-e")
+            .arg(format!("autobot_secrets_dir={}", secrets.display())));
         let said = text(&out);
         assert!(out.status.success(), "ansible-playbook failed: {said}");
         recap_counts(&said)
@@ -696,8 +700,8 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
     }
     let backend_env = fs::read_to_string(root.join("etc/autobot/autobot-backend.env")).unwrap();
     for line in [
-        "AUTOBOT_BIND=0.0.0.0:8001",
-        "AUTOBOT_REDIS_URL=redis://172.16.168.23:6379/0",
+        "AUTOBOT_BIND=172.16.168.20:8001",
+        "AUTOBOT_API_KEYS_FILE=/etc/autobot/autobot-backend.keys",
         "AUTOBOT_AI_STACK_URL=http://172.16.168.24:8080",
         "AUTOBOT_BROWSER_URL=http://172.16.168.25:3000",
         "AUTOBOT_PKI_URL=http://172.16.168.20:8002",
@@ -707,8 +711,42 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
             "backend env lacks {line}:\n{backend_env}"
         );
     }
+    // The backend's Redis URL names its own ACL user; its password is the
+    // one the password lookup keeps in the secrets folder.
+    let redis_password = fs::read_to_string(secrets.join("redis-autobot-backend")).unwrap();
+    let redis_url = format!(
+        "AUTOBOT_REDIS_URL=redis://autobot-backend:{}@172.16.168.23:6379/0",
+        redis_password.trim()
+    );
+    assert!(
+        backend_env.lines().any(|l| l == redis_url),
+        "backend env lacks its Redis user:\n{backend_env}"
+    );
+    // The operator key file holds the deploy key's sha256, never the key.
+    let deploy_key = fs::read_to_string(secrets.join("api-key-deploy")).unwrap();
+    let keys = fs::read_to_string(root.join("etc/autobot/autobot-backend.keys")).unwrap();
+    let key_lines: Vec<&str> = keys
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .collect();
+    assert_eq!(key_lines.len(), 1, "{keys}");
+    let words: Vec<&str> = key_lines[0].split(' ').collect();
+    assert_eq!(&words[..2], ["deploy", "admin"], "{keys}");
+    assert!(
+        words[2].len() == 64 && words[2].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{keys}"
+    );
+    assert!(
+        !keys.contains(deploy_key.trim()),
+        "the key itself is in the file"
+    );
     assert!(root.join("usr/local/bin/autobot-pki-agent").is_file());
-    let agent_env = fs::read_to_string(root.join("home/autobot/.env")).unwrap();
+    let wrapper = fs::read_to_string(root.join("usr/local/lib/autobot/pki-agent-ssh")).unwrap();
+    assert!(
+        wrapper.contains("/usr/local/bin/autobot-pki-agent install --staging"),
+        "{wrapper}"
+    );
+    let agent_env = fs::read_to_string(root.join("home/autobot-pki-agent/.env")).unwrap();
     assert!(
         agent_env.contains("AUTOBOT_JAEGER_ENDPOINT=http://172.16.168.23:4317"),
         "{agent_env}"
@@ -1010,6 +1048,7 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
 {
     let work = tempfile::tempdir().unwrap();
     let root = work.path().join("root");
+    let secrets = work.path().join("secrets");
     let playbook = work.path().join("monitoring.yml");
     fs::write(
         &playbook,
@@ -1037,7 +1076,9 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
             .arg("-e")
             .arg(format!("autobot_root={}", root.display()))
             .arg("-e")
-            .arg(format!("autobot_repo_dir={}", repo().display())));
+            .arg(format!("autobot_repo_dir={}", repo().display()))
+            .arg("-e")
+            .arg(format!("autobot_secrets_dir={}", secrets.display())));
         let said = text(&out);
         assert!(out.status.success(), "ansible-playbook failed: {said}");
         recap_counts(&said)

@@ -65,10 +65,18 @@ pub async fn run(lab: &Lab) -> anyhow::Result<()> {
     exposure(lab).await?;
     println!("==> no machine has a route off the lab's bridge");
     isolation(lab, &mut v).await?;
+    println!(
+        "==> least privilege: root's binaries, env files per service, VM-address listeners, the firewall"
+    );
+    privilege(lab, &mut v).await?;
+    let prometheus = crate::metrics::Prometheus::new(lab)?;
+    let before = prometheus.work_counts().await?;
     println!("==> a research request: one whole trace across four machines");
     research(lab, &mut v).await?;
     println!("==> a certificate distribution reaches pki.install on every machine");
     distribution(lab, &mut v).await?;
+    println!("==> Prometheus and Alertmanager on the redis machine");
+    crate::metrics::check(lab, &prometheus, &before, &mut v).await?;
     println!("    checks took {:.1} s", started.elapsed().as_secs_f64());
     v.finish("check")
 }
@@ -139,6 +147,135 @@ async fn exposure(lab: &Lab) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The ports of AutoBot's services and of what the roles run beside them.
+const SERVICE_PORTS: [u16; 12] = [
+    8001, 8002, 8080, 8081, 3000, 6379, 4317, 4318, 16686, 9090, 9093, 9121,
+];
+
+/// Problems in `stat -c '%U:%G %a %n'` lines: what is in /usr/local/bin must
+/// be root:root 0755 (nothing a service user could replace), the env file
+/// `/etc/autobot/NAME.env` of each of `services` root:NAME 0640 (its
+/// service reads it, nobody else).
+pub fn file_problems(stat: &str, services: &[&str]) -> Vec<String> {
+    stat.lines()
+        .filter_map(|line| {
+            let mut words = line.splitn(3, ' ');
+            let (owner, mode, path) = (words.next()?, words.next()?, words.next()?);
+            let want = if path == "/usr/local/bin" || path.starts_with("/usr/local/bin/") {
+                "root:root 755".to_owned()
+            } else if let Some(name) = path
+                .strip_prefix("/etc/autobot/")
+                .and_then(|f| f.strip_suffix(".env"))
+                .filter(|name| services.contains(name))
+            {
+                format!("root:{name} 640")
+            } else {
+                return None;
+            };
+            let got = format!("{owner} {mode}");
+            (got != want).then(|| format!("{path} is {got}, not {want}"))
+        })
+        .collect()
+}
+
+/// Listeners (`ss -Htln` lines) on every address for one of `ports`.
+pub fn wildcard_listeners(ss: &str, ports: &[u16]) -> Vec<String> {
+    ss.lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter(|local| {
+            let (addr, port) = local.rsplit_once(':').unwrap_or((local, ""));
+            matches!(addr, "0.0.0.0" | "*" | "[::]")
+                && port.parse().is_ok_and(|p: u16| ports.contains(&p))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn privilege(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
+    for m in &lab.machines {
+        let stat = lab
+            .sh(
+                &m.short,
+                "stat -c '%U:%G %a %n' /usr/local/bin /usr/local/bin/* /etc/autobot/*.env 2>/dev/null; true",
+            )
+            .await?;
+        let services: Vec<&str> = SERVICE_MACHINES.iter().map(|(s, _)| *s).collect();
+        let problems = file_problems(&stat, &services);
+        v.expect(
+            problems.is_empty(),
+            format!(
+                "{:<10} /usr/local/bin root:root 0755, env files root:<service> 0640 ({} files){}",
+                m.short,
+                stat.lines().count(),
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", problems.join("; "))
+                }
+            ),
+        );
+        let ss = lab.sh(&m.short, "ss -Htln").await?;
+        let wild = wildcard_listeners(&ss, &SERVICE_PORTS);
+        v.expect(
+            wild.is_empty(),
+            format!(
+                "{:<10} services listen on the VM's address, none on all addresses{}",
+                m.short,
+                if wild.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {wild:?}")
+                }
+            ),
+        );
+    }
+    let mut users = Vec::new();
+    for (service, machine) in SERVICE_MACHINES {
+        let u = lab.unit(machine, service, &["User"]).await?;
+        users.push(u.get("User").to_owned());
+    }
+    let mut distinct = users.clone();
+    distinct.sort();
+    distinct.dedup();
+    v.expect(
+        distinct.len() == users.len(),
+        format!("one user per service: {users:?}"),
+    );
+    let redis = lab.machine("redis")?.ip.clone();
+    let probe = |from: &'static str| {
+        let redis = redis.clone();
+        async move {
+            lab.run(from, &format!("timeout 3 bash -c '</dev/tcp/{redis}/6379'"))
+                .await
+                .map(|o| o.ok())
+        }
+    };
+    let (worker, ai) = (probe("npu-worker").await?, probe("ai-stack").await?);
+    v.expect(
+        worker && !ai,
+        format!(
+            "firewall: Redis {redis}:6379 reached from npu-worker ({}), not from ai-stack ({})",
+            if worker { "yes" } else { "NO" },
+            if ai { "REACHED" } else { "dropped" }
+        ),
+    );
+    let agent = lab
+        .run(
+            "main",
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i /etc/autobot/ssh/id_ed25519 autobot-pki-agent@127.0.0.1 id 2>&1",
+        )
+        .await?;
+    v.expect(
+        !agent.ok() && !agent.stdout.contains("uid="),
+        format!(
+            "the distributor's key runs nothing but the agent: `ssh … id` → {:?}, {}",
+            agent.code,
+            agent.stdout.lines().last().unwrap_or("").trim()
+        ),
+    );
     Ok(())
 }
 
@@ -362,6 +499,28 @@ mod tests {
             Some(("9.6".to_owned(), "UNSAFE".to_owned()))
         );
         assert_eq!(exposure_of("Unit x.service not found."), None);
+    }
+
+    #[test]
+    fn file_modes_are_judged() {
+        let stat = "root:root 755 /usr/local/bin\nautobot:autobot 755 /usr/local/bin/x\nroot:autobot-backend 640 /etc/autobot/autobot-backend.env\nroot:autobot 640 /etc/autobot/autobot-browser.env\nroot:root 644 /etc/autobot/lab-site.env\nroot:root 644 /etc/other\n";
+        assert_eq!(
+            file_problems(stat, &["autobot-backend", "autobot-browser"]),
+            vec![
+                "/usr/local/bin/x is autobot:autobot 755, not root:root 755".to_owned(),
+                "/etc/autobot/autobot-browser.env is root:autobot 640, not root:autobot-browser 640"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn wildcard_listeners_are_found() {
+        let ss = "LISTEN 0 128 0.0.0.0:22 0.0.0.0:*\nLISTEN 0 128 172.16.168.20:8001 0.0.0.0:*\nLISTEN 0 128 0.0.0.0:8002 0.0.0.0:*\nLISTEN 0 128 [::]:6379 [::]:*\n";
+        assert_eq!(
+            wildcard_listeners(ss, &SERVICE_PORTS),
+            vec!["0.0.0.0:8002".to_owned(), "[::]:6379".to_owned()]
+        );
     }
 
     #[test]

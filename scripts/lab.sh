@@ -369,15 +369,30 @@ verb_up() {
     wait_ssh "$name"
     echo "    $name ($ip): SSH answers, $(secs "$started") s after the first boot started"
   done < "$lab/machines.list"
-  while read -r name ip; do
-    local state
-    state="$(ssh -n -F "$lab/ssh/config" "$name" systemctl is-system-running --wait 2>/dev/null || true)"
-    [ "$state" = running ] || {
-      echo "    $name: systemd says '$state'; failed units:"
-      ssh -n -F "$lab/ssh/config" "$name" systemctl --failed --no-legend || true
-    }
-  done < "$lab/machines.list"
+  while read -r name ip; do settle_machine "$name"; done < "$lab/machines.list"
   say "six machines up: eval \"\$(scripts/lab.sh env)\" then \$LAB_SSH main"
+}
+
+# Waits until a booted machine's systemd has finished starting, and starts
+# again any unit that failed to. With six machines booting at once, systemd
+# in a machine now and then fails an early unit with status 219/CGROUP (its
+# cgroup not set up in time). When that unit is systemd-user-sessions,
+# /run/nologin stays and pam_nologin refuses every login but root's: the
+# distributor's agent login fails with "closed during authentication". A
+# unit that fails again stops the lab here, naming it.
+settle_machine() {
+  local name="$1" state try
+  for try in 1 2 3; do
+    state="$(ssh -n -F "$lab/ssh/config" "$name" systemctl is-system-running --wait 2>/dev/null || true)"
+    [ "$state" = running ] && return 0
+    echo "    $name: systemd says '$state'; failed units:"
+    ssh -n -F "$lab/ssh/config" "$name" systemctl --failed --no-legend || true
+    [ "$try" -lt 3 ] || break
+    echo "    $name: starting them again (try $try)"
+    ssh -n -F "$lab/ssh/config" "$name" \
+      'units="$(systemctl --failed --no-legend --plain | awk "{print \$1}")"; systemctl reset-failed; [ -z "$units" ] || systemctl restart $units' || true
+  done
+  die "$name: systemd is '$state' after starting the failed units again"
 }
 
 # Ends the SSH connections kept open to the machines (ours and ansible's).
@@ -550,7 +565,7 @@ main() {
       [ $# -eq 1 ] || die "usage: lab.sh stop [--hard] NAME | lab.sh start NAME"
       name="$(machine_name "$1")"
       [ -n "$name" ] || die "no machine $1 (scripts/lab.sh status)"
-      if [ "$verb" = start ]; then start_machine "$name"; wait_ssh "$name"; echo "$name is up"
+      if [ "$verb" = start ]; then start_machine "$name"; wait_ssh "$name"; settle_machine "$name"; echo "$name is up"
       elif $hard; then cut_power "$name"; echo "$name is off (power cut)"
       else stop_machine "$name"; echo "$name is off"; fi
       exit 0 ;;

@@ -143,12 +143,14 @@ async fn bounded<T>(
         .map_err(|_| SshError::Timeout { step, after })?
 }
 
-/// Decides on the server's host key; remembers why it said no.
+/// Decides on the server's host key; remembers why it said no, and why the
+/// server closed the connection.
 struct HostKeyCheck {
     host: String,
     port: u16,
     known_hosts: PathBuf,
     refusal: Arc<Mutex<Option<SshError>>>,
+    closed: Arc<Mutex<Option<String>>>,
 }
 
 impl client::Handler for HostKeyCheck {
@@ -178,6 +180,23 @@ impl client::Handler for HostKeyCheck {
         };
         *self.refusal.lock().expect("refusal lock") = Some(refusal);
         Ok(false)
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let why = match &reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                format!("the server disconnected ({:?})", info.reason_code)
+            }
+            client::DisconnectReason::Error(e) => format!("the connection failed: {e}"),
+        };
+        *self.closed.lock().expect("closed lock") = Some(why);
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(_) => Ok(()),
+            client::DisconnectReason::Error(e) => Err(e),
+        }
     }
 }
 
@@ -209,11 +228,13 @@ pub async fn connect(target: &Target, settings: &SshSettings) -> Result<Connecti
             })?;
         tracing::Span::current().record("network.peer.address", peer.ip().to_string());
         let refusal = Arc::new(Mutex::new(None));
+        let closed = Arc::new(Mutex::new(None));
         let handler = HostKeyCheck {
             host: target.host.clone(),
             port: target.port,
             known_hosts: settings.known_hosts.clone(),
             refusal: refusal.clone(),
+            closed: closed.clone(),
         };
         let config = Arc::new(client::Config {
             inactivity_timeout: Some(settings.step_timeout * 4),
@@ -251,6 +272,18 @@ pub async fn connect(target: &Target, settings: &SshSettings) -> Result<Connecti
                 reason: format!("authentication: {e}"),
             })?;
         if !auth.success() {
+            // russh answers a connection that closed mid-login as a failed
+            // login: that is a connection problem, not a refused key.
+            if handle.is_closed() {
+                let why = closed.lock().expect("closed lock").take();
+                return Err(SshError::Connect {
+                    addr: peer,
+                    reason: format!(
+                        "closed during authentication: {}",
+                        why.unwrap_or_else(|| "no reason given".to_owned())
+                    ),
+                });
+            }
             return Err(SshError::Auth {
                 user: target.user.clone(),
             });

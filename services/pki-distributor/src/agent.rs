@@ -8,7 +8,7 @@ use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
 use autobot_wire::pki::{AgentInstallReport, CertificateInfo};
 
 use crate::hooks::Hooks;
-use crate::install::install_from_staging;
+use crate::install::{KeyAccess, install_from_staging, resolve_group};
 
 /// How the agent process ends; its exit status follows the rules of every
 /// AutoBot binary (autobot-lifecycle).
@@ -45,6 +45,20 @@ pub fn refusal(dest: &Path, error: String, error_type: &str) -> AgentInstallRepo
     }
 }
 
+/// `AUTOBOT_PKI_KEY_GROUP` (a group name in /etc/group, or a gid): the
+/// group the VM's services share, given the installed key 0640. Unset or
+/// empty: the key stays 0600, the agent's only.
+pub fn key_access_from_env() -> Result<KeyAccess, String> {
+    match std::env::var("AUTOBOT_PKI_KEY_GROUP") {
+        Ok(group) if !group.trim().is_empty() => {
+            resolve_group(group.trim(), Path::new("/etc/group"))
+                .map(|gid| KeyAccess { group: Some(gid) })
+                .map_err(|e| format!("AUTOBOT_PKI_KEY_GROUP={group:?} is not valid: {e}"))
+        }
+        _ => Ok(KeyAccess::default()),
+    }
+}
+
 /// The variables of OTLP's TLS files (autobot-tracing's configuration).
 const OTLP_TLS_VARS: [&str; 6] = [
     "OTEL_EXPORTER_OTLP_CERTIFICATE",
@@ -72,6 +86,7 @@ fn init_without_export() -> Result<autobot_tracing::TelemetryGuard, autobot_trac
 pub async fn run_install(
     staging: &Path,
     dest: &Path,
+    key_access: KeyAccess,
     hooks: &Hooks,
 ) -> (AgentInstallReport, AgentExit) {
     let mut report = AgentInstallReport {
@@ -124,7 +139,7 @@ pub async fn run_install(
     );
     report.trace_id = autobot_tracing::trace_id_of(&span);
 
-    let exit = span.in_scope(|| match install_from_staging(staging, dest, hooks) {
+    let exit = span.in_scope(|| match install_from_staging(staging, dest, key_access, hooks) {
         Ok((summary, installed)) => {
             span.record("pki.files_installed", installed.files.len() as i64);
             span.record("pki.release", installed.release.as_str());

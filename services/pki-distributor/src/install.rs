@@ -173,6 +173,14 @@ pub fn verify(staged: &StagedFiles) -> Result<CertificateSummary, InstallError> 
     summarize_der(&cert_der).map_err(bad(SERVER_CERT_FILE))
 }
 
+/// Who may read the installed private key besides the agent's user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyAccess {
+    /// The group the key is given to (mode 0640): the group the VM's
+    /// services share (`AUTOBOT_PKI_KEY_GROUP`). None: 0600, the agent's only.
+    pub group: Option<u32>,
+}
+
 /// Mode of each installed file: certificates world-readable, the key not.
 pub fn install_plan(staged: &StagedFiles) -> [(&'static str, &[u8], u32); 3] {
     [
@@ -241,13 +249,14 @@ use std::os::unix::fs::OpenOptionsExt as _;
 /// is put back, and if THAT fails the error says so and every release is
 /// kept. Old releases are pruned only after a complete success.
 pub fn install(staged: &StagedFiles, dest: &Path) -> Result<Installed, InstallError> {
-    install_with(staged, dest, &Hooks::none())
+    install_with(staged, dest, KeyAccess::default(), &Hooks::none())
 }
 
 /// [`install`], stopping or failing where `hooks` says (the crash tests).
 pub fn install_with(
     staged: &StagedFiles,
     dest: &Path,
+    key_access: KeyAccess,
     hooks: &Hooks,
 ) -> Result<Installed, InstallError> {
     let fail = |source| InstallError::Install {
@@ -268,7 +277,7 @@ pub fn install_with(
     migrate_plain_files(dest, hooks).map_err(fail)?;
 
     let release = release_name();
-    let ready = write_release(staged, &releases, &release, hooks).map_err(fail)?;
+    let ready = write_release(staged, &releases, &release, key_access, hooks).map_err(fail)?;
     // Stable names that do not exist yet (a first install): symlinks into
     // `current`, dangling until the swap, which is "no set yet".
     for name in SET_FILES {
@@ -361,6 +370,7 @@ fn write_release(
     staged: &StagedFiles,
     releases: &Path,
     name: &str,
+    key_access: KeyAccess,
     hooks: &Hooks,
 ) -> io::Result<PathBuf> {
     let tmp = releases.join(format!(".tmp-{name}"));
@@ -370,6 +380,9 @@ fn write_release(
         for (file, bytes, mode) in install_plan(staged) {
             hooks.at(&format!("write:{file}"))?;
             fsio::write_new_synced(&tmp.join(file), bytes, mode)?;
+            if let (SERVER_KEY_FILE, Some(gid)) = (file, key_access.group) {
+                share_key_with_group(&tmp.join(file), gid)?;
+            }
         }
         fsio::sync_dir(&tmp)?;
         hooks.at("release")?;
@@ -382,6 +395,39 @@ fn write_release(
         remove_release(&tmp);
     }
     written
+}
+
+/// Gives the key (written 0600) to group `gid`, then opens it to that
+/// group (0640): it is never readable by a group it was not meant for.
+fn share_key_with_group(key: &Path, gid: u32) -> io::Result<()> {
+    std::os::unix::fs::chown(key, None, Some(gid)).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "giving {SERVER_KEY_FILE} to group {gid} (AUTOBOT_PKI_KEY_GROUP; the agent's user must be a member): {e}"
+            ),
+        )
+    })?;
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o640))?;
+    File::open(key)?.sync_all()
+}
+
+/// The gid of `group`: a number, or a name in `group_file` (/etc/group).
+pub fn resolve_group(group: &str, group_file: &Path) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    let text = std::fs::read_to_string(group_file)
+        .map_err(|e| format!("cannot read {}: {e}", group_file.display()))?;
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let gid = fields.nth(1)?.parse::<u32>().ok()?;
+            (name == group).then_some(gid)
+        })
+        .next()
+        .ok_or_else(|| format!("no group {group:?} in {}", group_file.display()))
 }
 
 /// The release `current` points at, by name.
@@ -561,6 +607,7 @@ pub fn remove_staging(staging: &Path) {
 pub fn install_from_staging(
     staging: &Path,
     dest: &Path,
+    key_access: KeyAccess,
     hooks: &Hooks,
 ) -> Result<(CertificateSummary, Installed), InstallError> {
     // Removing the staging files afterwards would delete what was just installed.
@@ -573,7 +620,7 @@ pub fn install_from_staging(
     }
     let outcome = read_staging(staging).and_then(|staged| {
         let summary = verify(&staged)?;
-        let installed = install_with(&staged, dest, hooks)?;
+        let installed = install_with(&staged, dest, key_access, hooks)?;
         Ok((summary, installed))
     });
     remove_staging(staging);
@@ -704,6 +751,33 @@ mod tests {
     }
 
     #[test]
+    fn the_key_goes_to_the_key_group_0640_and_an_unknown_group_is_named() {
+        use std::os::unix::fs::MetadataExt;
+        let (_ca_dir, ca) = new_ca();
+        let dest = tempfile::tempdir().unwrap();
+        // A group this process is in (its own), as the agent is in autobot-tls.
+        let gid = std::fs::metadata(dest.path()).unwrap().gid();
+        let access = KeyAccess { group: Some(gid) };
+        let issued = ca.issue(&target(), 365).unwrap();
+        install_with(&staged(&issued), dest.path(), access, &Hooks::none()).unwrap();
+        let key = std::fs::metadata(dest.path().join(SERVER_KEY_FILE)).unwrap();
+        assert_eq!(key.mode() & 0o777, 0o640);
+        assert_eq!(key.gid(), gid);
+        assert_eq!(mode(&dest.path().join(SERVER_CERT_FILE)), 0o644);
+
+        let groups = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            groups.path(),
+            "root:x:0:\nautobot-tls:x:997:autobot-pki-agent,autobot-backend\n",
+        )
+        .unwrap();
+        assert_eq!(resolve_group("autobot-tls", groups.path()), Ok(997));
+        assert_eq!(resolve_group("42", groups.path()), Ok(42));
+        let err = resolve_group("autobot-tl", groups.path()).unwrap_err();
+        assert!(err.contains("no group \"autobot-tl\""), "{err}");
+    }
+
+    #[test]
     fn a_certificate_from_another_ca_is_refused_and_nothing_changes() {
         let (_d1, ca) = new_ca();
         let (_d2, other) = new_ca();
@@ -785,7 +859,8 @@ mod tests {
                 }
                 let new = ca.issue(&target(), 365).unwrap();
                 let hooks = Hooks::parse(&format!("fail:{step}")).unwrap();
-                let outcome = install_with(&staged(&new), dest.path(), &hooks);
+                let outcome =
+                    install_with(&staged(&new), dest.path(), KeyAccess::default(), &hooks);
                 let shown = shown_set(dest.path());
                 // Migration steps only happen over plain files; a failed
                 // prune is no failed install.
@@ -832,6 +907,7 @@ mod tests {
         let err = install_with(
             &staged(&new),
             dest.path(),
+            KeyAccess::default(),
             &Hooks::parse("fail:sync").unwrap(),
         )
         .unwrap_err();
@@ -843,6 +919,7 @@ mod tests {
         let err = install_with(
             &staged(&new),
             dest.path(),
+            KeyAccess::default(),
             &Hooks::parse("fail:sync,fail:rollback").unwrap(),
         )
         .unwrap_err();
@@ -870,6 +947,7 @@ mod tests {
         let err = install_with(
             &staged(&new),
             dest.path(),
+            KeyAccess::default(),
             &Hooks::parse("fail:link:server-key.pem").unwrap(),
         )
         .unwrap_err();
@@ -944,11 +1022,12 @@ mod tests {
             "{}",
         )
         .unwrap();
-        install_from_staging(&staging, &dest, &Hooks::none()).unwrap();
+        install_from_staging(&staging, &dest, KeyAccess::default(), &Hooks::none()).unwrap();
         assert!(!staging.exists());
         assert!(openssl_verify(&dest).status.success());
 
-        let err = install_from_staging(&staging, &dest, &Hooks::none()).unwrap_err();
+        let err = install_from_staging(&staging, &dest, KeyAccess::default(), &Hooks::none())
+            .unwrap_err();
         assert_eq!(err.error_type(), "staging_unreadable");
     }
 
@@ -957,8 +1036,13 @@ mod tests {
         let (_d, ca) = new_ca();
         let dir = tempfile::tempdir().unwrap();
         install_plain_files(&ca.issue(&target(), 365).unwrap(), dir.path());
-        let err =
-            install_from_staging(dir.path(), &dir.path().join("."), &Hooks::none()).unwrap_err();
+        let err = install_from_staging(
+            dir.path(),
+            &dir.path().join("."),
+            KeyAccess::default(),
+            &Hooks::none(),
+        )
+        .unwrap_err();
         assert_eq!(err.error_type(), "bad_arguments");
         assert_eq!(
             dir_entries(dir.path()),

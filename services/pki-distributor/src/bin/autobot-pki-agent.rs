@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use autobot_lifecycle::{EXIT_BAD_SETTING, EXIT_RUNTIME_FAILURE};
-use autobot_pki_distributor::agent::{refusal, run_install};
+use autobot_pki_distributor::agent::{key_access_from_env, refusal, run_install};
 use autobot_pki_distributor::hooks::Hooks;
 use autobot_wire::pki::AgentInstallReport;
 use clap::{Parser, Subcommand};
@@ -57,6 +57,10 @@ fn main() -> ExitCode {
             EXIT_BAD_SETTING,
         );
     }
+    let key_access = match key_access_from_env() {
+        Ok(access) => access,
+        Err(e) => return report(&refusal(&dest, e, "key_group"), EXIT_BAD_SETTING),
+    };
     let hooks = match Hooks::from_env() {
         Ok(hooks) => hooks,
         Err(e) => return report(&refusal(&dest, e, "test_hook"), EXIT_BAD_SETTING),
@@ -71,7 +75,7 @@ fn main() -> ExitCode {
             return report(&refusal(&dest, error, "runtime"), EXIT_RUNTIME_FAILURE);
         }
     };
-    let (install_report, exit) = runtime.block_on(run_install(&staging, &dest, &hooks));
+    let (install_report, exit) = runtime.block_on(run_install(&staging, &dest, key_access, &hooks));
     report(&install_report, exit.exit_status())
 }
 

@@ -305,6 +305,14 @@ pub async fn start(
     start_with(sink, grpc_addr, http_addr, HttpOptions::default(), None).await
 }
 
+/// TLS on both OTLP listeners, each with its own policy on client
+/// certificates (exporters show one; a browser sending to OTLP/HTTP cannot).
+#[derive(Clone, Debug)]
+pub struct ReceiverTls {
+    pub grpc: Arc<autobot_tls::server::ServerTls>,
+    pub http: Arc<autobot_tls::server::ServerTls>,
+}
+
 /// [`start`] with the HTTP receiver's options, serving only TLS on both
 /// listeners when `tls` is given: a client without a certificate the
 /// configuration accepts fails at the handshake (how Jaeger's OTLP receivers
@@ -314,7 +322,7 @@ pub async fn start_with(
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     http_options: HttpOptions,
-    tls: Option<Arc<autobot_tls::server::ServerTls>>,
+    tls: Option<ReceiverTls>,
 ) -> std::io::Result<RunningReceiver> {
     let grpc_listener = TcpListener::bind(grpc_addr).await?;
     let http_listener = TcpListener::bind(http_addr).await?;
@@ -328,13 +336,9 @@ pub async fn start_with(
         // axum serves gRPC too (HTTP/2, negotiated by ALPN), over the TLS listener.
         let grpc_app = axum::Router::new().fallback_service(grpc_service(sink.clone()));
         let servers = [
+            (TlsListener::new(grpc_listener, tls.grpc)?, grpc_app, "gRPC"),
             (
-                TlsListener::new(grpc_listener, tls.clone())?,
-                grpc_app,
-                "gRPC",
-            ),
-            (
-                TlsListener::new(http_listener, tls)?,
+                TlsListener::new(http_listener, tls.http)?,
                 http_router_with(sink, &http_options),
                 "HTTP",
             ),

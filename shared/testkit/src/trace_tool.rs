@@ -67,16 +67,26 @@ impl TraceTool {
     /// (`--tls-cert --tls-key --tls-client-ca`, as Jaeger's receivers are
     /// set up in docs/security.md); the query API stays plain HTTP.
     pub fn start_tls(server: &crate::pki::TestIdentity) -> anyhow::Result<TraceTool> {
+        Self::start_tls_with(server, &[])
+    }
+
+    /// [`TraceTool::start_tls`] with extra `serve` arguments.
+    pub fn start_tls_with(
+        server: &crate::pki::TestIdentity,
+        extra: &[&str],
+    ) -> anyhow::Result<TraceTool> {
         let [cert, key, ca] =
             [&server.cert, &server.key, &server.ca].map(|p| p.display().to_string());
-        let mut tool = Self::start_with_args(&[
+        let mut args = vec![
             "--tls-cert",
             &cert,
             "--tls-key",
             &key,
             "--tls-client-ca",
             &ca,
-        ])?;
+        ];
+        args.extend_from_slice(extra);
+        let mut tool = Self::start_with_args(&args)?;
         tool.otlp_scheme = "https";
         Ok(tool)
     }

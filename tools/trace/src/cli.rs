@@ -117,9 +117,26 @@ pub struct ServeTlsArgs {
     /// without one fails at the handshake.
     #[arg(long, env = "AUTOBOT_TLS_CA", requires_all = ["tls_cert", "tls_key"])]
     pub tls_client_ca: Option<std::path::PathBuf>,
+    /// With TLS: `optional` lets OTLP/HTTP take clients without a certificate
+    /// (web pages sending spans from users' browsers; one that shows a
+    /// certificate must still chain to the CA). gRPC always requires one.
+    #[arg(
+        long,
+        env = "AUTOBOT_TRACE_OTLP_HTTP_CLIENT_CERT",
+        default_value = "required",
+        value_parser = ["required", "optional"]
+    )]
+    pub otlp_http_client_cert: String,
 }
 
 impl ServeTlsArgs {
+    fn http_client_certificates(&self) -> autobot_tls::server::ClientCertificates {
+        match self.otlp_http_client_cert.as_str() {
+            "optional" => autobot_tls::server::ClientCertificates::Optional,
+            _ => autobot_tls::server::ClientCertificates::Required,
+        }
+    }
+
     fn files(self) -> Option<autobot_tls::TlsFiles> {
         use autobot_tls::PemFile;
         let (cert, key, ca) = (self.tls_cert?, self.tls_key?, self.tls_client_ca?);
@@ -202,6 +219,7 @@ pub async fn run(cli: Cli) -> i32 {
                 max_spans: usize::try_from(max_spans).unwrap_or(usize::MAX),
                 cors,
                 max_bytes: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+                otlp_http_client_certs: tls.http_client_certificates(),
                 otlp_tls: tls.files(),
             };
             // A TLS file that cannot be used is a bad argument (exit 2), named.

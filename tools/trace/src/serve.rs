@@ -22,6 +22,9 @@ pub struct ServeConfig {
     /// `--tls-cert`, `--tls-key`, `--tls-client-ca`: both OTLP listeners
     /// serve only TLS and require a client certificate chaining to the CA.
     pub otlp_tls: Option<autobot_tls::TlsFiles>,
+    /// With `otlp_tls`: whether OTLP/HTTP also requires a client
+    /// certificate (`--otlp-http-client-cert`); gRPC always does.
+    pub otlp_http_client_certs: autobot_tls::server::ClientCertificates,
 }
 
 impl Default for ServeConfig {
@@ -34,6 +37,7 @@ impl Default for ServeConfig {
             cors: autobot_otlp_receiver::CorsPolicy::default(),
             max_bytes: crate::store::DEFAULT_MAX_BYTES,
             otlp_tls: None,
+            otlp_http_client_certs: autobot_tls::server::ClientCertificates::Required,
         }
     }
 }
@@ -60,7 +64,9 @@ impl Server {
             cors: config.cors.clone(),
         };
         let tls = match &config.otlp_tls {
-            Some(files) => Some(Arc::new(otlp_tls(files).map_err(std::io::Error::other)?)),
+            Some(files) => Some(
+                otlp_tls(files, config.otlp_http_client_certs).map_err(std::io::Error::other)?,
+            ),
             None => None,
         };
         let receiver = autobot_otlp_receiver::start_with(
@@ -103,10 +109,21 @@ impl Server {
 }
 
 /// The OTLP listeners' TLS: the files read and checked (a bad one is named
-/// with its flag), client certificates required.
-fn otlp_tls(files: &autobot_tls::TlsFiles) -> Result<autobot_tls::server::ServerTls, String> {
+/// with its flag), client certificates required on gRPC and, as `http_clients`
+/// says, on HTTP.
+fn otlp_tls(
+    files: &autobot_tls::TlsFiles,
+    http_clients: autobot_tls::server::ClientCertificates,
+) -> Result<autobot_otlp_receiver::ReceiverTls, String> {
+    use autobot_tls::server::{ClientCertificates, ServerTls};
     let source = autobot_tls::TlsSource::load(files.clone(), false).map_err(|e| e.to_string())?;
-    autobot_tls::server::ServerTls::new(source, autobot_tls::server::ClientCertificates::Required)
+    Ok(autobot_otlp_receiver::ReceiverTls {
+        grpc: Arc::new(ServerTls::new(
+            source.clone(),
+            ClientCertificates::Required,
+        )?),
+        http: Arc::new(ServerTls::new(source, http_clients)?),
+    })
 }
 
 /// Runs until ctrl-c or SIGTERM.

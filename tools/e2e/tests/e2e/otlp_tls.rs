@@ -120,3 +120,71 @@ async fn spans_arrive_over_tls_only_from_exporters_with_a_certificate_of_the_ca(
         }
     }
 }
+
+/// `--otlp-http-client-cert optional` (the roles' setting: AutoBot's page
+/// sends spans from users' browsers, which show no certificate): OTLP/HTTP
+/// takes an exporter without a client certificate but still refuses one
+/// from another CA; gRPC still requires one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_http_may_take_clients_without_a_certificate_grpc_never() {
+    let ca = TestCa::new("autobot-otlp");
+    let other = TestCa::new("intruder");
+    let tool = TraceTool::start_tls_with(
+        &ca.issue("jaeger", &["127.0.0.1"]),
+        &["--otlp-http-client-cert", "optional"],
+    )
+    .expect("autobot-trace serve starts with TLS");
+    let trust_only = || {
+        vec![(
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            ca.ca_file().display().to_string(),
+        )]
+    };
+    let cases = [
+        (
+            "http without a certificate",
+            tool.otlp_http_endpoint(),
+            trust_only(),
+            true,
+        ),
+        (
+            "http with another CA's certificate",
+            tool.otlp_http_endpoint(),
+            otlp_variables(&other.issue("stranger", &["127.0.0.1"]), &ca),
+            false,
+        ),
+        (
+            "grpc without a certificate",
+            tool.otlp_grpc_endpoint(),
+            trust_only(),
+            false,
+        ),
+    ];
+    let http = reqwest::Client::new();
+    let mut outcomes = Vec::new();
+    for (round, (case, endpoint, variables, arrives)) in cases.into_iter().enumerate() {
+        let trace_id = format!("{:08x}{}", round + 16, "d".repeat(24));
+        let mut service = exporter(&endpoint, &variables);
+        let r = http
+            .get(service.url("/health"))
+            .header("traceparent", traceparent(&trace_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        service.stop();
+        outcomes.push((case, trace_id, arrives, service));
+    }
+    for (case, trace_id, arrives, service) in &outcomes {
+        if *arrives {
+            tool.wait_for_trace(trace_id, |t| !t.spans.is_empty(), Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|e| panic!("{case}: {e}\n{}", service.output()));
+        } else {
+            assert!(
+                tool.trace(trace_id).await.is_none(),
+                "{case}: spans arrived that the receiver must refuse"
+            );
+        }
+    }
+}

@@ -499,11 +499,26 @@ verb_deploy() {
   # The deploy's admin key (made by site.yml's password lookup, the lab
   # inventory's autobot_secrets_dir): what `env` prints as AUTOBOT_API_KEY.
   install -m 0600 "$lab/secrets/api-key-deploy" "$lab/api-key"
+  # With the roles' TLS (autobot_tls) the backend serves https with a
+  # certificate of the deployment's CA: `env` hands that CA to the checks.
+  if lab_ssh_main "grep -q '^AUTOBOT_TLS_CERT=' /etc/autobot/autobot-backend.env"; then
+    lab_ssh_main "cat /etc/autobot/certs/ca-cert.pem" > "$lab/ca-cert.pem.tmp"
+    mv "$lab/ca-cert.pem.tmp" "$lab/ca-cert.pem"
+  else
+    rm -f "$lab/ca-cert.pem"
+  fi
 }
+
+lab_ssh_main() { ssh -F "$lab/ssh/config" -n "$(machine_name main)" "$1"; }
 
 verb_env() {
   [ -f "$lab/machines.list" ] || die "the lab is down: scripts/lab.sh up first"
-  echo "export AUTOBOT_URL=http://$(machine_ip main):8001"
+  if [ -s "$lab/ca-cert.pem" ]; then
+    echo "export AUTOBOT_URL=https://$(machine_ip main):8001"
+    echo "export AUTOBOT_CA_CERT=$lab/ca-cert.pem"
+  else
+    echo "export AUTOBOT_URL=http://$(machine_ip main):8001"
+  fi
   echo "export AUTOBOT_QUERY_URL=http://$(machine_ip redis):16686"
   echo "export AUTOBOT_JAEGER_QUERY_URL=http://$(machine_ip redis):16686"
   if [ -s "$lab/api-key" ]; then echo "export AUTOBOT_API_KEY=$(cat "$lab/api-key")"; fi

@@ -688,9 +688,17 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
             fs::read_to_string(repo().join(format!("infra/systemd/{service}.service"))).unwrap()
         );
         let env = fs::read_to_string(root.join(format!("etc/autobot/{service}.env"))).unwrap();
+        // Mutual TLS is on by default (autobot_tls): the VM's certificate
+        // for serving and calling, and for OTLP to Jaeger.
         for line in [
-            "AUTOBOT_JAEGER_ENDPOINT=http://172.16.168.23:4317",
+            "AUTOBOT_JAEGER_ENDPOINT=https://172.16.168.23:4317",
             "AUTOBOT_TRACE_SAMPLE_RATE=1.0",
+            "AUTOBOT_TLS_CERT=/etc/autobot/certs/server-cert.pem",
+            "AUTOBOT_TLS_KEY=/etc/autobot/certs/server-key.pem",
+            "AUTOBOT_TLS_CA=/etc/autobot/certs/ca-cert.pem",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE=/etc/autobot/certs/ca-cert.pem",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=/etc/autobot/certs/server-cert.pem",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/autobot/certs/server-key.pem",
         ] {
             assert!(
                 env.lines().any(|l| l == line),
@@ -702,9 +710,10 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
     for line in [
         "AUTOBOT_BIND=172.16.168.20:8001",
         "AUTOBOT_API_KEYS_FILE=/etc/autobot/autobot-backend.keys",
-        "AUTOBOT_AI_STACK_URL=http://172.16.168.24:8080",
-        "AUTOBOT_BROWSER_URL=http://172.16.168.25:3000",
-        "AUTOBOT_PKI_URL=http://172.16.168.20:8002",
+        "AUTOBOT_AI_STACK_URL=https://172.16.168.24:8080",
+        "AUTOBOT_BROWSER_URL=https://172.16.168.25:3000",
+        "AUTOBOT_PKI_URL=https://172.16.168.20:8002",
+        "AUTOBOT_NPU_URL=https://172.16.168.22:8081",
     ] {
         assert!(
             backend_env.lines().any(|l| l == line),
@@ -747,10 +756,17 @@ fn ansible_service_roles_install_into_a_prefix_and_a_second_run_changes_nothing(
         "{wrapper}"
     );
     let agent_env = fs::read_to_string(root.join("home/autobot-pki-agent/.env")).unwrap();
-    assert!(
-        agent_env.contains("AUTOBOT_JAEGER_ENDPOINT=http://172.16.168.23:4317"),
-        "{agent_env}"
-    );
+    for line in [
+        "AUTOBOT_JAEGER_ENDPOINT=https://172.16.168.23:4317",
+        // The key it installs is the services' to read (0640, this group).
+        "AUTOBOT_PKI_KEY_GROUP=autobot-tls",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY=/etc/autobot/certs/server-key.pem",
+    ] {
+        assert!(
+            agent_env.lines().any(|l| l == line),
+            "agent env lacks {line}:\n{agent_env}"
+        );
+    }
     assert!(
         root.join("etc/ssh/sshd_config.d/autobot-trace-context.conf")
             .is_file()
@@ -1043,6 +1059,100 @@ fn grafana_dashboards_and_provisioning_hold_together() {
     assert_eq!(providers["providers"][0]["type"], "file");
 }
 
+/// The jaeger role's configurations with autobot_tls (the default): every
+/// variant's OTLP/gRPC receiver requires a client certificate of the CA,
+/// its OTLP/HTTP receiver serves TLS without asking browsers for one, and
+/// nothing else in the file changes; without TLS, the files as they are.
+#[test]
+fn ansible_jaeger_role_turns_on_the_receivers_tls_blocks() {
+    let work = tempfile::tempdir().unwrap();
+    let playbook = work.path().join("jaeger-configs.yml");
+    fs::write(
+        &playbook,
+        r#"- name: Jaeger's configurations into a temp prefix
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: The jaeger role's configuration tasks
+      ansible.builtin.include_role:
+        name: jaeger
+        tasks_from: configs.yml
+"#,
+    )
+    .unwrap();
+    for tls in [true, false] {
+        let root = work.path().join(format!("root-{tls}"));
+        let out = run(ansible("ansible-playbook")
+            .args(["-i", "localhost,"])
+            .arg(&playbook)
+            .args(["-e", "@group_vars/all.yml"])
+            .args(["-e", "autobot_manage_system=false"])
+            .arg("-e")
+            .arg(format!("autobot_tls={tls}"))
+            .arg("-e")
+            .arg(format!("autobot_root={}", root.display()))
+            .arg("-e")
+            .arg(format!("autobot_repo_dir={}", repo().display())));
+        assert!(
+            out.status.success(),
+            "ansible-playbook failed: {}",
+            text(&out)
+        );
+        let mut variants = 0;
+        for entry in fs::read_dir(repo().join("infra/jaeger")).unwrap() {
+            let source = entry.unwrap().path();
+            let name = source.file_name().unwrap().to_str().unwrap().to_owned();
+            if !(name.starts_with("config") && name.ends_with(".yaml")) {
+                continue;
+            }
+            variants += 1;
+            let installed = root.join("etc/jaeger").join(&name);
+            let config = yaml_to_json(&installed);
+            let protocols = &config["receivers"]["otlp"]["protocols"];
+            if !tls {
+                assert!(protocols["grpc"].get("tls").is_none(), "{name}");
+                assert_eq!(
+                    fs::read_to_string(&installed).unwrap().trim_end(),
+                    fs::read_to_string(&source).unwrap().trim_end(),
+                    "{name}"
+                );
+                continue;
+            }
+            let grpc = &protocols["grpc"]["tls"];
+            assert_eq!(
+                grpc["cert_file"], "/etc/autobot/certs/server-cert.pem",
+                "{name}"
+            );
+            assert_eq!(
+                grpc["key_file"], "/etc/autobot/certs/server-key.pem",
+                "{name}"
+            );
+            assert_eq!(
+                grpc["client_ca_file"], "/etc/autobot/certs/ca-cert.pem",
+                "{name}"
+            );
+            let http = &protocols["http"]["tls"];
+            assert_eq!(
+                http["cert_file"], "/etc/autobot/certs/server-cert.pem",
+                "{name}"
+            );
+            assert!(
+                http.get("client_ca_file").is_none(),
+                "{name}: browsers show no certificate"
+            );
+            // Only the receivers changed: the rest is the file in infra/jaeger.
+            let mut expected = yaml_to_json(&source);
+            expected["receivers"]["otlp"]["protocols"]["grpc"]["tls"] = grpc.clone();
+            expected["receivers"]["otlp"]["protocols"]["http"]["tls"] = http.clone();
+            assert_eq!(config, expected, "{name}");
+        }
+        assert_eq!(variants, 6);
+    }
+}
+
 #[test]
 fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_run_changes_nothing()
 {
@@ -1062,6 +1172,12 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
 "#,
     )
     .unwrap();
+    // promtool checks that the scrapes' TLS files exist (the VM's set).
+    let certs = work.path().join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    for file in ["ca-cert.pem", "server-cert.pem", "server-key.pem"] {
+        fs::write(certs.join(file), "").unwrap();
+    }
     let play = || {
         let out = run(ansible("ansible-playbook")
             .args(["-i", "localhost,"])
@@ -1069,6 +1185,8 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
             .args(["-e", "@group_vars/all.yml"])
             .args(["-e", "autobot_manage_system=false"])
             .args(["-e", "autobot_ip_redis_jaeger=10.9.0.23"])
+            .arg("-e")
+            .arg(format!("autobot_cert_dir={}", certs.display()))
             .args([
                 "-e",
                 "prometheus_page_webhook_url=http://pager.example:9000/page",
@@ -1094,6 +1212,25 @@ fn ansible_monitoring_roles_install_checked_configs_into_a_prefix_and_a_second_r
         .arg("config")
         .arg(etc.join("prometheus.yml")));
     assert!(out.status.success(), "{}", text(&out));
+    // With TLS (the default) the AutoBot jobs scrape https with the VM's
+    // certificate; the others stay as infra/prometheus/prometheus.yml has them.
+    let config = yaml_to_json(&etc.join("prometheus.yml"));
+    for job in config["scrape_configs"].as_array().unwrap() {
+        let name = job["job_name"].as_str().unwrap();
+        if name.starts_with("autobot-") {
+            assert_eq!(job["scheme"], "https", "{name}");
+            assert_eq!(
+                job["tls_config"]["key_file"],
+                certs.join("server-key.pem").display().to_string(),
+                "{name}"
+            );
+        } else {
+            assert!(
+                job.get("scheme").is_none() && job.get("tls_config").is_none(),
+                "{name}"
+            );
+        }
+    }
     let redis = fs::read_to_string(etc.join("targets/redis.yml")).unwrap();
     assert!(
         redis.contains(r#"- targets: ["10.9.0.23:9121"]"#),

@@ -69,6 +69,12 @@ pub async fn run(lab: &Lab) -> anyhow::Result<()> {
         "==> least privilege: root's binaries, env files per service, VM-address listeners, the firewall"
     );
     privilege(lab, &mut v).await?;
+    if lab.tls {
+        println!(
+            "==> mutual TLS: the VM's certificate, its key for the services' group, clients of the CA only"
+        );
+        mutual_tls(lab, &mut v).await?;
+    }
     let prometheus = crate::metrics::Prometheus::new(lab)?;
     let before = prometheus.work_counts().await?;
     println!("==> a research request: one whole trace across four machines");
@@ -192,6 +198,103 @@ pub fn wildcard_listeners(ss: &str, ports: &[u16]) -> Vec<String> {
         })
         .map(str::to_owned)
         .collect()
+}
+
+/// An HTTPS GET from the main machine, trusting only the deployment's CA,
+/// with or without main's certificate: the status, or `refused <why>`.
+const TLS_PROBE: &str = r#"
+import http.client, ssl, sys
+host, port, path, with_cert = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] == "cert"
+ctx = ssl.create_default_context(cafile="/etc/autobot/certs/ca-cert.pem")
+if with_cert:
+    ctx.load_cert_chain("/etc/autobot/certs/server-cert.pem", "/etc/autobot/certs/server-key.pem")
+try:
+    c = http.client.HTTPSConnection(host, port, context=ctx, timeout=5)
+    c.request("GET", path)
+    print(c.getresponse().status)
+except Exception as e:
+    print("refused", type(e).__name__)
+"#;
+
+async fn tls_probe(lab: &Lab, addr: &str, path: &str, with_cert: bool) -> anyhow::Result<String> {
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "443"));
+    let out = lab
+        .sh(
+            "main",
+            &format!(
+                "python3 -c '{TLS_PROBE}' {host} {port} {path} {}",
+                if with_cert { "cert" } else { "none" }
+            ),
+        )
+        .await?;
+    Ok(out.trim().to_owned())
+}
+
+/// The roles' mutual TLS (docs/security.md): every VM's key is readable by
+/// its services' group only; the internal services and Jaeger's OTLP/gRPC
+/// take only clients with a certificate of the CA; the backend's public API
+/// also takes callers without one (they bring operator keys).
+async fn mutual_tls(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {
+    for m in &lab.machines {
+        let key = lab
+            .sh(
+                &m.short,
+                "stat -L -c '%U:%G %a' /etc/autobot/certs/server-key.pem 2>&1; true",
+            )
+            .await?;
+        v.expect(
+            key.trim() == "autobot-pki-agent:autobot-tls 640",
+            format!(
+                "{:<10} server-key.pem is autobot-pki-agent:autobot-tls 0640: {}",
+                m.short,
+                key.trim()
+            ),
+        );
+    }
+    let ip = |short: &str| lab.machine(short).map(|m| m.ip.clone());
+    let internal = [
+        (
+            "autobot-ai-stack",
+            format!("{}:8080", ip("ai-stack")?),
+            "/health",
+        ),
+        (
+            "autobot-browser",
+            format!("{}:3000", ip("browser")?),
+            "/health",
+        ),
+        (
+            "autobot-npu-worker",
+            format!("{}:8081", ip("npu-worker")?),
+            "/health",
+        ),
+        (
+            "autobot-pki-distributor",
+            format!("{}:8002", ip("main")?),
+            "/health",
+        ),
+    ];
+    for (service, addr, path) in &internal {
+        let with = tls_probe(lab, addr, path, true).await?;
+        let without = tls_probe(lab, addr, path, false).await?;
+        v.expect(
+            with == "200" && without.starts_with("refused"),
+            format!("{service:<24} https://{addr}{path}: with main's certificate {with}, without one {without}"),
+        );
+    }
+    let backend = format!("{}:8001", ip("main")?);
+    let without = tls_probe(lab, &backend, "/api/health", false).await?;
+    v.expect(
+        without == "200",
+        format!("autobot-backend          https://{backend}/api/health without a client certificate: {without}"),
+    );
+    let otlp = format!("{}:4317", ip("redis")?);
+    let without = tls_probe(lab, &otlp, "/", false).await?;
+    v.expect(
+        without.starts_with("refused"),
+        format!("jaeger OTLP/gRPC         https://{otlp} without a client certificate: {without}"),
+    );
+    Ok(())
 }
 
 async fn privilege(lab: &Lab, v: &mut Verdict) -> anyhow::Result<()> {

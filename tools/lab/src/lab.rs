@@ -88,6 +88,8 @@ pub struct Lab {
     pub page_url: String,
     pub machines: Vec<Machine>,
     pub http: reqwest::Client,
+    /// Whether the roles' mutual TLS is on (AUTOBOT_CA_CERT set by lab.sh env).
+    pub tls: bool,
     api_key: Option<String>,
     ssh: Vec<String>,
     lab_sh: PathBuf,
@@ -96,6 +98,20 @@ pub struct Lab {
 fn var(name: &str) -> anyhow::Result<String> {
     std::env::var(name)
         .map_err(|_| anyhow!("{name} is not set: run this through scripts/lab.sh (check, drill)"))
+}
+
+/// The client for the backend: with AUTOBOT_CA_CERT (an https backend,
+/// the roles' mutual TLS), it trusts that CA only.
+fn backend_client() -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(3));
+    if let Some(ca) = std::env::var_os("AUTOBOT_CA_CERT").filter(|v| !v.is_empty()) {
+        let pem = std::fs::read(&ca)
+            .with_context(|| format!("AUTOBOT_CA_CERT={}: cannot read", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("AUTOBOT_CA_CERT={}: not PEM certificates", ca.display()))?;
+        builder = builder.tls_certs_only(certs);
+    }
+    Ok(builder.build()?)
 }
 
 impl Lab {
@@ -118,9 +134,8 @@ impl Lab {
             query: JaegerClient::new(&var("AUTOBOT_QUERY_URL")?)?,
             page_url: var("LAB_PAGE_URL")?,
             machines,
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .build()?,
+            http: backend_client()?,
+            tls: std::env::var_os("AUTOBOT_CA_CERT").is_some_and(|v| !v.is_empty()),
             api_key: std::env::var("AUTOBOT_API_KEY")
                 .ok()
                 .filter(|k| !k.is_empty()),

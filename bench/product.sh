@@ -7,7 +7,9 @@
 # untraced (OTEL_SDK_DISABLED=true), traced at rate 1.0, 0.1 and 0.01, each
 # with an operator key (the backend's default: AUTOBOT_API_KEYS_FILE, wrk
 # sends `Authorization: Bearer`), and untraced without the key check
-# (`-nokey`: AUTOBOT_AUTH=off) for the check's own cost; then
+# (`-nokey`: AUTOBOT_AUTH=off) for the check's own cost, and traced at rate
+# 1.0 over TLS (`-tls`: both hops, wrk -> backend and backend -> ai-stack
+# with mutual TLS, certificates of bench/test-pki.sh) for TLS's; then
 # the Python reference pair (FastAPI + httpx + OpenTelemetry SDK, pooled
 # clients, bench/python/product.py) under the same load. Prints medians of
 # req/s, p50/p99, CPU per request (backend + ai-stack from /proc; the
@@ -23,8 +25,10 @@
 # Usage: bench/product.sh [--rounds N] [--seconds S] [--warmup S] [--no-python]
 #                         [--modes "untraced traced-1.0 ..."] [--traced-env "K=V ..."]
 #        bench/product.sh --callgrind [N] [--modes "untraced traced-0.1 traced-1.0"]
-# MODE: untraced | traced-RATE, with `-nokey` appended: AUTOBOT_AUTH=off
-#       and no Authorization header (e.g. untraced-nokey, traced-0.1-nokey).
+# MODE: untraced | traced-RATE, then `-tls` for TLS on both hops (the backend
+#       serves https, calls ai-stack over mutual TLS), then `-nokey` for
+#       AUTOBOT_AUTH=off and no Authorization header (e.g. untraced-nokey,
+#       traced-1.0-tls, traced-0.1-tls-nokey).
 # Output: tables on stdout; raw rows in .run/bench/product/results.tsv, logs
 # and callgrind dumps beside them (PRODUCT_OUT moves them). BENCH_PORT_BASE
 # moves the ports (17600). Binaries: built into $CARGO_TARGET_DIR (default
@@ -56,8 +60,8 @@ while [ $# -gt 0 ]; do
   shift
 done
 if [ ${#MODES[@]} -eq 0 ]; then
-  if [ "$CALLGRIND" = 1 ]; then MODES=(untraced untraced-nokey traced-0.1 traced-1.0)
-  else MODES=(untraced traced-1.0 traced-0.1 traced-0.01 untraced-nokey); fi
+  if [ "$CALLGRIND" = 1 ]; then MODES=(untraced untraced-nokey traced-0.1 traced-1.0 traced-1.0-tls)
+  else MODES=(untraced traced-1.0 traced-0.1 traced-0.01 untraced-nokey traced-1.0-tls); fi
 fi
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -70,12 +74,13 @@ SINK_GRPC=$((BASE + 17)); SINK_HTTP=$((BASE + 18)); SINK_QUERY=$((BASE + 86))
 BIN_DIR="${PRODUCT_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
 VENV="$ROOT/.run/bench-venv"
 CLK_TCK="$(getconf CLK_TCK)"
-URL="http://127.0.0.1:$PORT_BACKEND/api/chat"
+# The backend's chat URL in a mode: https with -tls.
+url_of() { if tls "$1"; then echo "https://127.0.0.1:$PORT_BACKEND/api/chat"; else echo "http://127.0.0.1:$PORT_BACKEND/api/chat"; fi; }
 # A short chat turn: what the frontend sends for one question.
 BODY='{"messages":[{"role":"system","content":"You are AutoBot. Answer briefly."},{"role":"user","content":"Which header carries the trace context between the services?"}]}'
 SPANS_PER_REQUEST=4 # backend SERVER + CLIENT, ai-stack SERVER + llm.inference
 
-for tool in wrk curl jq python3; do
+for tool in wrk curl jq python3 openssl; do
   command -v "$tool" >/dev/null || { echo "bench/product.sh: $tool is missing (scripts/setup.sh installs it)" >&2; exit 1; }
 done
 [ "$CALLGRIND" = 0 ] || command -v valgrind >/dev/null || { echo "bench/product.sh: valgrind is missing" >&2; exit 1; }
@@ -144,8 +149,9 @@ ended_spans() {
   else echo 0; fi
 }
 
-mode_env() { # the environment of a mode (both services; the backend's key settings apart)
+mode_env() { # the environment of a mode (both services; the backend's key and TLS settings apart)
   local base="${1%-nokey}"
+  base="${base%-tls}"
   case "$base" in
     untraced) echo "OTEL_SDK_DISABLED=true" ;;
     traced-*) echo "AUTOBOT_TRACE_SAMPLE_RATE=${base#traced-} ${TRACED_ENV[*]:-}" ;;
@@ -153,6 +159,20 @@ mode_env() { # the environment of a mode (both services; the backend's key setti
   esac
 }
 keyed() { [[ "$1" != *-nokey ]]; }
+tls() { [[ "${1%-nokey}" == *-tls ]]; }
+# Certificates for the -tls modes (a test CA; SAN 127.0.0.1).
+PKI="$OUT/pki"
+bash "$ROOT/bench/test-pki.sh" "$PKI" backend ai-stack
+tls_files() { echo "AUTOBOT_TLS_CERT=$PKI/$1-cert.pem AUTOBOT_TLS_KEY=$PKI/$1-key.pem AUTOBOT_TLS_CA=$PKI/ca-cert.pem"; }
+tls_env_ai() { if tls "$1"; then tls_files ai-stack; fi; }
+tls_env_backend() { # after ENV_BACKEND: the https peer URL wins
+  if tls "$1"; then echo "$(tls_files backend) AUTOBOT_AI_STACK_URL=https://127.0.0.1:$PORT_AI"; fi
+}
+# curl's arguments for the mode: the key's header (none with -nokey), the CA with -tls
+curl_args() {
+  if keyed "$1"; then printf '%s\n' -H "Authorization: Bearer $API_KEY"; fi
+  if tls "$1"; then printf '%s\n' --cacert "$PKI/ca-cert.pem"; fi
+}
 auth_env() { # the backend's key settings of a mode
   if keyed "$1"; then echo "AUTOBOT_API_KEYS_FILE=$KEYS_FILE"; else echo "AUTOBOT_AUTH=off"; fi
 }
@@ -185,13 +205,10 @@ start_llm() {
   wait_port "$PORT_LLM" 20
 }
 
-# auth_header MODE: curl's -H arguments for the mode's key (none with -nokey)
-auth_args() { if keyed "$1"; then printf '%s\n' -H "Authorization: Bearer $API_KEY"; fi; }
-
 check_chat() { # MODE
-  local auth
-  mapfile -t auth < <(auth_args "$1")
-  curl -fsS "${auth[@]}" -H 'Content-Type: application/json' --data-binary "$BODY" "$URL" >"$OUT/answer.json" || {
+  local args
+  mapfile -t args < <(curl_args "$1")
+  curl -fsS "${args[@]}" -H 'Content-Type: application/json' --data-binary "$BODY" "$(url_of "$1")" >"$OUT/answer.json" || {
     echo "bench/product.sh: POST /api/chat failed; see $OUT/backend.log and $OUT/ai-stack.log" >&2
     exit 1
   }
@@ -200,11 +217,13 @@ check_chat() { # MODE
 # start_rust MODE [wrapper...]: ai-stack then backend with the mode's environment
 start_rust() {
   local mode="$1"; shift
-  local envs
+  local envs tls_ai tls_backend
   read -r -a envs <<<"$(mode_env "$mode")"
-  start "$OUT/ai-stack.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_AI[@]}" "$@" "$BIN_DIR/autobot-ai-stack"
+  read -r -a tls_ai <<<"$(tls_env_ai "$mode")"
+  read -r -a tls_backend <<<"$(tls_env_backend "$mode")"
+  start "$OUT/ai-stack.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_AI[@]}" "${tls_ai[@]}" "$@" "$BIN_DIR/autobot-ai-stack"
   PID_AI=$LAST
-  start "$OUT/backend.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_BACKEND[@]}" "$(auth_env "$mode")" "$@" "$BIN_DIR/autobot-backend"
+  start "$OUT/backend.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_BACKEND[@]}" "${tls_backend[@]}" "$(auth_env "$mode")" "$@" "$BIN_DIR/autobot-backend"
   PID_BACKEND=$LAST
   wait_port "$PORT_AI" 120
   wait_port "$PORT_BACKEND" 120
@@ -231,18 +250,17 @@ start_python() {
 if [ "$CALLGRIND" = 1 ]; then
   CG="$OUT/callgrind"
   mkdir -p "$CG"
-  curl_config() { # file count: COUNT POSTs of the body on one connection
+  curl_config() { # file count url: COUNT POSTs of the body on one connection
     : >"$1"
     local i
-    for ((i = 0; i < $2; i++)); do printf 'url = "%s"\noutput = "/dev/null"\n' "$URL" >>"$1"; done
+    for ((i = 0; i < $2; i++)); do printf 'url = "%s"\noutput = "/dev/null"\n' "$3" >>"$1"; done
   }
-  curl_config "$CG/warm.curl" 200
-  curl_config "$CG/run.curl" "$CALLGRIND_N"
   printf '%s' "$BODY" >"$CG/body.json"
-  post_all() { # curl-config MODE
-    local auth
-    mapfile -t auth < <(auth_args "$2")
-    curl -s "${auth[@]}" -H 'Content-Type: application/json' --data-binary "@$CG/body.json" -K "$1"
+  post_all() { # count MODE
+    local args
+    mapfile -t args < <(curl_args "$2")
+    curl_config "$CG/posts.curl" "$1" "$(url_of "$2")"
+    curl -s "${args[@]}" -H 'Content-Type: application/json' --data-binary "@$CG/body.json" -K "$CG/posts.curl"
   }
   total_ir() { awk '/^(summary|totals):/ {print $2; exit}' "$1"; }
   start_llm
@@ -252,20 +270,22 @@ if [ "$CALLGRIND" = 1 ]; then
     dir="$CG/$mode"
     rm -rf "$dir"; mkdir -p "$dir"
     read -r -a envs <<<"$(mode_env "$mode")"
+    read -r -a tls_ai <<<"$(tls_env_ai "$mode")"
+    read -r -a tls_backend <<<"$(tls_env_backend "$mode")"
     read -r -a vg <<<"$(grind "$dir/sink.out")"
     start_sink "${vg[@]}"
     read -r -a vg <<<"$(grind "$dir/ai-stack.out")"
-    start "$OUT/ai-stack.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_AI[@]}" "${vg[@]}" "$BIN_DIR/autobot-ai-stack"
+    start "$OUT/ai-stack.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_AI[@]}" "${tls_ai[@]}" "${vg[@]}" "$BIN_DIR/autobot-ai-stack"
     PID_AI=$LAST
     read -r -a vg <<<"$(grind "$dir/backend.out")"
-    start "$OUT/backend.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_BACKEND[@]}" "$(auth_env "$mode")" "${vg[@]}" "$BIN_DIR/autobot-backend"
+    start "$OUT/backend.log" "${ENV_COMMON[@]}" "${envs[@]}" "${ENV_BACKEND[@]}" "${tls_backend[@]}" "$(auth_env "$mode")" "${vg[@]}" "$BIN_DIR/autobot-backend"
     PID_BACKEND=$LAST
     wait_port "$PORT_AI" 120; wait_port "$PORT_BACKEND" 120
     check_chat "$mode"
-    post_all "$CG/warm.curl" "$mode"
+    post_all 200 "$mode"
     sleep 3 # the warm-up's spans are exported and ingested before counting starts
     for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -z "$p" >/dev/null 2>&1; done
-    post_all "$CG/run.curl" "$mode"
+    post_all "$CALLGRIND_N" "$mode"
     sleep 3 # one schedule delay (1 s) and the sink's ingest, under valgrind
     for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do callgrind_control -d "$p" >/dev/null 2>&1; done
     for p in "$PID_BACKEND" "$PID_AI" "$PID_SINK"; do stop "$p"; done
@@ -293,13 +313,15 @@ measure() {
   local kind="$1" mode="$2" round="$3" life0="$4"
   local WRK=(wrk -t1 -c16 -s "$OUT/chat.lua")
   if [ "$kind" = rust ] && keyed "$mode"; then WRK=(wrk -t1 -c16 -s "$OUT/chat-key.lua"); fi
-  "${WRK[@]}" -d"${WARMUP_SECONDS}s" "$URL" >/dev/null
+  local url
+  url="$(url_of "$mode")"
+  "${WRK[@]}" -d"${WARMUP_SECONDS}s" "$url" >/dev/null
   sleep 1.5 # the batch processors export what the warm-up left (schedule delay 1 s)
   local s0 b0 a0 l0 k0
   s0="$(sink_spans)"
   b0="$(cpu_ticks "$PID_BACKEND")"; a0="$(cpu_ticks "$PID_AI")"
   l0="$(cpu_ticks "$PID_LLM")"; k0="$(cpu_ticks "$PID_SINK")"
-  "${WRK[@]}" -d"${SECONDS_PER_RUN}s" --latency "$URL" >"$OUT/wrk.txt"
+  "${WRK[@]}" -d"${SECONDS_PER_RUN}s" --latency "$url" >"$OUT/wrk.txt"
   local b1 a1 l1 k1 rb ra
   b1="$(cpu_ticks "$PID_BACKEND")"; a1="$(cpu_ticks "$PID_AI")"
   l1="$(cpu_ticks "$PID_LLM")"; k1="$(cpu_ticks "$PID_SINK")"

@@ -104,6 +104,16 @@ def main():
               f"CPU/request backend {base['cpu_backend']:.4f} vs {nokey['cpu_backend']:.4f} ms "
               f"({(base['cpu_backend'] - nokey['cpu_backend']) * 1000:+.1f} us)")
 
+    plain = summary.get(("rust", "traced-1.0"))
+    tls = summary.get(("rust", "traced-1.0-tls"))
+    if plain and tls:
+        print()
+        print("TLS on both hops (traced at 1.0: https to the backend, mutual TLS to ai-stack; "
+              "wrk keeps its 16 connections and the backend pools its own, so handshakes are rare), medians:")
+        print(f"  req/s {tls['rps']:.0f} vs {plain['rps']:.0f} plain ({tls['rps'] / plain['rps']:.3f}x)   "
+              f"CPU/request backend + ai-stack {tls['cpu']:.4f} vs {plain['cpu']:.4f} ms "
+              f"({(tls['cpu'] - plain['cpu']) * 1000:+.1f} us)")
+
     py = summary.get(("python", "traced-1.0"))
     ours = summary.get(("rust", "traced-1.0"))
     if py and ours:

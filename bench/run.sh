@@ -203,16 +203,7 @@ if [ "$SECURITY" = 1 ]; then
   # serverAuth + clientAuth), and an operator key with its line.
   PKI="$OUT/pki"
   rm -rf "$PKI"; mkdir -p "$PKI"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=bench CA" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
-    -keyout "$PKI/ca-key.pem" -out "$PKI/ca-cert.pem" 2>/dev/null
-  for who in a b; do
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=bench-$who" \
-      -keyout "$PKI/$who-key.pem" -out "$PKI/$who.csr" 2>/dev/null
-    openssl x509 -req -in "$PKI/$who.csr" -CA "$PKI/ca-cert.pem" -CAkey "$PKI/ca-key.pem" \
-      -CAcreateserial -days 1 -out "$PKI/$who-cert.pem" \
-      -extfile <(printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature\n') 2>/dev/null
-  done
+  bash "$ROOT/bench/test-pki.sh" "$PKI" a b
   KEY="abk_$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   printf 'bench user %s\n' "$(printf '%s' "$KEY" | sha256sum | cut -d' ' -f1)" >"$PKI/api-keys"
   tls_env() { echo "AUTOBOT_TLS_CERT=$PKI/$1-cert.pem AUTOBOT_TLS_KEY=$PKI/$1-key.pem AUTOBOT_TLS_CA=$PKI/ca-cert.pem"; }

@@ -28,6 +28,16 @@ pub struct RedisServer {
     /// the user and password [`url`](Self::url) and
     /// [`command`](Self::command) use.
     acl: Option<Acl>,
+    /// With [`RedisServer::start_with_tls`]: the TLS port and its files.
+    tls: Option<RedisTls>,
+}
+
+/// TLS as docs/security.md ("Redis") sets it up: the server's certificate
+/// and key, clients must show a certificate of the CA (`tls-auth-clients yes`).
+#[derive(Clone, Debug)]
+struct RedisTls {
+    port: u16,
+    server: crate::pki::TestIdentity,
 }
 
 /// Redis's users, as docs/security.md sets them up: `user default off`
@@ -53,7 +63,15 @@ impl std::fmt::Debug for Acl {
 impl RedisServer {
     /// Starts `redis-server` on a free port of 127.0.0.1 and waits until it answers PING.
     pub fn start() -> anyhow::Result<Self> {
-        Self::start_inner(None)
+        Self::start_inner(None, None)
+    }
+
+    /// Starts `redis-server` with a TLS port too ([`RedisServer::tls_url`]):
+    /// `server`'s certificate and key, and only clients with a certificate
+    /// of `server.ca`. The plain port stays on 127.0.0.1 for the test's own
+    /// [`command`](Self::command)s.
+    pub fn start_with_tls(server: &crate::pki::TestIdentity) -> anyhow::Result<Self> {
+        Self::start_inner(None, Some(server.clone()))
     }
 
     /// Starts `redis-server` with the users of `acl` only (its lines go to
@@ -61,10 +79,13 @@ impl RedisServer {
     /// turn off the password-less user), and waits until it answers PING
     /// as `acl.user`.
     pub fn start_with_acl(acl: Acl) -> anyhow::Result<Self> {
-        Self::start_inner(Some(acl))
+        Self::start_inner(Some(acl), None)
     }
 
-    fn start_inner(acl: Option<Acl>) -> anyhow::Result<Self> {
+    fn start_inner(
+        acl: Option<Acl>,
+        tls: Option<crate::pki::TestIdentity>,
+    ) -> anyhow::Result<Self> {
         let binary = find_redis_server()?;
         let mut last_error = None;
         // The free port can be taken between our probe and Redis's bind: try a few.
@@ -79,6 +100,10 @@ impl RedisServer {
                     .context("creating the Redis data directory")?,
                 binary: binary.clone(),
                 acl: acl.clone(),
+                tls: tls.clone().map(|server| RedisTls {
+                    port: crate::ports::free_port(),
+                    server,
+                }),
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -115,6 +140,18 @@ impl RedisServer {
             encode(password),
             self.port
         )
+    }
+
+    /// `rediss://127.0.0.1:{tls port}/0` (with [`RedisServer::start_with_tls`]).
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls
+            .as_ref()
+            .map(|tls| format!("rediss://127.0.0.1:{}/0", tls.port))
+    }
+
+    /// The TLS port (with [`RedisServer::start_with_tls`]).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls.as_ref().map(|tls| tls.port)
     }
 
     pub fn port(&self) -> u16 {
@@ -192,6 +229,17 @@ impl RedisServer {
             let file = self.dir.path().join("users.acl");
             std::fs::write(&file, acl.lines.join("\n") + "\n").context("writing the ACL file")?;
             command.arg("--aclfile").arg(&file);
+        }
+        if let Some(tls) = &self.tls {
+            command
+                .args(["--tls-port", &tls.port.to_string()])
+                .arg("--tls-cert-file")
+                .arg(&tls.server.cert)
+                .arg("--tls-key-file")
+                .arg(&tls.server.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&tls.server.ca)
+                .args(["--tls-auth-clients", "yes"]);
         }
         let child = command
             .args(["--port", &self.port.to_string()])

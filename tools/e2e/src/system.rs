@@ -80,6 +80,10 @@ pub struct Options {
     /// 127.0.0.1) and takes only clients from that CA (the backend also
     /// callers without one); the backend calls its peers over https.
     pub mutual_tls: bool,
+    /// With [`Options::mutual_tls`]: Redis serves TLS too and takes only
+    /// clients with a certificate of the CA; the services use `rediss://`
+    /// with their own certificate (docs/security.md, "Redis").
+    pub redis_tls: bool,
 }
 
 impl Default for Options {
@@ -87,6 +91,7 @@ impl Default for Options {
         Self {
             sample_rate: 1.0,
             mutual_tls: false,
+            redis_tls: false,
         }
     }
 }
@@ -109,7 +114,7 @@ pub struct System {
     pub site: Process,
     pub llm: StandIn,
     _sshd: Sshd,
-    _redis: RedisServer,
+    pub redis: RedisServer,
     pub tool: TraceTool,
     pub vm_certs: PathBuf,
     /// The operator's admin key: [`System::post`] sends it (as deployed,
@@ -130,13 +135,20 @@ impl System {
         // AutoBot's page (the backend's origin; its port is chosen later).
         let tool = TraceTool::start_with_args(&["--cors-origin", PAGE_ORIGINS])
             .expect("the trace tool starts (cargo build --workspace --bins)");
-        let redis =
-            RedisServer::start().expect("redis-server starts (scripts/setup.sh installs it)");
         let pki_files = options.mutual_tls.then(|| {
             let ca = TestCa::new("autobot-e2e");
             let client = ca.issue("e2e-test-client", &["127.0.0.1"]);
             SystemPki { ca, client }
         });
+        let redis = match (&pki_files, options.redis_tls) {
+            (Some(pki), true) => {
+                RedisServer::start_with_tls(&pki.ca.issue("redis", &["127.0.0.1"]))
+            }
+            (None, true) => panic!("Options::redis_tls needs Options::mutual_tls (the CA)"),
+            (_, false) => RedisServer::start(),
+        }
+        .expect("redis-server starts (scripts/setup.sh installs it)");
+        let redis_url = redis.tls_url().unwrap_or_else(|| redis.url());
         let http = match &pki_files {
             Some(pki) => pki.client.client(),
             None => reqwest::Client::new(),
@@ -196,7 +208,7 @@ impl System {
             model_dir.display()
         );
         let mut npu = service("autobot-npu-worker")
-            .env("AUTOBOT_REDIS_URL", redis.url())
+            .env("AUTOBOT_REDIS_URL", &redis_url)
             .env("AUTOBOT_NPU_MODEL_DIR", &model_dir)
             .start();
         let mut ai_stack = service("autobot-ai-stack")
@@ -218,7 +230,7 @@ impl System {
         let operator = keys.key("e2e-operator").clone();
         let mut backend = service("autobot-backend")
             .env("AUTOBOT_API_KEYS_FILE", &keys.file)
-            .env("AUTOBOT_REDIS_URL", redis.url())
+            .env("AUTOBOT_REDIS_URL", &redis_url)
             .env("AUTOBOT_AI_STACK_URL", ai_stack.url(""))
             .env("AUTOBOT_BROWSER_URL", browser.url(""))
             .env("AUTOBOT_PKI_URL", pki.url(""))
@@ -240,7 +252,7 @@ impl System {
             site,
             llm,
             _sshd: sshd,
-            _redis: redis,
+            redis,
             tool,
             vm_certs,
             operator,

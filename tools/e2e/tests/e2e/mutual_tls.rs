@@ -27,6 +27,40 @@ async fn research_over_mutual_tls_is_one_whole_trace() {
     research_is_one_whole_trace(&system).await;
 }
 
+/// Redis over TLS as the option docs/security.md describes (`rediss://`,
+/// `tls-auth-clients yes`): the research request's embedding job crosses
+/// Redis on its TLS port, the trace stays whole, and every connection of
+/// the services to Redis is on that port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn research_over_mutual_tls_and_rediss_is_one_whole_trace() {
+    let system = System::start(Options {
+        redis_tls: true,
+        ..with_mutual_tls()
+    })
+    .await;
+    research_is_one_whole_trace(&system).await;
+    let tls_port = system.redis.tls_port().unwrap();
+    let plain_port = system.redis.port();
+    // CLIENT LIST over the plain port: that command's own connection is the
+    // only one there (laddr=127.0.0.1:<port>).
+    let clients = system.redis.command("CLIENT LIST").unwrap();
+    let services: Vec<&str> = clients
+        .lines()
+        .filter(|l| l.contains("laddr="))
+        .filter(|l| !l.contains("cmd=client|list"))
+        .collect();
+    assert!(
+        !services.is_empty(),
+        "no service connected to Redis:\n{clients}"
+    );
+    for line in &services {
+        assert!(
+            line.contains(&format!("laddr=127.0.0.1:{tls_port} ")),
+            "a connection not on the TLS port {tls_port} (plain {plain_port}): {line}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distribution_over_mutual_tls_is_one_whole_trace() {
     let system = System::start(with_mutual_tls()).await;

@@ -165,8 +165,13 @@ PKI="$OUT/pki"
 bash "$ROOT/bench/test-pki.sh" "$PKI" backend ai-stack
 tls_files() { echo "AUTOBOT_TLS_CERT=$PKI/$1-cert.pem AUTOBOT_TLS_KEY=$PKI/$1-key.pem AUTOBOT_TLS_CA=$PKI/ca-cert.pem"; }
 tls_env_ai() { if tls "$1"; then tls_files ai-stack; fi; }
-tls_env_backend() { # after ENV_BACKEND: the https peer URL wins
-  if tls "$1"; then echo "$(tls_files backend) AUTOBOT_AI_STACK_URL=https://127.0.0.1:$PORT_AI"; fi
+tls_env_backend() { # after ENV_BACKEND: the https peer URLs win (chat calls only ai-stack;
+  # the others must be https:// too while AUTOBOT_TLS_CERT is set, and nothing listens there)
+  if tls "$1"; then
+    echo "$(tls_files backend) AUTOBOT_AI_STACK_URL=https://127.0.0.1:$PORT_AI" \
+      "AUTOBOT_BROWSER_URL=https://127.0.0.1:$((BASE + 4)) AUTOBOT_PKI_URL=https://127.0.0.1:$((BASE + 5))" \
+      "AUTOBOT_NPU_URL=https://127.0.0.1:$((BASE + 6))"
+  fi
 }
 # curl's arguments for the mode: the key's header (none with -nokey), the CA with -tls
 curl_args() {
@@ -322,6 +327,12 @@ measure() {
   b0="$(cpu_ticks "$PID_BACKEND")"; a0="$(cpu_ticks "$PID_AI")"
   l0="$(cpu_ticks "$PID_LLM")"; k0="$(cpu_ticks "$PID_SINK")"
   "${WRK[@]}" -d"${SECONDS_PER_RUN}s" --latency "$url" >"$OUT/wrk.txt"
+  # Connection reuse, backend -> ai-stack: the pool's open connections, and
+  # those closed in the last minute (TIME-WAIT); a handshake per request would
+  # leave thousands of the latter.
+  local pool_open pool_closed
+  pool_open="$(ss -Htn state established "( dport = :$PORT_AI )" | wc -l)"
+  pool_closed="$(ss -Htn state time-wait "( dport = :$PORT_AI )" | wc -l)"
   local b1 a1 l1 k1 rb ra
   b1="$(cpu_ticks "$PID_BACKEND")"; a1="$(cpu_ticks "$PID_AI")"
   l1="$(cpu_ticks "$PID_LLM")"; k1="$(cpu_ticks "$PID_SINK")"
@@ -344,8 +355,8 @@ measure() {
     "$kind" "$mode" "$round" "$rps" "$p50" "$p99" "$requests" \
     "$((b1 - b0))" "$((a1 - a0))" "$((l1 - l0))" "$((k1 - k0))" "$rb" "$ra" \
     "$((s1 - s0))" "$((s1 - life0))" "$ended" "$SECONDS_PER_RUN" "$CLK_TCK" "${errors:-}" >>"$RESULTS"
-  printf '  %-6s %-12s round %s: %8s req/s  p50 %-8s p99 %-8s spans %s (services ended %s) %s\n' \
-    "$kind" "$mode" "$round" "$rps" "$p50" "$p99" "$((s1 - life0))" "$ended" "${errors:-}"
+  printf '  %-6s %-12s round %s: %8s req/s  p50 %-8s p99 %-8s spans %s (services ended %s) connections to ai-stack: %s open, %s closed %s\n' \
+    "$kind" "$mode" "$round" "$rps" "$p50" "$p99" "$((s1 - life0))" "$ended" "$pool_open" "$pool_closed" "${errors:-}"
 }
 
 start_sink

@@ -81,7 +81,7 @@ def main():
             lost = r["ended"] - r["spans_life"]
             lost_total += max(lost, 0)
             window = f"window {r['spans_window']}"
-            if mode == "traced-1.0":
+            if mode.removesuffix("-nokey").removesuffix("-tls") == "traced-1.0":
                 window += f"/{per_request * r['requests']}"
             cells.append(f"{window}, life {r['spans_life']}/{r['ended']} (lost {lost})")
         print(f"  {mode:12s} " + "; ".join(cells))

@@ -373,6 +373,16 @@ verb_up() {
   say "six machines up: eval \"\$(scripts/lab.sh env)\" then \$LAB_SSH main"
 }
 
+# The machines whose systemd failed a unit with 219/CGROUP since epoch second $1.
+machines_with_cgroup_failures() {
+  local name ip
+  while read -r name ip; do
+    if ssh -n -F "$lab/ssh/config" "$name" "journalctl --no-pager -q --since @$1 | grep -q 'status=219/CGROUP'" 2>/dev/null; then
+      printf '%s ' "$name"
+    fi
+  done < "$lab/machines.list"
+}
+
 # Waits until a booted machine's systemd has finished starting, and starts
 # again any unit that failed to. With six machines booting at once, systemd
 # in a machine now and then fails an early unit with status 219/CGROUP (its
@@ -493,8 +503,19 @@ verb_deploy() {
   echo "    outside world: $(secs "$started") s"
   say "ansible-playbook -i infra/lab/inventory site.yml"
   started="$(now)"
+  local since; since="$(date +%s)"
   lab_ansible site.yml | tee "$lab/deploy.log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || die "site.yml failed (log: $lab/deploy.log)"
+  if [ "${PIPESTATUS[0]}" -ne 0 ]; then
+    # systemd in a lab machine now and then fails a unit's start with
+    # 219/CGROUP (its new cgroup gone before the process joins it: the
+    # host's cgroup v1, docs/lab.md). Only then is site.yml run once more;
+    # any other failure stops here.
+    local flaked; flaked="$(machines_with_cgroup_failures "$since")"
+    [ -n "$flaked" ] || die "site.yml failed (log: $lab/deploy.log)"
+    say "site.yml failed; systemd failed a unit start with 219/CGROUP on: $flaked. Running site.yml once more"
+    lab_ansible site.yml | tee "$lab/deploy-again.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || die "site.yml failed twice (logs: $lab/deploy.log, $lab/deploy-again.log)"
+  fi
   echo "    site.yml: $(secs "$started") s"
   # The deploy's admin key (made by site.yml's password lookup, the lab
   # inventory's autobot_secrets_dir): what `env` prints as AUTOBOT_API_KEY.

@@ -1104,12 +1104,8 @@ fn ansible_jaeger_role_turns_on_the_receivers_tls_blocks() {
             text(&out)
         );
         let mut variants = 0;
-        for entry in fs::read_dir(repo().join("infra/jaeger")).unwrap() {
-            let source = entry.unwrap().path();
+        for source in jaeger_configs() {
             let name = source.file_name().unwrap().to_str().unwrap().to_owned();
-            if !(name.starts_with("config") && name.ends_with(".yaml")) {
-                continue;
-            }
             variants += 1;
             let installed = root.join("etc/jaeger").join(&name);
             let config = yaml_to_json(&installed);

@@ -5,7 +5,7 @@
 //! "defers" (sends ids without a sampling flag) gets the ratio decision
 //! instead of being dropped, as the B3 specification intends.
 
-use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceFlags, TraceId};
+use opentelemetry::trace::{Link, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
@@ -25,6 +25,23 @@ impl AutobotSampler {
             root: Sampler::TraceIdRatioBased(rate),
         }
     }
+}
+
+/// Whether a span started under `parent` is dropped whatever the rate: the
+/// parent is a valid span context that is not sampled and not a B3 caller
+/// deferring the decision (the same rule as `should_sample` below). Lets a
+/// span's start skip work for a span that will record nothing.
+pub(crate) fn parent_drops(parent: &Context) -> bool {
+    if !parent.has_active_span() {
+        return false;
+    }
+    let span = parent.span();
+    let sc = span.span_context();
+    sc.is_valid() && !sc.is_sampled() && !is_deferred(sc)
+}
+
+fn is_deferred(sc: &SpanContext) -> bool {
+    sc.is_remote() && !sc.is_sampled() && sc.trace_flags() & B3_DEFERRED == B3_DEFERRED
 }
 
 impl ShouldSample for AutobotSampler {
@@ -51,12 +68,9 @@ impl ShouldSample for AutobotSampler {
                 links,
             );
         };
-        let deferred = parent.is_remote()
-            && !parent.is_sampled()
-            && parent.trace_flags() & B3_DEFERRED == B3_DEFERRED;
         let decision = if parent.is_sampled() {
             SamplingDecision::RecordAndSample
-        } else if deferred {
+        } else if is_deferred(&parent) {
             self.root
                 .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
                 .decision
@@ -67,6 +81,57 @@ impl ShouldSample for AutobotSampler {
             decision,
             attributes: Vec::new(),
             trace_state: parent.trace_state().clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanId, TraceState};
+
+    use super::*;
+
+    fn under(flags: TraceFlags, remote: bool) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(7),
+            SpanId::from(9),
+            flags,
+            remote,
+            TraceState::default(),
+        ))
+    }
+
+    #[test]
+    fn only_a_parent_that_dropped_the_trace_drops_the_span_before_the_sampler() {
+        assert!(
+            !parent_drops(&Context::new()),
+            "a root is the rate's to decide"
+        );
+        assert!(!parent_drops(&under(TraceFlags::SAMPLED, true)));
+        assert!(parent_drops(&under(TraceFlags::default(), true)));
+        assert!(parent_drops(&under(TraceFlags::default(), false)));
+        assert!(
+            !parent_drops(&under(B3_DEFERRED, true)),
+            "a B3 caller that defers gets the rate's decision"
+        );
+        // The same answers as the sampler itself.
+        let sampler = AutobotSampler::new(1.0);
+        for (cx, dropped) in [
+            (under(TraceFlags::default(), true), true),
+            (under(TraceFlags::SAMPLED, true), false),
+            (under(B3_DEFERRED, true), false),
+        ] {
+            let decision = sampler
+                .should_sample(
+                    Some(&cx),
+                    TraceId::from(7),
+                    "x",
+                    &SpanKind::Server,
+                    &[],
+                    &[],
+                )
+                .decision;
+            assert_eq!(decision == SamplingDecision::Drop, dropped);
         }
     }
 }

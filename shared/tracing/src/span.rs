@@ -15,10 +15,36 @@
 use std::future::Future;
 
 use opentelemetry::context::{ContextGuard, FutureExt as _, WithContext};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{SdkTracer, Span as SdkSpan};
 
 use crate::errors::record_error_on_span;
+
+/// Room for the attributes of a domain span (`llm.inference` sets about 20).
+const DOMAIN_SPAN_ATTRIBUTES: usize = 32;
+
+/// Starts `builder` under `parent` with room for `room` attributes.
+///
+/// The SDK keeps a span's attributes in a `Vec` that starts empty unless the
+/// builder brings one, and every `set_attribute` pushed into it: it grew
+/// three to four times per span, copying its contents each time
+/// (docs/performance.md, "Product path"). A span whose parent has already
+/// dropped the trace records nothing (ParentBased, sampler.rs), so it gets
+/// no room; any other may be kept, and its builder brings an empty `Vec`
+/// with the room, which the SDK moves into the kept span (a root the
+/// sampler drops frees it unused).
+pub(crate) fn start_with_room(
+    tracer: &SdkTracer,
+    mut builder: SpanBuilder,
+    parent: &Context,
+    room: usize,
+) -> SdkSpan {
+    if !crate::sampler::parent_drops(parent) {
+        builder.attributes = Some(Vec::with_capacity(room));
+    }
+    builder.start_with_context(tracer, parent)
+}
 
 /// A span on the OpenTelemetry API; it ends when dropped (or at [`OtelSpan::end`]).
 #[derive(Debug)]
@@ -43,10 +69,12 @@ impl OtelSpan {
         let parent = Context::current();
         match crate::init::tracer() {
             Some(tracer) => {
-                let span = tracer
-                    .span_builder(name)
-                    .with_kind(kind)
-                    .start_with_context(tracer, &parent);
+                let span = start_with_room(
+                    tracer,
+                    tracer.span_builder(name).with_kind(kind),
+                    &parent,
+                    DOMAIN_SPAN_ATTRIBUTES,
+                );
                 Self {
                     cx: parent.with_span(span),
                     owned: true,

@@ -194,10 +194,12 @@ impl Middleware for ClientTrace {
             }
             return outcome;
         };
-        let mut span = tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .start_with_context(tracer, &parent);
+        let mut span = crate::span::start_with_room(
+            tracer,
+            tracer.span_builder(name).with_kind(SpanKind::Client),
+            &parent,
+            CLIENT_SPAN_ATTRIBUTES,
+        );
         // The sampler reads no attributes: build them only for a span that is kept.
         if span.is_recording() {
             let url = req.url();
@@ -231,11 +233,20 @@ impl Middleware for ClientTrace {
 /// they know, or `None` (span name `HTTP`, `http.request.method` `_OTHER`).
 /// The server layer uses it too.
 pub(crate) fn known_method(method: &http::Method) -> Option<&'static str> {
-    const KNOWN: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-    ];
-    KNOWN.iter().copied().find(|m| *m == method.as_str())
+    KNOWN_METHODS
+        .iter()
+        .copied()
+        .find(|m| *m == method.as_str())
 }
+
+/// The methods the semantic conventions know.
+pub(crate) const KNOWN_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// Room for a CLIENT span's attributes: four at the start, the status, an
+/// error's type (crate::span::start_with_room).
+const CLIENT_SPAN_ATTRIBUTES: usize = 8;
 
 /// Owns the CLIENT span's context and ends the span when dropped, so a
 /// request whose future is dropped (a caller's timeout, a cancelled task)

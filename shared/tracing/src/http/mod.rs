@@ -3,6 +3,7 @@
 mod caller;
 mod client;
 mod red;
+mod route_names;
 mod server;
 
 pub use caller::{CallerContext, CallerContextLayer, TrustedNetworks, caller_context_layer};

@@ -7,6 +7,7 @@
 //! span of every service, and `tracing` spans created by handlers still nest
 //! under it because the layer makes its context current while the handler runs.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,11 +17,12 @@ use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::{Context, KeyValue, Value};
 use pin_project_lite::pin_project;
 
 use super::client::known_method;
 use super::red::ServerRequest;
+use super::route_names::route_names;
 use crate::propagation::{extract_headers, traceresponse_bytes};
 use crate::redact::redact_query;
 
@@ -102,15 +104,19 @@ where
                 // static string), and only a kept one gets `{METHOD} {route}`
                 // and its attributes. A `format!` per request, sampled or
                 // not, cost ~1 000 instructions (docs/performance.md).
-                let mut span = tracer
-                    .span_builder(known_method(req.method()).unwrap_or("HTTP"))
-                    .with_kind(SpanKind::Server)
-                    .start_with_context(tracer, &parent);
+                let mut span = crate::span::start_with_room(
+                    tracer,
+                    tracer
+                        .span_builder(known_method(req.method()).unwrap_or("HTTP"))
+                        .with_kind(SpanKind::Server),
+                    &parent,
+                    SERVER_SPAN_ATTRIBUTES,
+                );
                 if span.is_recording() {
                     if matched_route(&req).is_some() {
                         span.update_name(server_span_name(&req));
                     }
-                    span.set_attributes(server_span_attributes(&req));
+                    server_span_attributes(&req, |kv| span.set_attribute(kv));
                 }
                 parent.with_span(span)
             }
@@ -201,12 +207,19 @@ pub fn record_enduser_id(id: &str) {
         .set_attribute(KeyValue::new("enduser.id", id.to_owned()));
 }
 
+/// Room for a SERVER span's attributes: up to ten at the start, the
+/// status, `enduser.id`, an error's type (crate::span::start_with_room).
+const SERVER_SPAN_ATTRIBUTES: usize = 16;
+
 /// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).
-fn server_span_name<B>(req: &Request<B>) -> String {
-    let method = known_method(req.method()).unwrap_or("HTTP");
+fn server_span_name<B>(req: &Request<B>) -> Cow<'static, str> {
+    let method = known_method(req.method());
     match matched_route(req) {
-        Some(route) => format!("{method} {route}"),
-        None => method.to_owned(),
+        Some(route) => match route_names(route) {
+            Some(names) => Cow::Borrowed(names.name(method)),
+            None => Cow::Owned(format!("{} {route}", method.unwrap_or("HTTP"))),
+        },
+        None => Cow::Borrowed(method.unwrap_or("HTTP")),
     }
 }
 
@@ -216,30 +229,36 @@ fn matched_route<B>(req: &Request<B>) -> Option<&str> {
         .map(MatchedPath::as_str)
 }
 
-/// The attributes known when the request arrives.
-fn server_span_attributes<B>(req: &Request<B>) -> Vec<KeyValue> {
-    let route = matched_route(req);
-    let mut attributes = Vec::with_capacity(10);
+/// The attributes known when the request arrives, handed to `push` one by
+/// one (straight into the span's room, no `Vec` of their own).
+fn server_span_attributes<B>(req: &Request<B>, mut push: impl FnMut(KeyValue)) {
     match known_method(req.method()) {
-        Some(method) => attributes.push(KeyValue::new("http.request.method", method)),
+        Some(method) => push(KeyValue::new("http.request.method", method)),
         None => {
-            attributes.push(KeyValue::new("http.request.method", "_OTHER"));
-            attributes.push(KeyValue::new(
+            push(KeyValue::new("http.request.method", "_OTHER"));
+            push(KeyValue::new(
                 "http.request.method_original",
                 req.method().as_str().to_owned(),
             ));
         }
     }
-    attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
-    attributes.push(KeyValue::new(
+    push(KeyValue::new("url.path", req.uri().path().to_owned()));
+    push(KeyValue::new(
         "url.scheme",
-        req.uri().scheme_str().unwrap_or("http").to_owned(),
+        match req.uri().scheme_str() {
+            None | Some("http") => Value::from("http"),
+            Some("https") => Value::from("https"),
+            Some(other) => Value::from(other.to_owned()),
+        },
     ));
-    if let Some(route) = route {
-        attributes.push(KeyValue::new("http.route", route.to_owned()));
+    if let Some(route) = matched_route(req) {
+        push(match route_names(route) {
+            Some(names) => KeyValue::new("http.route", names.route()),
+            None => KeyValue::new("http.route", route.to_owned()),
+        });
     }
     if let Some(query) = req.uri().query() {
-        attributes.push(KeyValue::new("url.query", redact_query(query)));
+        push(KeyValue::new("url.query", redact_query(query)));
     }
     if let Some(host) = req
         .headers()
@@ -250,12 +269,12 @@ fn server_span_attributes<B>(req: &Request<B>) -> Vec<KeyValue> {
             Some((a, p)) if p.parse::<u16>().is_ok() => (a, p.parse::<i64>().ok()),
             _ => (host, None),
         };
-        attributes.push(KeyValue::new("server.address", address.to_owned()));
+        push(KeyValue::new("server.address", address.to_owned()));
         if let Some(port) = port {
-            attributes.push(KeyValue::new("server.port", port));
+            push(KeyValue::new("server.port", port));
         }
     }
-    attributes.push(KeyValue::new(
+    push(KeyValue::new(
         "network.protocol.version",
         protocol_version(req.version()),
     ));
@@ -264,12 +283,11 @@ fn server_span_attributes<B>(req: &Request<B>) -> Vec<KeyValue> {
         .get(http::header::USER_AGENT)
         .and_then(|h| h.to_str().ok())
     {
-        attributes.push(KeyValue::new(
+        push(KeyValue::new(
             "user_agent.original",
             ua.chars().take(256).collect::<String>(),
         ));
     }
-    attributes
 }
 
 fn protocol_version(v: http::Version) -> &'static str {
@@ -301,7 +319,8 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server_span_name(&req), "PATCH");
-        let attributes = server_span_attributes(&req);
+        let mut attributes = Vec::new();
+        server_span_attributes(&req, |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("PATCH")
@@ -317,7 +336,8 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server_span_name(&req), "HTTP");
-        let attributes = server_span_attributes(&req);
+        let mut attributes = Vec::new();
+        server_span_attributes(&req, |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("_OTHER")

@@ -194,29 +194,29 @@ impl Middleware for ClientTrace {
             }
             return outcome;
         };
-        let mut span = crate::span::start_with_room(
+        // The sampler reads no attributes: they are built only for a span that is kept.
+        let cx = crate::span::start_in_context(
             tracer,
             tracer.span_builder(name).with_kind(SpanKind::Client),
             &parent,
             CLIENT_SPAN_ATTRIBUTES,
+            |span| {
+                let url = req.url();
+                span.set_attributes([
+                    KeyValue::new("http.request.method", method),
+                    KeyValue::new("url.full", redact_url(url)),
+                    KeyValue::new(
+                        "server.address",
+                        url.host_str().unwrap_or_default().to_owned(),
+                    ),
+                    KeyValue::new(
+                        "server.port",
+                        i64::from(url.port_or_known_default().unwrap_or_default()),
+                    ),
+                ]);
+            },
         );
-        // The sampler reads no attributes: build them only for a span that is kept.
-        if span.is_recording() {
-            let url = req.url();
-            span.set_attributes([
-                KeyValue::new("http.request.method", method),
-                KeyValue::new("url.full", redact_url(url)),
-                KeyValue::new(
-                    "server.address",
-                    url.host_str().unwrap_or_default().to_owned(),
-                ),
-                KeyValue::new(
-                    "server.port",
-                    i64::from(url.port_or_known_default().unwrap_or_default()),
-                ),
-            ]);
-        }
-        let span = EndOnDrop(parent.with_span(span));
+        let span = EndOnDrop(cx);
         if propagate {
             self.inject(&span.0, req.headers_mut());
         }
@@ -245,7 +245,7 @@ pub(crate) const KNOWN_METHODS: [&str; 9] = [
 ];
 
 /// Room for a CLIENT span's attributes: four at the start, the status, an
-/// error's type (crate::span::start_with_room).
+/// error's type (crate::span::start_in_context).
 const CLIENT_SPAN_ATTRIBUTES: usize = 8;
 
 /// Owns the CLIENT span's context and ends the span when dropped, so a

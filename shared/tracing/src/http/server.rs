@@ -104,21 +104,20 @@ where
                 // static string), and only a kept one gets `{METHOD} {route}`
                 // and its attributes. A `format!` per request, sampled or
                 // not, cost ~1 000 instructions (docs/performance.md).
-                let mut span = crate::span::start_with_room(
+                crate::span::start_in_context(
                     tracer,
                     tracer
                         .span_builder(known_method(req.method()).unwrap_or("HTTP"))
                         .with_kind(SpanKind::Server),
                     &parent,
                     SERVER_SPAN_ATTRIBUTES,
-                );
-                if span.is_recording() {
-                    if matched_route(&req).is_some() {
-                        span.update_name(server_span_name(&req));
-                    }
-                    server_span_attributes(&req, |kv| span.set_attribute(kv));
-                }
-                parent.with_span(span)
+                    |span| {
+                        if matched_route(&req).is_some() {
+                            span.update_name(server_span_name(&req));
+                        }
+                        server_span_attributes(&req, |kv| span.set_attribute(kv));
+                    },
+                )
             }
             // Tracing is off: still hand the caller's context on to our own calls.
             None => parent,
@@ -208,7 +207,7 @@ pub fn record_enduser_id(id: &str) {
 }
 
 /// Room for a SERVER span's attributes: up to ten at the start, the
-/// status, `enduser.id`, an error's type (crate::span::start_with_room).
+/// status, `enduser.id`, an error's type (crate::span::start_in_context).
 const SERVER_SPAN_ATTRIBUTES: usize = 16;
 
 /// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).

@@ -5,7 +5,7 @@
 //! drift with the machine's load):
 //!
 //! - `sdk`: as the server layer records it: the SDK tracer and sampler,
-//!   attribute room (autobot_tracing's `start_with_room`), nine attributes,
+//!   attribute room (autobot_tracing's `start_in_context`), nine attributes,
 //!   the span in a `Context`, the status code, end; the batch processor's
 //!   thread encodes with `TraceEncoder` (the bytes are then dropped: no
 //!   network).

@@ -22,7 +22,7 @@ use pin_project_lite::pin_project;
 
 use super::client::known_method;
 use super::red::ServerRequest;
-use super::route_names::route_names;
+use super::route_names::{RouteNames, route_names};
 use crate::propagation::{extract_headers, traceresponse_bytes};
 use crate::redact::redact_query;
 
@@ -104,18 +104,20 @@ where
                 // static string), and only a kept one gets `{METHOD} {route}`
                 // and its attributes. A `format!` per request, sampled or
                 // not, cost ~1 000 instructions (docs/performance.md).
+                let method = known_method(req.method());
                 crate::span::start_in_context(
                     tracer,
                     tracer
-                        .span_builder(known_method(req.method()).unwrap_or("HTTP"))
+                        .span_builder(method.unwrap_or("HTTP"))
                         .with_kind(SpanKind::Server),
                     &parent,
                     SERVER_SPAN_ATTRIBUTES,
                     |span| {
-                        if matched_route(&req).is_some() {
-                            span.update_name(server_span_name(&req));
+                        let route = Route::of(&req);
+                        if route.is_some() {
+                            span.update_name(server_span_name(method, route.as_ref()));
                         }
-                        server_span_attributes(&req, |kv| span.set_attribute(kv));
+                        server_span_attributes(&req, route.as_ref(), |kv| span.set_attribute(kv));
                     },
                 )
             }
@@ -211,26 +213,50 @@ pub fn record_enduser_id(id: &str) {
 const SERVER_SPAN_ATTRIBUTES: usize = 16;
 
 /// Span name `{METHOD} {route}` (`HTTP` for a method semconv does not know).
-fn server_span_name<B>(req: &Request<B>) -> Cow<'static, str> {
-    let method = known_method(req.method());
-    match matched_route(req) {
-        Some(route) => match route_names(route) {
-            Some(names) => Cow::Borrowed(names.name(method)),
-            None => Cow::Owned(format!("{} {route}", method.unwrap_or("HTTP"))),
-        },
+fn server_span_name(method: Option<&'static str>, route: Option<&Route<'_>>) -> Cow<'static, str> {
+    match route {
+        Some(Route {
+            names: Some(names), ..
+        }) => Cow::Borrowed(names.name(method)),
+        Some(Route { template, .. }) => {
+            Cow::Owned(format!("{} {template}", method.unwrap_or("HTTP")))
+        }
         None => Cow::Borrowed(method.unwrap_or("HTTP")),
     }
 }
 
-fn matched_route<B>(req: &Request<B>) -> Option<&str> {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str)
+/// The route axum matched: its template, and its static names when the
+/// set of route_names.rs keeps them (looked up once per kept request).
+struct Route<'a> {
+    template: &'a str,
+    names: Option<&'static RouteNames>,
+}
+
+impl<'a> Route<'a> {
+    fn of<B>(req: &'a Request<B>) -> Option<Self> {
+        let template = req.extensions().get::<MatchedPath>()?.as_str();
+        Some(Self {
+            template,
+            names: route_names(template),
+        })
+    }
+
+    /// `http.route`.
+    fn attribute(&self) -> KeyValue {
+        match self.names {
+            Some(names) => KeyValue::new("http.route", names.route()),
+            None => KeyValue::new("http.route", self.template.to_owned()),
+        }
+    }
 }
 
 /// The attributes known when the request arrives, handed to `push` one by
 /// one (straight into the span's room, no `Vec` of their own).
-fn server_span_attributes<B>(req: &Request<B>, mut push: impl FnMut(KeyValue)) {
+fn server_span_attributes<B>(
+    req: &Request<B>,
+    route: Option<&Route<'_>>,
+    mut push: impl FnMut(KeyValue),
+) {
     match known_method(req.method()) {
         Some(method) => push(KeyValue::new("http.request.method", method)),
         None => {
@@ -250,11 +276,8 @@ fn server_span_attributes<B>(req: &Request<B>, mut push: impl FnMut(KeyValue)) {
             Some(other) => Value::from(other.to_owned()),
         },
     ));
-    if let Some(route) = matched_route(req) {
-        push(match route_names(route) {
-            Some(names) => KeyValue::new("http.route", names.route()),
-            None => KeyValue::new("http.route", route.to_owned()),
-        });
+    if let Some(route) = route {
+        push(route.attribute());
     }
     if let Some(query) = req.uri().query() {
         push(KeyValue::new("url.query", redact_query(query)));
@@ -317,9 +340,13 @@ mod tests {
             .uri("/x")
             .body(())
             .unwrap();
-        assert_eq!(server_span_name(&req), "PATCH");
+        let route = Route::of(&req);
+        assert_eq!(
+            server_span_name(known_method(req.method()), route.as_ref()),
+            "PATCH"
+        );
         let mut attributes = Vec::new();
-        server_span_attributes(&req, |kv| attributes.push(kv));
+        server_span_attributes(&req, route.as_ref(), |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("PATCH")
@@ -334,9 +361,13 @@ mod tests {
             .uri("/x")
             .body(())
             .unwrap();
-        assert_eq!(server_span_name(&req), "HTTP");
+        let route = Route::of(&req);
+        assert_eq!(
+            server_span_name(known_method(req.method()), route.as_ref()),
+            "HTTP"
+        );
         let mut attributes = Vec::new();
-        server_span_attributes(&req, |kv| attributes.push(kv));
+        server_span_attributes(&req, route.as_ref(), |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("_OTHER")

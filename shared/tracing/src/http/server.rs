@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use axum::extract::MatchedPath;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderName, HeaderValue, Request, Response};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue, Value};
@@ -28,6 +28,9 @@ use crate::redact::redact_query;
 
 /// The W3C Trace Context Level 2 response header.
 pub const TRACERESPONSE: &str = "traceresponse";
+/// The same name made at compile time: inserting the `&str` parsed it on
+/// every response.
+const TRACERESPONSE_HEADER: HeaderName = HeaderName::from_static(TRACERESPONSE);
 
 /// Layer that traces every request except the paths it is told to leave alone.
 #[derive(Clone, Debug, Default)]
@@ -182,7 +185,7 @@ where
                         if let Some(value) =
                             traceresponse_bytes(cx).and_then(|v| HeaderValue::from_bytes(&v).ok())
                         {
-                            response.headers_mut().insert(TRACERESPONSE, value);
+                            response.headers_mut().insert(TRACERESPONSE_HEADER, value);
                         }
                         span.end();
                         Poll::Ready(Ok(response))

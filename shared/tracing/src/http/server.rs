@@ -120,7 +120,9 @@ where
                         if route.is_some() {
                             span.update_name(server_span_name(method, route.as_ref()));
                         }
-                        server_span_attributes(&req, route.as_ref(), |kv| span.set_attribute(kv));
+                        server_span_attributes(&req, method, route.as_ref(), |kv| {
+                            span.set_attribute(kv)
+                        });
                     },
                 )
             }
@@ -257,10 +259,11 @@ impl<'a> Route<'a> {
 /// one (straight into the span's room, no `Vec` of their own).
 fn server_span_attributes<B>(
     req: &Request<B>,
+    method: Option<&'static str>,
     route: Option<&Route<'_>>,
     mut push: impl FnMut(KeyValue),
 ) {
-    match known_method(req.method()) {
+    match method {
         Some(method) => push(KeyValue::new("http.request.method", method)),
         None => {
             push(KeyValue::new("http.request.method", "_OTHER"));
@@ -343,13 +346,11 @@ mod tests {
             .uri("/x")
             .body(())
             .unwrap();
+        let method = known_method(req.method());
         let route = Route::of(&req);
-        assert_eq!(
-            server_span_name(known_method(req.method()), route.as_ref()),
-            "PATCH"
-        );
+        assert_eq!(server_span_name(method, route.as_ref()), "PATCH");
         let mut attributes = Vec::new();
-        server_span_attributes(&req, route.as_ref(), |kv| attributes.push(kv));
+        server_span_attributes(&req, method, route.as_ref(), |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("PATCH")
@@ -364,13 +365,11 @@ mod tests {
             .uri("/x")
             .body(())
             .unwrap();
+        let method = known_method(req.method());
         let route = Route::of(&req);
-        assert_eq!(
-            server_span_name(known_method(req.method()), route.as_ref()),
-            "HTTP"
-        );
+        assert_eq!(server_span_name(method, route.as_ref()), "HTTP");
         let mut attributes = Vec::new();
-        server_span_attributes(&req, route.as_ref(), |kv| attributes.push(kv));
+        server_span_attributes(&req, method, route.as_ref(), |kv| attributes.push(kv));
         assert_eq!(
             attribute(&attributes, "http.request.method").as_deref(),
             Some("_OTHER")
